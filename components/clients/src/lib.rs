@@ -1,0 +1,90 @@
+//! The clients service: comptoir's customers.
+//!
+//! Routes (under `/clients`, see DESIGN.md §4): `POST /clients`,
+//! `GET /clients`, `GET|PUT|DELETE /clients/{id}`. This file is the thin
+//! spin-sdk adapter: it routes, reads JSON and turns results into HTTP;
+//! [`domain`] holds the rules and [`store`] the SQL.
+
+pub mod domain;
+mod store;
+
+use comptoir_kit::page::PageRequest;
+use comptoir_kit::request::{self, Query};
+use comptoir_kit::{HandlerResult, Problem, db, reply};
+use spin_sdk::http::{Method, Request, StatusCode};
+use spin_sdk::http_service;
+
+use crate::domain::{ClientBody, ClientFields};
+
+#[http_service]
+async fn handle(request: Request) -> comptoir_kit::reply::Reply {
+    route(request).await.unwrap_or_else(Problem::into_reply)
+}
+
+async fn route(request: Request) -> HandlerResult {
+    let uri = request.uri().clone();
+    let method = request.method().clone();
+    match (method, request::segments(&uri).as_slice()) {
+        (Method::POST, ["clients"]) => create(request).await,
+        (Method::GET, ["clients"]) => list(&Query::of(&uri)).await,
+        (_, ["clients"]) => Err(Problem::method_not_allowed("use GET or POST on /clients")),
+        (Method::GET, ["clients", id]) => get(request::parse_uuid(id, "client id")?).await,
+        (Method::PUT, ["clients", id]) => {
+            let id = request::parse_uuid(id, "client id")?;
+            replace(id, request).await
+        }
+        (Method::DELETE, ["clients", id]) => delete(request::parse_uuid(id, "client id")?).await,
+        (_, ["clients", _]) => Err(Problem::method_not_allowed(
+            "use GET, PUT or DELETE on /clients/{id}",
+        )),
+        _ => Err(Problem::not_found(format!("no route for {}", uri.path()))),
+    }
+}
+
+async fn parse_fields(request: Request) -> Result<ClientFields, Problem> {
+    let body: ClientBody = request::json_body(request).await?;
+    ClientFields::parse(body).map_err(Problem::validation)
+}
+
+async fn create(request: Request) -> HandlerResult {
+    let fields = parse_fields(request).await?;
+    let db = db::open().await?;
+    let client = store::insert(&db, &fields).await?;
+    let mut reply = reply::json(StatusCode::CREATED, &client);
+    if let Ok(location) = format!("/clients/{}", client.id).parse() {
+        reply.headers_mut().insert("location", location);
+    }
+    Ok(reply)
+}
+
+async fn list(query: &Query) -> HandlerResult {
+    let page = PageRequest::parse(query)?;
+    let db = db::open().await?;
+    Ok(reply::json(StatusCode::OK, &store::list(&db, page).await?))
+}
+
+fn not_found(id: uuid::Uuid) -> Problem {
+    Problem::not_found(format!("no client {id}"))
+}
+
+async fn get(id: uuid::Uuid) -> HandlerResult {
+    let db = db::open().await?;
+    let client = store::get(&db, id).await?.ok_or_else(|| not_found(id))?;
+    Ok(reply::json(StatusCode::OK, &client))
+}
+
+async fn replace(id: uuid::Uuid, request: Request) -> HandlerResult {
+    let fields = parse_fields(request).await?;
+    let db = db::open().await?;
+    let client = store::replace(&db, id, &fields).await?.ok_or_else(|| not_found(id))?;
+    Ok(reply::json(StatusCode::OK, &client))
+}
+
+async fn delete(id: uuid::Uuid) -> HandlerResult {
+    let db = db::open().await?;
+    if store::delete(&db, id).await? {
+        Ok(reply::no_content())
+    } else {
+        Err(not_found(id))
+    }
+}

@@ -1,0 +1,121 @@
+//! The service's own database: opening it from the `db_url` variable,
+//! mapping PostgreSQL errors to problems, and decoding row values.
+
+use spin_sdk::pg::{self, Connection, DbValue, Decode, ParameterValue, PgError, QueryError, Row};
+
+use crate::Problem;
+
+/// SQLSTATE of a unique-constraint violation.
+pub const UNIQUE_VIOLATION: &str = "23505";
+/// SQLSTATE of a foreign-key violation.
+pub const FOREIGN_KEY_VIOLATION: &str = "23503";
+
+/// Opens a connection to the database named by the Spin variable `db_url`.
+///
+/// The address comes from the manifest (never a constant), and the host
+/// refuses any other address than this component's own.
+pub async fn open() -> Result<Connection, Problem> {
+    let address = spin_sdk::variables::get("db_url")
+        .await
+        .map_err(|_| Problem::internal("the service's database address is not configured"))?;
+    Connection::open(address).await.map_err(problem)
+}
+
+/// The SQLSTATE of a failed statement, when PostgreSQL gave one.
+pub fn sqlstate(error: &pg::Error) -> Option<&str> {
+    match error {
+        pg::Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => Some(&db.code),
+        _ => None,
+    }
+}
+
+/// The problem a database error becomes when the caller has no better answer.
+///
+/// An unreachable database is a 503 with `Retry-After` (the request changed
+/// nothing and can be retried); anything else is a 500 whose detail does not
+/// leak SQL or addresses.
+pub fn problem(error: pg::Error) -> Problem {
+    match &error {
+        pg::Error::PgError(PgError::ConnectionFailed(_)) => {
+            Problem::unavailable("the service's database is unavailable")
+        }
+        // Class 08 (connection exception) and 57P0x (server shutting down).
+        _ if sqlstate(&error).is_some_and(|s| s.starts_with("08") || s.starts_with("57P0")) => {
+            Problem::unavailable("the service's database is unavailable")
+        }
+        _ => {
+            eprintln!("database error: {error}");
+            Problem::internal("a database statement failed")
+        }
+    }
+}
+
+/// Column `name` of `row` decoded as `T`.
+pub fn column<T: Decode>(row: &Row, name: &str) -> Result<T, Problem> {
+    row.get::<T>(name)
+        .ok_or_else(|| Problem::internal(format!("column {name} is missing or mistyped")))
+}
+
+/// A `uuid` column.
+pub struct DbUuid(pub uuid::Uuid);
+
+impl Decode for DbUuid {
+    fn decode(value: &DbValue) -> Result<Self, pg::Error> {
+        match value {
+            DbValue::Uuid(s) => uuid::Uuid::try_parse(s)
+                .map(DbUuid)
+                .map_err(|e| pg::Error::Decode(e.to_string())),
+            other => Err(pg::Error::Decode(format!("expected uuid, got {other:?}"))),
+        }
+    }
+}
+
+/// A `timestamptz` column as an RFC 3339 UTC string (microsecond precision).
+pub struct DbTime(pub String);
+
+impl Decode for DbTime {
+    fn decode(value: &DbValue) -> Result<Self, pg::Error> {
+        match value {
+            DbValue::Datetime((y, mo, d, h, mi, s, ns)) => Ok(DbTime(format!(
+                "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}Z",
+                ns / 1000
+            ))),
+            other => Err(pg::Error::Decode(format!(
+                "expected timestamptz, got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A `uuid` parameter.
+pub fn uuid_param(id: uuid::Uuid) -> ParameterValue {
+    ParameterValue::Uuid(id.to_string())
+}
+
+/// A text parameter that may be NULL.
+pub fn opt_text_param(value: Option<&str>) -> ParameterValue {
+    value.map_or(ParameterValue::DbNull, |v| ParameterValue::Str(v.to_owned()))
+}
+
+/// A text parameter.
+pub fn text_param(value: &str) -> ParameterValue {
+    ParameterValue::Str(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = DbTime::decode(&DbValue::Datetime((2026, 11, 24, 9, 5, 7, 123_456_789))).unwrap();
+        assert_eq!(t.0, "2026-11-24T09:05:07.123456Z");
+    }
+
+    #[test]
+    fn uuid_columns_decode() {
+        let id = "6f1c1a4e-8a7e-4a8e-9a55-0e2e7c1f2b3a";
+        assert_eq!(DbUuid::decode(&DbValue::Uuid(id.into())).unwrap().0.to_string(), id);
+        assert!(DbUuid::decode(&DbValue::Str(id.into())).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! Shared plumbing for comptoir's service components.
+//!
+//! Each service (clients, panier, commande) is a thin spin-sdk adapter over
+//! plain domain functions; this crate holds what the adapters have in common
+//! so that every service answers errors, pages and JSON the same way.
+//!
+//! # Layout
+//!
+//! - [`problem`]: RFC 9457 `application/problem+json` errors.
+//! - [`reply`]: JSON success responses.
+//! - [`request`]: reading JSON bodies, path segments and query parameters.
+//! - [`page`]: keyset pagination (`?limit=`, `?cursor=`, `next_cursor`).
+//! - [`db`]: opening the service's own database and reading row values.
+
+pub mod db;
+pub mod page;
+pub mod problem;
+pub mod reply;
+pub mod request;
+
+pub use problem::{FieldError, Problem};
+
+/// What every handler returns: a response, or a problem that becomes one.
+pub type HandlerResult = Result<reply::Reply, Problem>;

@@ -1,0 +1,35 @@
+//! JSON success responses.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use spin_sdk::http::{HeaderValue, Response, StatusCode};
+
+/// A complete response with an in-memory body.
+pub type Reply = Response<Full<Bytes>>;
+
+/// A response with `status`, a `content-type` and `body`.
+pub fn with_body(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        spin_sdk::http::HeaderName::from_static("content-type"),
+        HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// `value` serialised as JSON with `status`.
+pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Reply {
+    // Serialising our own plain data types (strings, numbers, vectors) cannot
+    // fail: serde_json only errors on non-string map keys or failing
+    // `Serialize` impls, neither of which our response types have.
+    let body = serde_json::to_vec(value).expect("response types serialise");
+    with_body(status, "application/json", body)
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Reply {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}

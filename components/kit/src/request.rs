@@ -1,0 +1,129 @@
+//! Reading requests: JSON bodies, path segments and query parameters.
+
+use serde::de::DeserializeOwned;
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{Request, Uri};
+
+use crate::Problem;
+
+/// The body of `request` parsed as JSON into `T`.
+///
+/// A body that is not JSON (by `content-type`) is a 415; malformed JSON,
+/// missing fields and wrong types are a 400 naming what is wrong.
+pub async fn json_body<T: DeserializeOwned>(request: Request) -> Result<T, Problem> {
+    if let Some(content_type) = request.headers().get("content-type") {
+        let content_type = content_type.to_str().unwrap_or_default();
+        if !is_json(content_type) {
+            return Err(Problem::unsupported_media_type(format!(
+                "expected application/json, got {content_type}"
+            )));
+        }
+    }
+    let bytes = request
+        .into_body()
+        .bytes()
+        .await
+        .map_err(|e| Problem::bad_request(format!("could not read the request body: {e:?}")))?;
+    parse_json(&bytes)
+}
+
+/// `bytes` parsed as JSON into `T`, with a 400 problem on failure.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            Problem::bad_request(format!("invalid request body: {e}"))
+        } else {
+            Problem::bad_request(format!("malformed JSON: {e}"))
+        }
+    })
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+/// The non-empty segments of the request path: `/clients/42` → `["clients", "42"]`.
+pub fn segments(uri: &Uri) -> Vec<&str> {
+    uri.path().split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// Decoded query parameters of a request.
+#[derive(Debug, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn of(uri: &Uri) -> Self {
+        let pairs = uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        Self(pairs)
+    }
+
+    /// The first value of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `raw` as a UUID, or a 400 naming `what` it should have been.
+pub fn parse_uuid(raw: &str, what: &str) -> Result<uuid::Uuid, Problem> {
+    if raw.len() > 36 {
+        return Err(Problem::bad_request(format!("{what} must be a UUID")));
+    }
+    uuid::Uuid::try_parse(raw).map_err(|_| Problem::bad_request(format!("{what} must be a UUID")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Body {
+        #[expect(dead_code, reason = "only its presence and type are checked")]
+        name: String,
+    }
+
+    #[test]
+    fn malformed_json_and_wrong_types_are_400() {
+        let p = parse_json::<Body>(b"{not json").unwrap_err();
+        assert_eq!(p.status, 400);
+        assert!(p.detail.starts_with("malformed JSON"), "{}", p.detail);
+        let p = parse_json::<Body>(br#"{"name": 3}"#).unwrap_err();
+        assert_eq!(p.status, 400);
+        assert!(p.detail.starts_with("invalid request body"), "{}", p.detail);
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+    }
+
+    #[test]
+    fn path_segments_and_query() {
+        let uri: Uri = "/clients/abc/?limit=5&cursor=a%20b".parse().unwrap();
+        assert_eq!(segments(&uri), ["clients", "abc"]);
+        let q = Query::of(&uri);
+        assert_eq!(q.get("limit"), Some("5"));
+        assert_eq!(q.get("cursor"), Some("a b"));
+        assert_eq!(q.get("missing"), None);
+    }
+
+    #[test]
+    fn uuids_are_checked() {
+        assert!(parse_uuid("6f1c1a4e-8a7e-4a8e-9a55-0e2e7c1f2b3a", "id").is_ok());
+        assert_eq!(parse_uuid("../etc/passwd", "id").unwrap_err().status, 400);
+        assert_eq!(parse_uuid(&"a".repeat(5000), "id").unwrap_err().status, 400);
+    }
+}

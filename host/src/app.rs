@@ -1,0 +1,179 @@
+//! `comptoir up`: resolve the manifest, bring up the databases (embedded
+//! or configured), migrate them, load the components, serve until told to
+//! stop, then shut down in order.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use tokio::net::TcpListener;
+
+use crate::cluster::Cluster;
+use crate::engine::{self, EngineSettings};
+use crate::instance::{self, ComponentVersion};
+use crate::manifest::{self, Manifest};
+use crate::pool::{PoolSettings, ReplicaSet};
+use crate::postgres::Database;
+use crate::router::Services;
+use crate::server::{self, ServerSettings};
+use crate::variables::{self, Variables};
+
+/// Everything `comptoir up` needs, validated before anything starts.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub manifest: PathBuf,
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub pool: PoolSettings,
+    pub server: ServerSettings,
+    pub max_instance_memory: usize,
+    pub db_pool_size: u32,
+}
+
+/// The databases the application uses, and the cluster if comptoir runs it.
+struct Databases {
+    cluster: Option<Cluster>,
+    variables: Variables,
+}
+
+/// Resolves variables, starting the embedded cluster when no database URL
+/// is configured.
+async fn databases(settings: &Settings) -> anyhow::Result<Databases> {
+    let declared = Manifest::declared_variables(&settings.manifest)?;
+    let db_vars = manifest::db_url_variable(&settings.manifest)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let configured: Vec<_> = db_vars
+        .values()
+        .filter(|var| env(&variables::env_name(var)).is_some() || declared.get(*var).is_some_and(|d| d.default.is_some()))
+        .collect();
+    if !configured.is_empty() || db_vars.is_empty() {
+        let missing: Vec<_> = db_vars
+            .values()
+            .filter(|v| !configured.contains(v))
+            .map(|v| variables::env_name(v))
+            .collect();
+        if !missing.is_empty() {
+            bail!("some database URLs are configured but not these: {}", missing.join(", "));
+        }
+        let variables = Variables::resolve(&declared, env, &BTreeMap::new())?;
+        return Ok(Databases { cluster: None, variables });
+    }
+    let services: Vec<String> = db_vars.keys().cloned().collect();
+    let (cluster, urls) = Cluster::start(&settings.state_dir.join("pg"), &services).await?;
+    let mut provided: BTreeMap<String, String> = db_vars
+        .iter()
+        .filter_map(|(component, var)| Some((var.clone(), urls.get(component)?.clone())))
+        .collect();
+    provided.insert("db_host".into(), "127.0.0.1".into());
+    provided.insert("db_port".into(), cluster.port().to_string());
+    let variables = Variables::resolve(&declared, env, &provided)?;
+    Ok(Databases { cluster: Some(cluster), variables })
+}
+
+/// Opens each service's database pool and applies its migrations.
+async fn open_databases(
+    manifest: &Manifest,
+    pool_size: u32,
+) -> anyhow::Result<BTreeMap<String, Arc<Database>>> {
+    let mut out = BTreeMap::new();
+    for spec in manifest.components.values() {
+        let Some(url) = spec.db_url() else { continue };
+        let database = Arc::new(Database::new(url, pool_size)?);
+        let count = crate::migrate::run(&manifest.root, &spec.id, &database).await?;
+        tracing::info!(service = %spec.id, migrations = count, "database ready");
+        out.insert(spec.id.clone(), database);
+    }
+    Ok(out)
+}
+
+/// Applies every service's migrations and exits (`comptoir migrate`).
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let dbs = databases(settings).await?;
+    let result = async {
+        let manifest = Manifest::load(&settings.manifest, &dbs.variables)?;
+        open_databases(&manifest, 2).await
+    }
+    .await;
+    if let Some(cluster) = dbs.cluster {
+        cluster.stop().await?;
+    }
+    result.map(|_| ())
+}
+
+/// Runs the application until `shutdown` resolves.
+pub async fn up(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", settings.listen))?;
+    let dbs = databases(&settings).await?;
+    let result = run(&settings, dbs.variables, listener, started, shutdown).await;
+    if let Some(cluster) = dbs.cluster
+        && let Err(error) = cluster.stop().await
+    {
+        tracing::error!(error = %format!("{error:#}"), "PostgreSQL did not stop cleanly");
+    }
+    result
+}
+
+async fn run(
+    settings: &Settings,
+    variables: Variables,
+    listener: TcpListener,
+    started: Instant,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let manifest = Manifest::load(&settings.manifest, &variables)?;
+    let databases = open_databases(&manifest, settings.db_pool_size).await?;
+
+    let replicas = u32::try_from(settings.pool.replicas).unwrap_or(u32::MAX);
+    let components = u32::try_from(manifest.components.len()).unwrap_or(u32::MAX);
+    let engine = engine::build(
+        &EngineSettings {
+            // Every replica, one being recycled or swapped in per replica,
+            // and the trial instance of a load.
+            max_instances: components.saturating_mul(replicas.saturating_mul(3)).saturating_add(8),
+            max_instance_memory: settings.max_instance_memory,
+        },
+        &settings.state_dir.join("cache"),
+    )?;
+    engine::spawn_epoch_ticker(&engine);
+    let linker = instance::linker(&engine)?;
+
+    // Components reach the application (for chaining) through this handle,
+    // set once every component is loaded.
+    let handle = crate::router::ServicesHandle::default();
+    let mut sets = BTreeMap::new();
+    for spec in manifest.components.values() {
+        let env = instance::component_env(
+            spec,
+            databases.get(&spec.id).cloned(),
+            handle.clone(),
+            settings.max_instance_memory,
+        );
+        let (version, took) = ComponentVersion::load_file(&engine, &linker, env, &spec.source).await?;
+        tracing::info!(component = %version.label(), instantiation = ?took, "component loaded");
+        sets.insert(spec.id.clone(), ReplicaSet::new(Arc::new(version), settings.pool.clone()));
+    }
+    let services = Arc::new(Services {
+        routes: manifest.routes.clone(),
+        components: sets,
+        databases,
+    });
+    let _ = handle.set(Arc::downgrade(&services));
+
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        components = services.components.len(),
+        replicas = settings.pool.replicas,
+        startup = ?started.elapsed(),
+        "comptoir is ready"
+    );
+    println!("comptoir listening on http://{address} (ready in {:.2?})", started.elapsed());
+    server::serve(listener, services, settings.server.clone(), shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Command-line interface: `comptoir up | migrate`. Flags also read
+//! `COMPTOIR_*` environment variables; defaults are named constants.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::Settings;
+use crate::pool::PoolSettings;
+use crate::server::ServerSettings;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_REPLICAS: u16 = 4;
+/// Spin's p3 default: concurrent requests per instance.
+pub const DEFAULT_MAX_CONCURRENCY: u16 = 16;
+/// Spin's p3 default: requests before an instance is recycled.
+pub const DEFAULT_MAX_REQUESTS: u64 = 128;
+pub const DEFAULT_MAX_QUEUE: usize = 256;
+pub const DEFAULT_REQUEST_TIMEOUT: &str = "30s";
+pub const DEFAULT_MAX_INSTANCE_MEMORY_MIB: u16 = 64;
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+pub const DEFAULT_DB_POOL_SIZE: u32 = 32;
+
+#[derive(Debug, Parser)]
+#[command(name = "comptoir", version, about = "Order management as WebAssembly component microservices")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the gateway (and, with no database URL configured, an embedded PostgreSQL).
+    Up(UpArgs),
+    /// Apply every service's database migrations, then exit.
+    Migrate(CommonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// The Spin manifest of the application.
+    #[arg(long, env = "COMPTOIR_MANIFEST", default_value = "spin.toml")]
+    pub manifest: PathBuf,
+    /// Where comptoir keeps its state (embedded database, compile cache, admin token).
+    #[arg(long, env = "COMPTOIR_STATE_DIR", default_value = ".comptoir")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Public listener address.
+    #[arg(long, env = "COMPTOIR_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Live instances per component.
+    #[arg(long, env = "COMPTOIR_REPLICAS", default_value_t = DEFAULT_REPLICAS, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub replicas: u16,
+    /// Concurrent requests per instance.
+    #[arg(long, env = "COMPTOIR_MAX_CONCURRENCY", default_value_t = DEFAULT_MAX_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrency: u16,
+    /// Requests an instance serves before it is recycled.
+    #[arg(long, env = "COMPTOIR_MAX_REQUESTS", default_value_t = DEFAULT_MAX_REQUESTS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: u64,
+    /// Requests that may wait when every replica is full (then 503).
+    #[arg(long, env = "COMPTOIR_MAX_QUEUE", default_value_t = DEFAULT_MAX_QUEUE)]
+    pub max_queue: usize,
+    /// Per-request deadline (e.g. 30s, 500ms).
+    #[arg(long, env = "COMPTOIR_REQUEST_TIMEOUT", default_value = DEFAULT_REQUEST_TIMEOUT, value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Linear-memory limit per instance, in MiB.
+    #[arg(long, env = "COMPTOIR_MAX_INSTANCE_MEMORY", default_value_t = DEFAULT_MAX_INSTANCE_MEMORY_MIB, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub max_instance_memory: u16,
+    /// Largest request body accepted, in bytes (then 413).
+    #[arg(long, env = "COMPTOIR_MAX_BODY", default_value_t = DEFAULT_MAX_BODY)]
+    pub max_body: usize,
+    /// Connections per service database pool.
+    #[arg(long, env = "COMPTOIR_DB_POOL_SIZE", default_value_t = DEFAULT_DB_POOL_SIZE, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+}
+
+/// `30s`, `500ms`, `2m` or plain seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((raw, "s"), |i| raw.split_at(i));
+    let n: u64 = number.parse().map_err(|_| format!("invalid duration {raw:?}"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        _ => return Err(format!("invalid duration unit in {raw:?} (use ms, s or m)")),
+    };
+    if duration.is_zero() {
+        return Err("duration must be positive".into());
+    }
+    Ok(duration)
+}
+
+impl CommonArgs {
+    /// Settings for commands that only touch the databases.
+    pub fn settings(&self) -> Settings {
+        UpArgs {
+            common: CommonArgs {
+                manifest: self.manifest.clone(),
+                state_dir: self.state_dir.clone(),
+            },
+            listen: DEFAULT_LISTEN.parse().expect("constant address"),
+            replicas: 1,
+            max_concurrency: 1,
+            max_requests: 1,
+            max_queue: 0,
+            request_timeout: Duration::from_secs(1),
+            max_instance_memory: 1,
+            max_body: 0,
+            db_pool_size: 2,
+        }
+        .settings()
+    }
+}
+
+impl UpArgs {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            manifest: self.common.manifest.clone(),
+            listen: self.listen,
+            state_dir: self.common.state_dir.clone(),
+            pool: PoolSettings {
+                replicas: usize::from(self.replicas),
+                max_concurrency: usize::from(self.max_concurrency),
+                max_requests: self.max_requests,
+                max_queue: self.max_queue,
+                request_timeout: self.request_timeout,
+            },
+            server: ServerSettings {
+                max_body: self.max_body,
+                header_read_timeout: Duration::from_secs(10),
+                shutdown_grace: Duration::from_secs(8),
+            },
+            max_instance_memory: usize::from(self.max_instance_memory) * 1024 * 1024,
+            db_pool_size: self.db_pool_size,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1h").is_err());
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,251 @@
+//! The embedded PostgreSQL cluster `comptoir up` runs when no database URL
+//! is configured: initdb once under `<state>/pg`, start on a free loopback
+//! port, one database and one role per service, stop cleanly at exit.
+//!
+//! PostgreSQL refuses to run as root, so as root the server runs as the
+//! `postgres` OS user (which must own the cluster directory).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{Context as _, bail};
+use sqlx::Connection as _;
+use tokio::process::Command;
+
+/// OS user the server runs as when comptoir runs as root.
+const POSTGRES_USER: &str = "postgres";
+/// Superuser role of the embedded cluster.
+const SUPERUSER: &str = "comptoir";
+
+/// A running embedded cluster.
+pub struct Cluster {
+    data: PathBuf,
+    port: u16,
+    run_as: Option<nix::unistd::User>,
+}
+
+/// Passwords of the cluster's roles, kept beside it (mode 0600).
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Secrets {
+    superuser: String,
+    roles: BTreeMap<String, String>,
+}
+
+fn random_secret() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 18];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(hex::encode(bytes))
+}
+
+/// `name` found on `PATH`.
+fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{name} not found on PATH: install PostgreSQL (initdb, pg_ctl, postgres) or set SPIN_VARIABLE_*_DB_URL"))
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("failed to write {}", path.display()))?;
+    file.write_all(contents)?;
+    Ok(())
+}
+
+impl Cluster {
+    /// Starts the cluster under `dir` (creating it on first use) and makes
+    /// sure each of `services` has its role and database. Returns the
+    /// cluster and each service's connection URL.
+    pub async fn start(dir: &Path, services: &[String]) -> anyhow::Result<(Self, BTreeMap<String, String>)> {
+        let run_as = if nix::unistd::Uid::effective().is_root() {
+            Some(
+                nix::unistd::User::from_name(POSTGRES_USER)?
+                    .with_context(|| format!("running as root needs an OS user {POSTGRES_USER:?} for PostgreSQL"))?,
+            )
+        } else {
+            None
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        let dir = dir.canonicalize()?;
+        let data = dir.join("data");
+        let secrets_path = dir.join("secrets.json");
+        let mut cluster = Self { data, port: 0, run_as };
+
+        let mut secrets: Secrets = match std::fs::read(&secrets_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).context("corrupt secrets.json")?,
+            Err(_) => Secrets::default(),
+        };
+        if !cluster.data.join("PG_VERSION").exists() {
+            tracing::info!(dir = %cluster.data.display(), "initialising the embedded PostgreSQL cluster (first start)");
+            secrets.superuser = random_secret()?;
+            cluster.own(&dir)?;
+            let pwfile = dir.join("initdb.pw");
+            write_private(&pwfile, secrets.superuser.as_bytes())?;
+            cluster.own(&pwfile)?;
+            let result = cluster
+                .run(
+                    "initdb",
+                    &[
+                        "-D".as_ref(),
+                        cluster.data.as_os_str(),
+                        "-U".as_ref(),
+                        SUPERUSER.as_ref(),
+                        "--auth=scram-sha-256".as_ref(),
+                        "--encoding=UTF8".as_ref(),
+                        "--locale=C".as_ref(),
+                        format!("--pwfile={}", pwfile.display()).as_ref(),
+                    ],
+                )
+                .await;
+            let _ = std::fs::remove_file(&pwfile);
+            result?;
+        }
+        if cluster.data.join("postmaster.pid").exists() {
+            tracing::info!("stopping a PostgreSQL left running by an earlier comptoir");
+            let _ = cluster.pg_ctl(&["stop", "-m", "fast", "-w"]).await;
+        }
+        cluster.port = free_port()?;
+        let socket_dir = dir.join("run");
+        std::fs::create_dir_all(&socket_dir)?;
+        cluster.own(&socket_dir)?;
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c max_connections=300 -k {} -c timezone=UTC",
+            cluster.port,
+            socket_dir.display()
+        );
+        let log = dir.join("postgres.log");
+        if cluster.run_as.is_some() && !log.exists() {
+            write_private(&log, b"")?;
+            cluster.own(&log)?;
+        }
+        tracing::info!(port = cluster.port, "starting the embedded PostgreSQL");
+        cluster
+            .pg_ctl(&["start", "-w", "-t", "60", "-l", &log.display().to_string(), "-o", &options])
+            .await
+            .with_context(|| format!("PostgreSQL did not start; see {}", log.display()))?;
+
+        let urls = cluster.provision(&mut secrets, services).await?;
+        write_private(&secrets_path, &serde_json::to_vec_pretty(&secrets)?)?;
+        Ok((cluster, urls))
+    }
+
+    /// Creates (or re-keys) each service's role and database.
+    async fn provision(&self, secrets: &mut Secrets, services: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+        let admin_url = format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/postgres",
+            secrets.superuser, self.port
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .context("failed to connect to the embedded PostgreSQL as its superuser")?;
+        let mut urls = BTreeMap::new();
+        for service in services {
+            if !service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+                bail!("component id {service:?} cannot name a database (use a-z, 0-9, _)");
+            }
+            let password = match secrets.roles.get(service) {
+                Some(p) => p.clone(),
+                None => random_secret()?,
+            };
+            secrets.roles.insert(service.clone(), password.clone());
+            // Identifiers are checked above and passwords are hex: safe to
+            // inline (DDL takes no bind parameters).
+            let role_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                .bind(service)
+                .fetch_one(&mut admin)
+                .await?;
+            let verb = if role_exists { "ALTER" } else { "CREATE" };
+            sqlx::raw_sql(&format!("{verb} ROLE {service} LOGIN PASSWORD '{password}'"))
+                .execute(&mut admin)
+                .await?;
+            let db_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(service)
+                .fetch_one(&mut admin)
+                .await?;
+            if !db_exists {
+                sqlx::raw_sql(&format!("CREATE DATABASE {service} OWNER {service}"))
+                    .execute(&mut admin)
+                    .await?;
+            }
+            sqlx::raw_sql(&format!(
+                "REVOKE CONNECT, TEMPORARY ON DATABASE {service} FROM PUBLIC; \
+                 GRANT CONNECT ON DATABASE {service} TO {service}"
+            ))
+            .execute(&mut admin)
+            .await?;
+            urls.insert(
+                service.clone(),
+                format!("postgres://{service}:{password}@127.0.0.1:{}/{service}", self.port),
+            );
+        }
+        admin.close().await?;
+        Ok(urls)
+    }
+
+    /// The loopback port the cluster listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (fast shutdown: open sessions are rolled back).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        tracing::info!("stopping the embedded PostgreSQL");
+        self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "30"]).await
+    }
+
+    async fn pg_ctl(&self, args: &[&str]) -> anyhow::Result<()> {
+        let mut all: Vec<&std::ffi::OsStr> = vec!["-D".as_ref(), self.data.as_os_str()];
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+        self.run("pg_ctl", &all).await
+    }
+
+    /// Gives `path` to the server's OS user (when running as root).
+    fn own(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(user) = &self.run_as {
+            nix::unistd::chown(path, Some(user.uid), Some(user.gid))
+                .with_context(|| format!("failed to give {} to {POSTGRES_USER}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    async fn run(&self, program: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+        let program = binary(program)?;
+        let mut command = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.arg("-u").arg(&user.name).arg("--").arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        command.args(args).stdin(Stdio::null()).kill_on_drop(false);
+        let output = command
+            .output()
+            .await
+            .with_context(|| format!("failed to run {}", program.display()))?;
+        if !output.status.success() {
+            bail!(
+                "{} failed ({}): {}",
+                program.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

@@ -1,0 +1,199 @@
+//! One loaded component version and the per-instance store data.
+//!
+//! [`ComponentVersion`] is compiled and pre-instantiated once (the linker
+//! links exactly the platform world plus nothing the component may not
+//! use); every replica then gets a fresh [`Store`] holding an
+//! [`InstanceState`].
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings;
+use crate::chaining::OutboundHooks;
+use crate::manifest::ComponentSpec;
+use crate::platform;
+use crate::postgres::{DatabaseAccess, HasPg, PgHost};
+use crate::router::ServicesHandle;
+use crate::variables::{HasVariables, VariablesHost};
+
+/// What a component may reach, shared by all its instances and versions.
+pub struct ComponentEnv {
+    pub id: String,
+    pub variables: Arc<HashMap<String, String>>,
+    pub database: Arc<DatabaseAccess>,
+    pub allowed_hosts: Arc<crate::manifest::AllowedHosts>,
+    /// The running application, for in-process service chaining (weak: the
+    /// application owns the components, not the other way round).
+    pub services: ServicesHandle,
+    pub max_instance_memory: usize,
+}
+
+/// The data of one instance's [`Store`].
+pub struct InstanceState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: OutboundHooks,
+    env: Arc<ComponentEnv>,
+    limits: StoreLimits,
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// The linker every component is instantiated with.
+pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    bindings::postgres::add_to_linker::<_, HasPg>(&mut linker, |s: &mut InstanceState| PgHost {
+        table: &mut s.table,
+        access: &s.env.database,
+    })?;
+    bindings::variables::add_to_linker::<_, HasVariables>(&mut linker, |s: &mut InstanceState| {
+        VariablesHost {
+            values: &s.env.variables,
+        }
+    })?;
+    Ok(linker)
+}
+
+/// A compiled, validated, pre-instantiated version of a component.
+pub struct ComponentVersion {
+    pub env: Arc<ComponentEnv>,
+    /// Hex sha256 of the `.wasm`.
+    pub sha256: String,
+    pub loaded_at: std::time::SystemTime,
+    pub pre: ServicePre<InstanceState>,
+    engine: Engine,
+}
+
+impl ComponentVersion {
+    /// `name@<first 12 hex of sha256>`, as in the `comptoir-component` header.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.env.id, &self.sha256[..12])
+    }
+
+    /// Compiles `bytes`, checks it against the platform world, links it and
+    /// instantiates it once to prove it can be.
+    pub async fn load(
+        engine: &Engine,
+        linker: &Linker<InstanceState>,
+        env: Arc<ComponentEnv>,
+        bytes: &[u8],
+    ) -> anyhow::Result<(Self, Duration)> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let component = Component::new(engine, bytes).map_err(anyhow::Error::from).context("not a valid WebAssembly component")?;
+        platform::check(engine, &component)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("component cannot be linked against the platform")?;
+        let pre = ServicePre::new(pre).map_err(anyhow::Error::from).context("component does not export wasi:http/handler@0.3.0")?;
+        let version = Self {
+            env,
+            sha256,
+            loaded_at: std::time::SystemTime::now(),
+            pre,
+            engine: engine.clone(),
+        };
+        let started = Instant::now();
+        let mut store = version.store();
+        version
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("component failed to instantiate")?;
+        Ok((version, started.elapsed()))
+    }
+
+    /// Reads and loads the component's `.wasm` from `spec.source`.
+    pub async fn load_file(
+        engine: &Engine,
+        linker: &Linker<InstanceState>,
+        env: Arc<ComponentEnv>,
+        path: &Path,
+    ) -> anyhow::Result<(Self, Duration)> {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "failed to read {} (build the components first: cargo xtask build)",
+                path.display()
+            )
+        })?;
+        Self::load(engine, linker, env, &bytes)
+            .await
+            .with_context(|| format!("failed to load component {}", path.display()))
+    }
+
+    /// A fresh store for one instance of this version.
+    pub fn store(&self) -> Store<InstanceState> {
+        let env = self.env.clone();
+        let state = InstanceState {
+            wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: OutboundHooks::new(env.clone()),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(env.max_instance_memory)
+                .trap_on_grow_failure(true)
+                .build(),
+            env,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Yield to the event loop every epoch tick so that a busy guest
+        // cannot starve the other requests sharing its thread.
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    }
+}
+
+/// The environment of `spec` for the running application.
+pub fn component_env(
+    spec: &ComponentSpec,
+    database: Option<Arc<crate::postgres::Database>>,
+    services: ServicesHandle,
+    max_instance_memory: usize,
+) -> Arc<ComponentEnv> {
+    let allowed_hosts = Arc::new(spec.allowed_hosts.clone());
+    Arc::new(ComponentEnv {
+        id: spec.id.clone(),
+        variables: Arc::new(spec.variables.clone().into_iter().collect()),
+        database: Arc::new(DatabaseAccess {
+            component: spec.id.clone(),
+            database,
+            allowed_hosts: allowed_hosts.clone(),
+        }),
+        allowed_hosts,
+        services,
+        max_instance_memory,
+    })
+}

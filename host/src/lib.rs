@@ -1,0 +1,36 @@
+//! comptoir: a gateway that hosts Spin-compatible WebAssembly components on
+//! wasmtime, with several live replicas each, in-process service chaining
+//! and one PostgreSQL database per service.
+//!
+//! # Layout
+//!
+//! - [`cli`]: flags and subcommands; [`app`]: `up` and `migrate`, start to stop.
+//! - [`manifest`]: `spin.toml` (routes, components, allow-lists);
+//!   [`variables`]: application variables and `spin:variables`.
+//! - [`engine`]: the wasmtime engine (pooling, epochs, compile cache).
+//! - [`platform`]: the platform world every component must fit.
+//! - [`instance`]: a loaded component version and its store data.
+//! - [`pool`]: replica sets: round-robin, recycling, backpressure.
+//! - [`router`]: the running application; [`server`]: the public listener;
+//!   [`problem`]: every error response the host makes.
+//! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`.
+//! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
+//!   [`migrate`]: schema migrations; [`cluster`]: the embedded PostgreSQL.
+//! - [`bindings`]: host bindings generated from `wit/`.
+
+pub mod app;
+pub mod bindings;
+pub mod chaining;
+pub mod cli;
+pub mod cluster;
+pub mod engine;
+pub mod instance;
+pub mod manifest;
+pub mod migrate;
+pub mod platform;
+pub mod pool;
+pub mod postgres;
+pub mod problem;
+pub mod router;
+pub mod server;
+pub mod variables;

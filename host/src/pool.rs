@@ -1,0 +1,359 @@
+//! Replica sets: R live instances of a component, round-robin, bounded.
+//!
+//! Each replica is a tokio task owning one `Store` and instance, driven by
+//! `run_concurrent` so that it serves up to C requests at once (WASI p3);
+//! after M requests it is retired (drained, then dropped) and a fresh one
+//! takes its slot. A replica that traps is dropped and replaced. When every
+//! replica is full, up to `max_queue` requests wait; beyond that the set
+//! answers [`DispatchError::Overloaded`] (503 + `Retry-After`).
+
+use std::future::poll_fn;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use futures::Stream as _;
+use futures::channel::oneshot;
+use futures::stream::FuturesUnordered;
+use http_body_util::BodyExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use wasmtime::AsContextMut as _;
+use wasmtime_wasi_http::WasiBody;
+use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::handler::{Prepared, Proxy};
+
+use crate::instance::{ComponentVersion, InstanceState};
+
+/// How a component's replicas are run.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Live instances per component (R).
+    pub replicas: usize,
+    /// Concurrent requests one instance takes (C).
+    pub max_concurrency: usize,
+    /// Requests an instance serves before it is recycled (M).
+    pub max_requests: u64,
+    /// Requests that may wait when every replica is full.
+    pub max_queue: usize,
+    /// Longest a request may take before it gets 504.
+    pub request_timeout: Duration,
+}
+
+/// Why a request got no response from the component.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("all {replicas} replicas of {component} are busy and the queue is full")]
+    Overloaded { component: String, replicas: usize },
+    #[error("{component} did not answer within {timeout:?}")]
+    Timeout { component: String, timeout: Duration },
+    #[error("{component} failed while handling the request: {reason}")]
+    Failed { component: String, reason: String },
+}
+
+type Request = http::Request<WasiBody>;
+type Response = http::Response<WasiBody>;
+
+struct Job {
+    request: Request,
+    reply: oneshot::Sender<wasmtime::Result<Response>>,
+}
+
+/// One live instance (or one about to be instantiated).
+pub struct Replica {
+    version: Arc<ComponentVersion>,
+    /// Dropped to retire the replica: it then drains and exits.
+    sender: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    in_flight: AtomicUsize,
+    /// Requests routed to this replica (drives recycling after M).
+    assigned: AtomicU64,
+}
+
+impl Replica {
+    fn send(&self, job: Job) -> Result<(), Job> {
+        match &*self.sender.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(sender) => sender.send(job).map_err(|e| e.0),
+            None => Err(job),
+        }
+    }
+
+    fn retire(&self) {
+        self.sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Relaxed)
+    }
+
+    pub fn served(&self) -> u64 {
+        self.assigned.load(Relaxed)
+    }
+
+    pub fn version(&self) -> &Arc<ComponentVersion> {
+        &self.version
+    }
+}
+
+/// The replicas of one component.
+pub struct ReplicaSet {
+    name: String,
+    settings: PoolSettings,
+    current: ArcSwap<ComponentVersion>,
+    slots: Vec<ArcSwap<Replica>>,
+    next: AtomicUsize,
+    /// R × C permits: a request holds one from dispatch until its response
+    /// body is done.
+    capacity: Arc<Semaphore>,
+    queued: AtomicUsize,
+    traps: AtomicU64,
+}
+
+/// Holds a replica's in-flight count and the set's capacity until dropped.
+struct InFlight {
+    replica: Arc<Replica>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.replica.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+impl ReplicaSet {
+    pub fn new(version: Arc<ComponentVersion>, settings: PoolSettings) -> Arc<Self> {
+        let replicas = settings.replicas.max(1);
+        Arc::new_cyclic(|weak: &Weak<Self>| {
+            let slots = (0..replicas)
+                .map(|slot| ArcSwap::new(spawn_replica(weak.clone(), slot, version.clone())))
+                .collect();
+            Self {
+                name: version.env.id.clone(),
+                capacity: Arc::new(Semaphore::new(replicas * settings.max_concurrency.max(1))),
+                settings,
+                current: ArcSwap::new(version),
+                slots,
+                next: AtomicUsize::new(0),
+                queued: AtomicUsize::new(0),
+                traps: AtomicU64::new(0),
+            }
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The version new requests go to.
+    pub fn current(&self) -> Arc<ComponentVersion> {
+        self.current.load_full()
+    }
+
+    /// The live replicas, slot by slot.
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        self.slots.iter().map(|s| s.load_full()).collect()
+    }
+
+    pub fn traps(&self) -> u64 {
+        self.traps.load(Relaxed)
+    }
+
+    /// Replaces the replica in `slot` by a fresh one of the current version,
+    /// unless it was already replaced.
+    fn replace(self: &Arc<Self>, slot: usize, old: &Arc<Replica>) {
+        let fresh = spawn_replica(Arc::downgrade(self), slot, self.current());
+        let previous = self.slots[slot].compare_and_swap(old, fresh);
+        if Arc::ptr_eq(&previous, old) {
+            old.retire();
+        }
+    }
+
+    /// Waits for capacity, or refuses when the wait queue is full.
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, DispatchError> {
+        if let Ok(permit) = self.capacity.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let overloaded = || DispatchError::Overloaded {
+            component: self.name.clone(),
+            replicas: self.slots.len(),
+        };
+        if self.queued.fetch_add(1, Relaxed) >= self.settings.max_queue {
+            self.queued.fetch_sub(1, Relaxed);
+            return Err(overloaded());
+        }
+        let permit = tokio::time::timeout(self.settings.request_timeout, self.capacity.clone().acquire_owned()).await;
+        self.queued.fetch_sub(1, Relaxed);
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(overloaded()),
+        }
+    }
+
+    /// The next replica round-robin, skipping full ones.
+    fn pick(&self) -> (usize, Arc<Replica>) {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Relaxed);
+        let limit = self.settings.max_concurrency.max(1);
+        for i in 0..n {
+            let slot = (start + i) % n;
+            let replica = self.slots[slot].load_full();
+            if replica.in_flight() < limit {
+                return (slot, replica);
+            }
+        }
+        // Capacity permits make this unreachable in steady state; when a
+        // retiring replica still holds permits, the next slot is fine.
+        let slot = start % n;
+        (slot, self.slots[slot].load_full())
+    }
+
+    /// Sends `request` to a replica and returns its response, whose body
+    /// keeps the replica's in-flight slot until it is fully sent.
+    pub async fn dispatch(self: &Arc<Self>, request: Request) -> Result<(Response, Arc<ComponentVersion>), DispatchError> {
+        let permit = self.admit().await?;
+        let (reply, response) = oneshot::channel();
+        let mut job = Job { request, reply };
+        let mut attempts = 0;
+        let (replica, permit) = loop {
+            let (slot, replica) = self.pick();
+            replica.in_flight.fetch_add(1, Relaxed);
+            match replica.send(job) {
+                Ok(()) => {
+                    let n = replica.assigned.fetch_add(1, Relaxed) + 1;
+                    if n >= self.settings.max_requests {
+                        self.replace(slot, &replica);
+                    }
+                    break (replica, permit);
+                }
+                Err(returned) => {
+                    // Retired between pick and send: try the next slot.
+                    replica.in_flight.fetch_sub(1, Relaxed);
+                    job = returned;
+                    attempts += 1;
+                    if attempts > self.slots.len() * 2 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+        };
+        let version = replica.version.clone();
+        let guard = InFlight { replica, _permit: permit };
+        let failed = |reason: String| DispatchError::Failed {
+            component: self.name.clone(),
+            reason,
+        };
+        match response.await {
+            Ok(Ok(response)) => {
+                // The guard lives in the body: dropped when hyper is done with it.
+                let response = response.map(|body| {
+                    body.map_frame(move |frame| {
+                        let _ = &guard;
+                        frame
+                    })
+                    .boxed_unsync()
+                });
+                Ok((response, version))
+            }
+            Ok(Err(error)) if error.is::<wasmtime_wasi_http::handler::ExpirationError>() => {
+                Err(DispatchError::Timeout {
+                    component: self.name.clone(),
+                    timeout: self.settings.request_timeout,
+                })
+            }
+            Ok(Err(error)) => Err(failed(format!("{error:#}"))),
+            Err(oneshot::Canceled) => Err(failed("the replica stopped (trap in a concurrent request)".into())),
+        }
+    }
+}
+
+fn spawn_replica(set: Weak<ReplicaSet>, slot: usize, version: Arc<ComponentVersion>) -> Arc<Replica> {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let replica = Arc::new(Replica {
+        version: version.clone(),
+        sender: Mutex::new(Some(sender)),
+        in_flight: AtomicUsize::new(0),
+        assigned: AtomicU64::new(0),
+    });
+    let weak_replica = Arc::downgrade(&replica);
+    let timeout = set.upgrade().map(|s| s.settings.request_timeout).unwrap_or(Duration::from_secs(30));
+    tokio::spawn(async move {
+        let result = run_replica(version, receiver, timeout).await;
+        let (Some(set), Some(replica)) = (set.upgrade(), weak_replica.upgrade()) else {
+            return;
+        };
+        if let Err(error) = result {
+            set.traps.fetch_add(1, Relaxed);
+            tracing::warn!(component = %set.name, slot, error = %format!("{error:#}"), "replica failed; replacing it");
+            set.replace(slot, &replica);
+        }
+    });
+    replica
+}
+
+/// The life of one replica: instantiate, serve jobs until retired, drain.
+async fn run_replica(
+    version: Arc<ComponentVersion>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    timeout: Duration,
+) -> wasmtime::Result<()> {
+    let mut store = version.store();
+    let service = match version.pre.instantiate_async(&mut store).await {
+        Ok(service) => service,
+        Err(error) => {
+            jobs.close();
+            while let Ok(job) = jobs.try_recv() {
+                let _ = job.reply.send(Err(wasmtime::format_err!("instantiation failed: {error:#}")));
+            }
+            return Err(error);
+        }
+    };
+    let func = *service.wasi_http_handler().func_handle().func();
+    let proxy = Proxy::P3(service);
+    let proxy = &proxy;
+    store
+        .run_concurrent(async |accessor| {
+            let mut running = pin!(FuturesUnordered::new());
+            let mut accepting = true;
+            poll_fn(|cx| {
+                loop {
+                    match running.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(Ok(true))) => continue,
+                        // Expired: stop taking requests; the replica is
+                        // dropped once what runs has finished.
+                        Poll::Ready(Some(Ok(false))) => {
+                            accepting = false;
+                            continue;
+                        }
+                        Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error)),
+                        Poll::Ready(None) | Poll::Pending => {}
+                    }
+                    if accepting && accessor.poll_ready_for_concurrent_call(func, cx).is_ready() {
+                        match jobs.poll_recv(cx) {
+                            Poll::Ready(Some(Job { request, reply })) => {
+                                let prepared = accessor.with(|mut store| {
+                                    Prepared::new(store.as_context_mut(), proxy, request, InstanceState::http, reply)
+                                });
+                                running.push(async move {
+                                    prepared?.run(accessor, tokio::time::sleep(timeout)).await
+                                });
+                                continue;
+                            }
+                            Poll::Ready(None) => accepting = false,
+                            Poll::Pending => {}
+                        }
+                    }
+                    if !running.is_empty() || accessor.poll_no_interesting_tasks(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    return if accepting { Poll::Pending } else { Poll::Ready(Ok(())) };
+                }
+            })
+            .await
+        })
+        .await?
+}

@@ -1,0 +1,200 @@
+//! `spin:postgres/postgres@4.2.0` on sqlx: one `PgPool` per service database,
+//! and the policy that a component reaches only its own database.
+//!
+//! A `connection` resource holds one pooled connection for its whole life, so
+//! `BEGIN … COMMIT` on it is a real transaction; a connection dropped
+//! mid-transaction is rolled back before it goes back to the pool.
+
+mod convert;
+mod host;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, pool::PoolConnection};
+use tokio::sync::Mutex;
+
+use crate::bindings::postgres as pg;
+
+pub use host::{HasPg, PgHost};
+
+/// How long a guest waits for a pooled connection before getting
+/// `connection-failed` (which services turn into 503 + Retry-After).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One service database: the address its component is configured with, and
+/// the pool that serves it.
+pub struct Database {
+    /// The component's resolved `db_url` — the only address it may open.
+    address: String,
+    /// `host:port` as written in `allowed_outbound_hosts` terms.
+    host_port: String,
+    pool: PgPool,
+}
+
+impl Database {
+    /// A lazily connected pool for `address` (a `postgres://` URL).
+    pub fn new(address: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = address
+            .parse()
+            .with_context(|| format!("invalid database address for {}", redact(address)))?;
+        let host_port = format!("{}:{}", options.get_host(), options.get_port());
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(0)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(Duration::from_secs(300))
+            .connect_lazy_with(options);
+        Ok(Self {
+            address: address.to_owned(),
+            host_port,
+            pool,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// `host:port` of the server, for allow-list checks and logs.
+    pub fn host_port(&self) -> &str {
+        &self.host_port
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// The database policy of one component: its own database (if it has one)
+/// and the hosts its manifest allows.
+pub struct DatabaseAccess {
+    pub component: String,
+    pub database: Option<Arc<Database>>,
+    pub allowed_hosts: Arc<crate::manifest::AllowedHosts>,
+}
+
+impl DatabaseAccess {
+    /// The database `address` names, if this component may open it.
+    ///
+    /// Two rules, both required: the address is exactly the component's
+    /// own `db_url`, and its host is in `allowed_outbound_hosts`.
+    fn authorize(&self, address: &str) -> Result<Arc<Database>, String> {
+        let Some(database) = &self.database else {
+            return Err(format!(
+                "component {} has no database configured (no db_url variable)",
+                self.component
+            ));
+        };
+        if address != database.address {
+            return Err(format!(
+                "component {} may only open its own database, not {}",
+                self.component,
+                redact(address)
+            ));
+        }
+        if !self.allowed_hosts.allows("postgres", database.host_port()) {
+            return Err(format!(
+                "address postgres://{} is not in allowed_outbound_hosts of {}",
+                database.host_port(),
+                self.component
+            ));
+        }
+        Ok(database.clone())
+    }
+}
+
+/// A `connection` resource: one pooled connection, held until the guest
+/// drops the resource.
+pub struct Connection {
+    inner: Arc<Mutex<Held>>,
+}
+
+/// The pooled connection and whether the guest left a transaction open.
+struct Held {
+    conn: Option<PoolConnection<Postgres>>,
+    in_transaction: bool,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let inner = self.inner.clone();
+        // A connection left inside a transaction must not go back to the
+        // pool as is: roll it back first (on a task, since drop is sync).
+        if let Ok(mut held) = inner.try_lock()
+            && !held.in_transaction
+        {
+            held.conn.take();
+            return;
+        }
+        tokio::spawn(async move {
+            let mut held = inner.lock().await;
+            if let Some(mut conn) = held.conn.take()
+                && held.in_transaction
+                && sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err()
+            {
+                conn.close_on_drop();
+            }
+        });
+    }
+}
+
+/// A `connection-builder` resource: just the address until `build`.
+pub struct ConnectionBuilder {
+    address: String,
+}
+
+/// `address` with any password replaced by `***`, for logs and errors.
+pub fn redact(address: &str) -> String {
+    match url::Url::parse(address) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "<unparseable address>".to_owned(),
+    }
+}
+
+/// Whether `statement` opens or closes a transaction block: `Some(true)` for
+/// BEGIN / START TRANSACTION, `Some(false)` for COMMIT / ROLLBACK / END / ABORT.
+fn transaction_effect(statement: &str) -> Option<bool> {
+    let first = statement
+        .trim_start()
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .next()?
+        .to_ascii_uppercase();
+    match first.as_str() {
+        "BEGIN" | "START" => Some(true),
+        "COMMIT" | "ROLLBACK" | "END" | "ABORT" => Some(false),
+        _ => None,
+    }
+}
+
+pub use pg::Error as PgError;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_print() {
+        assert_eq!(
+            redact("postgres://clients:s3cret@127.0.0.1:5432/clients"),
+            "postgres://clients:***@127.0.0.1:5432/clients"
+        );
+        assert!(!redact("host=x password=s3cret").contains("s3cret"));
+    }
+
+    #[test]
+    fn transaction_statements_are_recognised() {
+        assert_eq!(transaction_effect("  begin;"), Some(true));
+        assert_eq!(transaction_effect("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"), Some(true));
+        assert_eq!(transaction_effect("commit"), Some(false));
+        assert_eq!(transaction_effect("ROLLBACK"), Some(false));
+        assert_eq!(transaction_effect("SELECT 1"), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! The public HTTP listener: hyper, one task per connection, routing by the
+//! manifest, host endpoints (`/healthz`, `/readyz`), graceful shutdown.
+
+use std::convert::Infallible;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::WasiBody;
+
+use crate::problem;
+use crate::router::Services;
+
+/// Limits applied to every public request.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub max_body: usize,
+    pub header_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// Serves `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish (up to the grace period).
+pub async fn serve(
+    listener: TcpListener,
+    services: Arc<Services>,
+    settings: ServerSettings,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // One failed accept (e.g. EMFILE) must not end the loop.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let services = services.clone();
+        let settings_for_conn = settings.clone();
+        let service = service_fn(move |request| {
+            let services = services.clone();
+            let settings = settings_for_conn.clone();
+            async move { Ok::<_, Infallible>(handle(&services, &settings, request).await) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(settings.shutdown_grace) => {
+            tracing::warn!("grace period over; dropping remaining connections");
+        }
+    }
+}
+
+async fn handle(
+    services: &Services,
+    settings: &ServerSettings,
+    request: http::Request<Incoming>,
+) -> http::Response<WasiBody> {
+    let path = request.uri().path().to_owned();
+    match (request.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => {
+            return problem::json(StatusCode::OK, &serde_json::json!({"status": "ok"}));
+        }
+        (&Method::GET, "/readyz") => return readyz(services).await,
+        _ => {}
+    }
+    let Some(route) = services.route(&path) else {
+        return problem::problem(StatusCode::NOT_FOUND, "not-found", format!("no route for {path}"));
+    };
+    let too_large = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|len| len > settings.max_body as u64);
+    if too_large {
+        return problem::problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("request bodies are limited to {} bytes", settings.max_body),
+        );
+    }
+    let max_body = settings.max_body;
+    let request = request.map(|body| {
+        Limited::new(body, max_body)
+            .map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+            .boxed_unsync()
+    });
+    match services.dispatch(&route.component, request).await {
+        Ok(response) => response,
+        Err(error) => problem::dispatch_error(&error),
+    }
+}
+
+async fn readyz(services: &Services) -> http::Response<WasiBody> {
+    let databases = services.databases_ready().await;
+    let components: Vec<_> = services
+        .components
+        .values()
+        .map(|set| serde_json::json!({"name": set.name(), "version": set.current().label()}))
+        .collect();
+    let ready = databases.iter().all(|(_, up)| *up) && !components.is_empty();
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "databases": databases.iter().map(|(n, up)| serde_json::json!({"name": n, "up": up})).collect::<Vec<_>>(),
+        "components": components,
+    });
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    problem::json(status, &body)
+}

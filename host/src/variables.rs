@@ -1,0 +1,154 @@
+//! Application variables (`[variables]` in `spin.toml`) and the
+//! `spin:variables/variables@3.0.0` host function.
+//!
+//! A value comes from, in order: the `SPIN_VARIABLE_<NAME>` environment
+//! variable (Spin's convention), a value comptoir provides itself (the
+//! embedded database's addresses), then the manifest default.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use anyhow::bail;
+use wasmtime::component::{Accessor, HasData};
+
+use crate::bindings::variables::{self as wit, Error};
+use crate::manifest::RawVariable;
+
+/// Resolved application variables.
+#[derive(Debug, Clone, Default)]
+pub struct Variables {
+    values: BTreeMap<String, String>,
+    secret: Vec<String>,
+}
+
+/// The environment variable that overrides application variable `name`.
+pub fn env_name(name: &str) -> String {
+    format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())
+}
+
+impl Variables {
+    /// Resolves `declared` from `env`, then `provided`, then defaults.
+    pub fn resolve(
+        declared: &BTreeMap<String, RawVariable>,
+        env: impl Fn(&str) -> Option<String>,
+        provided: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Self> {
+        let mut values = BTreeMap::new();
+        let mut secret = Vec::new();
+        let mut missing = Vec::new();
+        for (name, decl) in declared {
+            let value = env(&env_name(name))
+                .or_else(|| provided.get(name).cloned())
+                .or_else(|| decl.default.clone());
+            match value {
+                Some(v) => {
+                    values.insert(name.clone(), v);
+                }
+                None if decl.required => missing.push(env_name(name)),
+                None => {}
+            }
+            if decl.secret {
+                secret.push(name.clone());
+            }
+        }
+        if !missing.is_empty() {
+            bail!("required variables are not set: {}", missing.join(", "));
+        }
+        Ok(Self { values, secret })
+    }
+
+    /// `template` with every `{{ name }}` replaced; also says whether a
+    /// secret went into it.
+    pub fn expand(&self, template: &str) -> anyhow::Result<(String, bool)> {
+        let mut out = String::new();
+        let mut secret = false;
+        let mut rest = template;
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else {
+                bail!("unclosed '{{{{' in {template:?}");
+            };
+            let name = after[..end].trim();
+            let Some(value) = self.values.get(name) else {
+                bail!("{template:?} uses variable {name:?}, which is not declared or has no value");
+            };
+            secret |= self.secret.iter().any(|s| s == name);
+            out.push_str(value);
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        Ok((out, secret))
+    }
+}
+
+/// The variables one component may read, as the host function sees them.
+pub struct VariablesHost<'a> {
+    pub values: &'a Arc<HashMap<String, String>>,
+}
+
+/// Marker tying the generated bindings to [`VariablesHost`].
+pub struct HasVariables;
+
+impl HasData for HasVariables {
+    type Data<'a> = VariablesHost<'a>;
+}
+
+impl wit::Host for VariablesHost<'_> {}
+
+impl<T> wit::HostWithStore<T> for HasVariables {
+    async fn get(accessor: &Accessor<T, Self>, name: String) -> wasmtime::Result<Result<String, Error>> {
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Ok(Err(Error::InvalidName(name)));
+        }
+        Ok(accessor.with(|mut a| {
+            a.get()
+                .values
+                .get(&name)
+                .cloned()
+                .ok_or(Error::Undefined(name))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn declared() -> BTreeMap<String, RawVariable> {
+        let var = |default: Option<&str>, required, secret| RawVariable {
+            default: default.map(str::to_owned),
+            required,
+            secret,
+        };
+        BTreeMap::from([
+            ("db_host".to_owned(), var(Some("127.0.0.1"), false, false)),
+            ("db_url".to_owned(), var(None, true, true)),
+        ])
+    }
+
+    #[test]
+    fn env_overrides_provided_overrides_default() {
+        let provided = BTreeMap::from([
+            ("db_url".to_owned(), "postgres://embedded".to_owned()),
+            ("db_host".to_owned(), "10.0.0.1".to_owned()),
+        ]);
+        let env = |k: &str| (k == "SPIN_VARIABLE_DB_URL").then(|| "postgres://env".to_owned());
+        let vars = Variables::resolve(&declared(), env, &provided).unwrap();
+        assert_eq!(vars.expand("{{ db_url }}").unwrap(), ("postgres://env".into(), true));
+        assert_eq!(vars.expand("pg://{{db_host}}:1").unwrap(), ("pg://10.0.0.1:1".into(), false));
+    }
+
+    #[test]
+    fn missing_required_and_undeclared_are_errors() {
+        let err = Variables::resolve(&declared(), |_| None, &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("SPIN_VARIABLE_DB_URL"), "{err}");
+        let vars = Variables::resolve(&declared(), |_| Some("x".into()), &BTreeMap::new()).unwrap();
+        assert!(vars.expand("{{ nope }}").is_err());
+        assert!(vars.expand("{{ db_url").is_err());
+    }
+}
