@@ -23,7 +23,10 @@ fn main() {
     };
     let world = &resolve.worlds[world];
     let mut out = String::new();
-    for (constant, list) in [("IMPORTS", names(&world.imports)), ("EXPORTS", names(&world.exports))] {
+    for (constant, list) in [
+        ("IMPORTS", names(&world.imports)),
+        ("EXPORTS", names(&world.exports)),
+    ] {
         writeln!(out, "pub const {constant}: &[&str] = &[").unwrap();
         for name in list {
             writeln!(out, "    {name:?},").unwrap();

@@ -47,7 +47,10 @@ async fn databases(settings: &Settings) -> anyhow::Result<Databases> {
     let env = |name: &str| std::env::var(name).ok();
     let configured: Vec<_> = db_vars
         .values()
-        .filter(|var| env(&variables::env_name(var)).is_some() || declared.get(*var).is_some_and(|d| d.default.is_some()))
+        .filter(|var| {
+            env(&variables::env_name(var)).is_some()
+                || declared.get(*var).is_some_and(|d| d.default.is_some())
+        })
         .collect();
     if !configured.is_empty() || db_vars.is_empty() {
         let missing: Vec<_> = db_vars
@@ -56,13 +59,26 @@ async fn databases(settings: &Settings) -> anyhow::Result<Databases> {
             .map(|v| variables::env_name(v))
             .collect();
         if !missing.is_empty() {
-            bail!("some database URLs are configured but not these: {}", missing.join(", "));
+            bail!(
+                "some database URLs are configured but not these: {}",
+                missing.join(", ")
+            );
         }
         let variables = Variables::resolve(&declared, env, &BTreeMap::new())?;
-        return Ok(Databases { cluster: None, variables });
+        return Ok(Databases {
+            cluster: None,
+            variables,
+        });
     }
     let services: Vec<String> = db_vars.keys().cloned().collect();
-    let (cluster, urls) = Cluster::start(&settings.state_dir.join("pg"), &services).await?;
+    let mut cluster = Cluster::start(&settings.state_dir.join("pg")).await?;
+    let urls = match cluster.ensure_databases(&services).await {
+        Ok(urls) => urls,
+        Err(error) => {
+            let _ = cluster.stop().await;
+            return Err(error);
+        }
+    };
     let mut provided: BTreeMap<String, String> = db_vars
         .iter()
         .filter_map(|(component, var)| Some((var.clone(), urls.get(component)?.clone())))
@@ -70,7 +86,10 @@ async fn databases(settings: &Settings) -> anyhow::Result<Databases> {
     provided.insert("db_host".into(), "127.0.0.1".into());
     provided.insert("db_port".into(), cluster.port().to_string());
     let variables = Variables::resolve(&declared, env, &provided)?;
-    Ok(Databases { cluster: Some(cluster), variables })
+    Ok(Databases {
+        cluster: Some(cluster),
+        variables,
+    })
 }
 
 /// Opens each service's database pool and applies its migrations.
@@ -135,7 +154,9 @@ async fn run(
         &EngineSettings {
             // Every replica, one being recycled or swapped in per replica,
             // and the trial instance of a load.
-            max_instances: components.saturating_mul(replicas.saturating_mul(3)).saturating_add(8),
+            max_instances: components
+                .saturating_mul(replicas.saturating_mul(3))
+                .saturating_add(8),
             max_instance_memory: settings.max_instance_memory,
         },
         &settings.state_dir.join("cache"),
@@ -154,9 +175,13 @@ async fn run(
             handle.clone(),
             settings.max_instance_memory,
         );
-        let (version, took) = ComponentVersion::load_file(&engine, &linker, env, &spec.source).await?;
+        let (version, took) =
+            ComponentVersion::load_file(&engine, &linker, env, &spec.source).await?;
         tracing::info!(component = %version.label(), instantiation = ?took, "component loaded");
-        sets.insert(spec.id.clone(), ReplicaSet::new(Arc::new(version), settings.pool.clone()));
+        sets.insert(
+            spec.id.clone(),
+            ReplicaSet::new(Arc::new(version), settings.pool.clone()),
+        );
     }
     let services = Arc::new(Services {
         routes: manifest.routes.clone(),
@@ -173,7 +198,10 @@ async fn run(
         startup = ?started.elapsed(),
         "comptoir is ready"
     );
-    println!("comptoir listening on http://{address} (ready in {:.2?})", started.elapsed());
+    println!(
+        "comptoir listening on http://{address} (ready in {:.2?})",
+        started.elapsed()
+    );
     server::serve(listener, services, settings.server.clone(), shutdown).await;
     Ok(())
 }

@@ -24,7 +24,11 @@ pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 pub const DEFAULT_DB_POOL_SIZE: u32 = 32;
 
 #[derive(Debug, Parser)]
-#[command(name = "comptoir", version, about = "Order management as WebAssembly component microservices")]
+#[command(
+    name = "comptoir",
+    version,
+    about = "Order management as WebAssembly component microservices"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -87,7 +91,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let (number, unit) = raw
         .find(|c: char| !c.is_ascii_digit())
         .map_or((raw, "s"), |i| raw.split_at(i));
-    let n: u64 = number.parse().map_err(|_| format!("invalid duration {raw:?}"))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {raw:?}"))?;
     let duration = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),

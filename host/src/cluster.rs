@@ -23,6 +23,9 @@ pub struct Cluster {
     data: PathBuf,
     port: u16,
     run_as: Option<nix::unistd::User>,
+    secrets: Secrets,
+    /// Where the role passwords are kept (mode 0600).
+    secrets_path: PathBuf,
 }
 
 /// Passwords of the cluster's roles, kept beside it (mode 0600).
@@ -63,34 +66,40 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 }
 
 impl Cluster {
-    /// Starts the cluster under `dir` (creating it on first use) and makes
-    /// sure each of `services` has its role and database. Returns the
-    /// cluster and each service's connection URL.
-    pub async fn start(dir: &Path, services: &[String]) -> anyhow::Result<(Self, BTreeMap<String, String>)> {
+    /// Starts the cluster under `dir`, creating it on first use.
+    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
         let run_as = if nix::unistd::Uid::effective().is_root() {
             Some(
-                nix::unistd::User::from_name(POSTGRES_USER)?
-                    .with_context(|| format!("running as root needs an OS user {POSTGRES_USER:?} for PostgreSQL"))?,
+                nix::unistd::User::from_name(POSTGRES_USER)?.with_context(|| {
+                    format!("running as root needs an OS user {POSTGRES_USER:?} for PostgreSQL")
+                })?,
             )
         } else {
             None
         };
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
         let dir = dir.canonicalize()?;
         let data = dir.join("data");
         let secrets_path = dir.join("secrets.json");
-        let mut cluster = Self { data, port: 0, run_as };
-
-        let mut secrets: Secrets = match std::fs::read(&secrets_path) {
+        let secrets: Secrets = match std::fs::read(&secrets_path) {
             Ok(bytes) => serde_json::from_slice(&bytes).context("corrupt secrets.json")?,
             Err(_) => Secrets::default(),
         };
+        let mut cluster = Self {
+            data,
+            port: 0,
+            run_as,
+            secrets,
+            secrets_path,
+        };
         if !cluster.data.join("PG_VERSION").exists() {
             tracing::info!(dir = %cluster.data.display(), "initialising the embedded PostgreSQL cluster (first start)");
-            secrets.superuser = random_secret()?;
+            cluster.secrets.superuser = random_secret()?;
+            cluster.secrets.roles.clear();
             cluster.own(&dir)?;
             let pwfile = dir.join("initdb.pw");
-            write_private(&pwfile, secrets.superuser.as_bytes())?;
+            write_private(&pwfile, cluster.secrets.superuser.as_bytes())?;
             cluster.own(&pwfile)?;
             let result = cluster
                 .run(
@@ -130,48 +139,69 @@ impl Cluster {
         }
         tracing::info!(port = cluster.port, "starting the embedded PostgreSQL");
         cluster
-            .pg_ctl(&["start", "-w", "-t", "60", "-l", &log.display().to_string(), "-o", &options])
+            .pg_ctl(&[
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                &log.display().to_string(),
+                "-o",
+                &options,
+            ])
             .await
             .with_context(|| format!("PostgreSQL did not start; see {}", log.display()))?;
-
-        let urls = cluster.provision(&mut secrets, services).await?;
-        write_private(&secrets_path, &serde_json::to_vec_pretty(&secrets)?)?;
-        Ok((cluster, urls))
+        Ok(cluster)
     }
 
-    /// Creates (or re-keys) each service's role and database.
-    async fn provision(&self, secrets: &mut Secrets, services: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    /// Makes sure each of `services` has its own role and database (only
+    /// that role may connect to it); returns each one's connection URL.
+    pub async fn ensure_databases(
+        &mut self,
+        services: &[String],
+    ) -> anyhow::Result<BTreeMap<String, String>> {
         let admin_url = format!(
             "postgres://{SUPERUSER}:{}@127.0.0.1:{}/postgres",
-            secrets.superuser, self.port
+            self.secrets.superuser, self.port
         );
         let mut admin = sqlx::PgConnection::connect(&admin_url)
             .await
             .context("failed to connect to the embedded PostgreSQL as its superuser")?;
         let mut urls = BTreeMap::new();
         for service in services {
-            if !service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            if !service
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
                 bail!("component id {service:?} cannot name a database (use a-z, 0-9, _)");
             }
-            let password = match secrets.roles.get(service) {
+            let password = match self.secrets.roles.get(service) {
                 Some(p) => p.clone(),
                 None => random_secret()?,
             };
-            secrets.roles.insert(service.clone(), password.clone());
+            self.secrets.roles.insert(service.clone(), password.clone());
+            write_private(
+                &self.secrets_path,
+                &serde_json::to_vec_pretty(&self.secrets)?,
+            )?;
             // Identifiers are checked above and passwords are hex: safe to
             // inline (DDL takes no bind parameters).
-            let role_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-                .bind(service)
-                .fetch_one(&mut admin)
-                .await?;
+            let role_exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                    .bind(service)
+                    .fetch_one(&mut admin)
+                    .await?;
             let verb = if role_exists { "ALTER" } else { "CREATE" };
-            sqlx::raw_sql(&format!("{verb} ROLE {service} LOGIN PASSWORD '{password}'"))
-                .execute(&mut admin)
-                .await?;
-            let db_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(service)
-                .fetch_one(&mut admin)
-                .await?;
+            sqlx::raw_sql(&format!(
+                "{verb} ROLE {service} LOGIN PASSWORD '{password}'"
+            ))
+            .execute(&mut admin)
+            .await?;
+            let db_exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(service)
+                    .fetch_one(&mut admin)
+                    .await?;
             if !db_exists {
                 sqlx::raw_sql(&format!("CREATE DATABASE {service} OWNER {service}"))
                     .execute(&mut admin)
@@ -185,7 +215,10 @@ impl Cluster {
             .await?;
             urls.insert(
                 service.clone(),
-                format!("postgres://{service}:{password}@127.0.0.1:{}/{service}", self.port),
+                format!(
+                    "postgres://{service}:{password}@127.0.0.1:{}/{service}",
+                    self.port
+                ),
             );
         }
         admin.close().await?;
@@ -218,28 +251,58 @@ impl Cluster {
         Ok(())
     }
 
-    async fn run(&self, program: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+    fn command(
+        &self,
+        program: &str,
+        args: &[&std::ffi::OsStr],
+    ) -> anyhow::Result<std::process::Command> {
         let program = binary(program)?;
         let mut command = match &self.run_as {
             Some(user) => {
-                let mut c = Command::new("runuser");
+                let mut c = std::process::Command::new("runuser");
                 c.arg("-u").arg(&user.name).arg("--").arg(&program);
                 c
             }
-            None => Command::new(&program),
+            None => std::process::Command::new(&program),
         };
-        command.args(args).stdin(Stdio::null()).kill_on_drop(false);
-        let output = command
+        command.args(args).stdin(Stdio::null());
+        Ok(command)
+    }
+
+    async fn run(&self, program: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+        let output = Command::from(self.command(program, args)?)
             .output()
             .await
-            .with_context(|| format!("failed to run {}", program.display()))?;
+            .with_context(|| format!("failed to run {program}"))?;
         if !output.status.success() {
             bail!(
-                "{} failed ({}): {}",
-                program.display(),
+                "{program} failed ({}): {}",
                 output.status,
                 String::from_utf8_lossy(&output.stderr).trim()
             );
+        }
+        Ok(())
+    }
+
+    /// [`Cluster::stop`] for synchronous contexts (such as `Drop`).
+    pub fn stop_blocking(self) -> anyhow::Result<()> {
+        let data = self.data.clone();
+        let status = self
+            .command(
+                "pg_ctl",
+                &[
+                    "-D".as_ref(),
+                    data.as_os_str(),
+                    "stop".as_ref(),
+                    "-m".as_ref(),
+                    "fast".as_ref(),
+                    "-w".as_ref(),
+                ],
+            )?
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("pg_ctl stop failed ({status})");
         }
         Ok(())
     }
@@ -247,5 +310,7 @@ impl Cluster {
 
 /// A port that was free on 127.0.0.1 a moment ago.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

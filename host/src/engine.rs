@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -48,9 +50,15 @@ pub fn build(settings: &EngineSettings, cache_dir: &Path) -> anyhow::Result<Engi
         .with_context(|| format!("failed to create {}", cache_dir.display()))?;
     let mut cache = CacheConfig::new();
     cache.with_directory(std::path::absolute(cache_dir)?);
-    config.cache(Some(Cache::new(cache).map_err(anyhow::Error::from).context("failed to open the compilation cache")?));
+    config.cache(Some(
+        Cache::new(cache)
+            .map_err(anyhow::Error::from)
+            .context("failed to open the compilation cache")?,
+    ));
 
-    Engine::new(&config).map_err(anyhow::Error::from).context("failed to build the wasmtime engine")
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("failed to build the wasmtime engine")
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is

@@ -110,13 +110,17 @@ impl ComponentVersion {
         bytes: &[u8],
     ) -> anyhow::Result<(Self, Duration)> {
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let component = Component::new(engine, bytes).map_err(anyhow::Error::from).context("not a valid WebAssembly component")?;
+        let component = Component::new(engine, bytes)
+            .map_err(anyhow::Error::from)
+            .context("not a valid WebAssembly component")?;
         platform::check(engine, &component)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .context("component cannot be linked against the platform")?;
-        let pre = ServicePre::new(pre).map_err(anyhow::Error::from).context("component does not export wasi:http/handler@0.3.0")?;
+        let pre = ServicePre::new(pre)
+            .map_err(anyhow::Error::from)
+            .context("component does not export wasi:http/handler@0.3.0")?;
         let version = Self {
             env,
             sha256,

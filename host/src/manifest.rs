@@ -56,7 +56,10 @@ struct RawHttpTrigger {
     route: RawRoute,
     component: String,
     #[serde(default)]
-    #[expect(dead_code, reason = "accepted for Spin compatibility; comptoir serves HTTP only")]
+    #[expect(
+        dead_code,
+        reason = "accepted for Spin compatibility; comptoir serves HTTP only"
+    )]
     executor: Option<toml::Value>,
 }
 
@@ -78,7 +81,10 @@ struct RawComponent {
     #[serde(default)]
     variables: BTreeMap<String, String>,
     #[serde(default)]
-    #[expect(dead_code, reason = "used by `spin build`; comptoir's xtask builds components")]
+    #[expect(
+        dead_code,
+        reason = "used by `spin build`; comptoir's xtask builds components"
+    )]
     build: Option<toml::Value>,
 }
 
@@ -122,7 +128,11 @@ impl Route {
 
     /// Whether `path` falls under this route (`/x/...` also matches `/x`).
     pub fn matches(&self, path: &str) -> bool {
-        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let path = if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path
+        };
         if self.wildcard {
             path == self.prefix
                 || self.prefix.is_empty()
@@ -163,7 +173,11 @@ pub fn db_url_variable(path: &Path) -> anyhow::Result<BTreeMap<String, String>> 
         .iter()
         .filter_map(|(id, c)| {
             let template = c.variables.get("db_url")?;
-            let inner = template.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+            let inner = template
+                .trim()
+                .strip_prefix("{{")?
+                .strip_suffix("}}")?
+                .trim();
             Some((id.clone(), inner.to_owned()))
         })
         .collect())
@@ -175,7 +189,10 @@ fn read_raw(path: &Path) -> anyhow::Result<RawManifest> {
     let raw: RawManifest =
         toml::from_str(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
     if raw.spin_manifest_version != 2 {
-        bail!("{}: only spin_manifest_version = 2 is supported", path.display());
+        bail!(
+            "{}: only spin_manifest_version = 2 is supported",
+            path.display()
+        );
     }
     Ok(raw)
 }
@@ -188,7 +205,11 @@ impl Manifest {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
+        let root = if root.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            root
+        };
 
         let mut routes = Vec::new();
         for trigger in &raw.trigger.http {
@@ -196,10 +217,15 @@ impl Manifest {
                 bail!("route for unknown component {:?}", trigger.component);
             }
             match &trigger.route {
-                RawRoute::Path(template) => routes.push(Route::parse(template, &trigger.component)?),
+                RawRoute::Path(template) => {
+                    routes.push(Route::parse(template, &trigger.component)?)
+                }
                 RawRoute::Private { private: true } => {}
                 RawRoute::Private { private: false } => {
-                    bail!("route of {:?}: use a path, or {{ private = true }}", trigger.component)
+                    bail!(
+                        "route of {:?}: use a path, or {{ private = true }}",
+                        trigger.component
+                    )
                 }
             }
         }

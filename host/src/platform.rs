@@ -43,12 +43,20 @@ pub fn check(engine: &Engine, component: &Component) -> anyhow::Result<()> {
     let outside: Vec<String> = ty
         .imports(engine)
         .map(|(name, _)| name.to_owned())
-        .filter(|name| !world::IMPORTS.iter().any(|offered| compatible(name, offered)))
+        .filter(|name| {
+            !world::IMPORTS
+                .iter()
+                .any(|offered| compatible(name, offered))
+        })
         .collect();
     if !outside.is_empty() {
         anyhow::bail!(
             "component imports {} outside the comptoir platform world (wit/platform.wit): {}",
-            if outside.len() == 1 { "an interface" } else { "interfaces" },
+            if outside.len() == 1 {
+                "an interface"
+            } else {
+                "interfaces"
+            },
             outside.join(", ")
         );
     }
@@ -80,7 +88,11 @@ mod tests {
         ] {
             assert!(world::IMPORTS.contains(&expected), "{expected} missing");
         }
-        assert!(!world::IMPORTS.iter().any(|i| i.starts_with("wasi:filesystem")));
+        assert!(
+            !world::IMPORTS
+                .iter()
+                .any(|i| i.starts_with("wasi:filesystem"))
+        );
         assert!(!world::IMPORTS.iter().any(|i| i.starts_with("wasi:sockets")));
         assert_eq!(world::EXPORTS, ["wasi:http/handler@0.3.0"]);
     }
@@ -89,7 +101,13 @@ mod tests {
     fn semver_compatibility() {
         assert!(compatible("wasi:io/error@0.2.6", "wasi:io/error@0.2.12"));
         assert!(!compatible("wasi:io/error@0.3.0", "wasi:io/error@0.2.12"));
-        assert!(!compatible("wasi:filesystem/types@0.2.6", "wasi:io/error@0.2.12"));
-        assert!(compatible("spin:postgres/postgres@4.0.0", "spin:postgres/postgres@4.2.0"));
+        assert!(!compatible(
+            "wasi:filesystem/types@0.2.6",
+            "wasi:io/error@0.2.12"
+        ));
+        assert!(compatible(
+            "spin:postgres/postgres@4.0.0",
+            "spin:postgres/postgres@4.2.0"
+        ));
     }
 }

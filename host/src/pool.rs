@@ -48,7 +48,10 @@ pub enum DispatchError {
     #[error("all {replicas} replicas of {component} are busy and the queue is full")]
     Overloaded { component: String, replicas: usize },
     #[error("{component} did not answer within {timeout:?}")]
-    Timeout { component: String, timeout: Duration },
+    Timeout {
+        component: String,
+        timeout: Duration,
+    },
     #[error("{component} failed while handling the request: {reason}")]
     Failed { component: String, reason: String },
 }
@@ -72,6 +75,10 @@ pub struct Replica {
 }
 
 impl Replica {
+    #[expect(
+        clippy::result_large_err,
+        reason = "the job comes back to be retried on another replica, it is not an error to propagate"
+    )]
     fn send(&self, job: Job) -> Result<(), Job> {
         match &*self.sender.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(sender) => sender.send(job).map_err(|e| e.0),
@@ -80,10 +87,7 @@ impl Replica {
     }
 
     fn retire(&self) {
-        self.sender
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     pub fn in_flight(&self) -> usize {
@@ -186,7 +190,11 @@ impl ReplicaSet {
             self.queued.fetch_sub(1, Relaxed);
             return Err(overloaded());
         }
-        let permit = tokio::time::timeout(self.settings.request_timeout, self.capacity.clone().acquire_owned()).await;
+        let permit = tokio::time::timeout(
+            self.settings.request_timeout,
+            self.capacity.clone().acquire_owned(),
+        )
+        .await;
         self.queued.fetch_sub(1, Relaxed);
         match permit {
             Ok(Ok(permit)) => Ok(permit),
@@ -214,7 +222,10 @@ impl ReplicaSet {
 
     /// Sends `request` to a replica and returns its response, whose body
     /// keeps the replica's in-flight slot until it is fully sent.
-    pub async fn dispatch(self: &Arc<Self>, request: Request) -> Result<(Response, Arc<ComponentVersion>), DispatchError> {
+    pub async fn dispatch(
+        self: &Arc<Self>,
+        request: Request,
+    ) -> Result<(Response, Arc<ComponentVersion>), DispatchError> {
         let permit = self.admit().await?;
         let (reply, response) = oneshot::channel();
         let mut job = Job { request, reply };
@@ -242,7 +253,10 @@ impl ReplicaSet {
             }
         };
         let version = replica.version.clone();
-        let guard = InFlight { replica, _permit: permit };
+        let guard = InFlight {
+            replica,
+            _permit: permit,
+        };
         let failed = |reason: String| DispatchError::Failed {
             component: self.name.clone(),
             reason,
@@ -266,12 +280,18 @@ impl ReplicaSet {
                 })
             }
             Ok(Err(error)) => Err(failed(format!("{error:#}"))),
-            Err(oneshot::Canceled) => Err(failed("the replica stopped (trap in a concurrent request)".into())),
+            Err(oneshot::Canceled) => Err(failed(
+                "the replica stopped (trap in a concurrent request)".into(),
+            )),
         }
     }
 }
 
-fn spawn_replica(set: Weak<ReplicaSet>, slot: usize, version: Arc<ComponentVersion>) -> Arc<Replica> {
+fn spawn_replica(
+    set: Weak<ReplicaSet>,
+    slot: usize,
+    version: Arc<ComponentVersion>,
+) -> Arc<Replica> {
     let (sender, receiver) = mpsc::unbounded_channel();
     let replica = Arc::new(Replica {
         version: version.clone(),
@@ -280,7 +300,10 @@ fn spawn_replica(set: Weak<ReplicaSet>, slot: usize, version: Arc<ComponentVersi
         assigned: AtomicU64::new(0),
     });
     let weak_replica = Arc::downgrade(&replica);
-    let timeout = set.upgrade().map(|s| s.settings.request_timeout).unwrap_or(Duration::from_secs(30));
+    let timeout = set
+        .upgrade()
+        .map(|s| s.settings.request_timeout)
+        .unwrap_or(Duration::from_secs(30));
     tokio::spawn(async move {
         let result = run_replica(version, receiver, timeout).await;
         let (Some(set), Some(replica)) = (set.upgrade(), weak_replica.upgrade()) else {
@@ -307,7 +330,9 @@ async fn run_replica(
         Err(error) => {
             jobs.close();
             while let Ok(job) = jobs.try_recv() {
-                let _ = job.reply.send(Err(wasmtime::format_err!("instantiation failed: {error:#}")));
+                let _ = job.reply.send(Err(wasmtime::format_err!(
+                    "instantiation failed: {error:#}"
+                )));
             }
             return Err(error);
         }
@@ -336,7 +361,13 @@ async fn run_replica(
                         match jobs.poll_recv(cx) {
                             Poll::Ready(Some(Job { request, reply })) => {
                                 let prepared = accessor.with(|mut store| {
-                                    Prepared::new(store.as_context_mut(), proxy, request, InstanceState::http, reply)
+                                    Prepared::new(
+                                        store.as_context_mut(),
+                                        proxy,
+                                        request,
+                                        InstanceState::http,
+                                        reply,
+                                    )
                                 });
                                 running.push(async move {
                                     prepared?.run(accessor, tokio::time::sleep(timeout)).await
@@ -350,7 +381,11 @@ async fn run_replica(
                     if !running.is_empty() || accessor.poll_no_interesting_tasks(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    return if accepting { Poll::Pending } else { Poll::Ready(Ok(())) };
+                    return if accepting {
+                        Poll::Pending
+                    } else {
+                        Poll::Ready(Ok(()))
+                    };
                 }
             })
             .await

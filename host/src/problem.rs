@@ -28,7 +28,11 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> http::Response<Was
 }
 
 /// An `application/problem+json` response.
-pub fn problem(status: StatusCode, slug: &str, detail: impl Into<String>) -> http::Response<WasiBody> {
+pub fn problem(
+    status: StatusCode,
+    slug: &str,
+    detail: impl Into<String>,
+) -> http::Response<WasiBody> {
     let value = serde_json::json!({
         "type": format!("https://comptoir.dev/problems/{slug}"),
         "title": status.canonical_reason().unwrap_or("Error"),
@@ -51,9 +55,11 @@ pub fn problem(status: StatusCode, slug: &str, detail: impl Into<String>) -> htt
 /// The answer to a request the component could not serve.
 pub fn dispatch_error(error: &DispatchError) -> http::Response<WasiBody> {
     match error {
-        DispatchError::Overloaded { .. } => {
-            problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded", error.to_string())
-        }
+        DispatchError::Overloaded { .. } => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            error.to_string(),
+        ),
         DispatchError::Timeout { .. } => {
             problem(StatusCode::GATEWAY_TIMEOUT, "timeout", error.to_string())
         }

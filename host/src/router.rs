@@ -38,10 +38,13 @@ impl Services {
         component: &str,
         request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, DispatchError> {
-        let set = self.components.get(component).ok_or_else(|| DispatchError::Failed {
-            component: component.to_owned(),
-            reason: "no such component".into(),
-        })?;
+        let set = self
+            .components
+            .get(component)
+            .ok_or_else(|| DispatchError::Failed {
+                component: component.to_owned(),
+                reason: "no such component".into(),
+            })?;
         let (mut response, version) = set.dispatch(request).await?;
         tag(&mut response, &version);
         Ok(response)

@@ -92,7 +92,11 @@ async fn handle(
         _ => {}
     }
     let Some(route) = services.route(&path) else {
-        return problem::problem(StatusCode::NOT_FOUND, "not-found", format!("no route for {path}"));
+        return problem::problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no route for {path}"),
+        );
     };
     let too_large = request
         .headers()
@@ -131,6 +135,10 @@ async fn readyz(services: &Services) -> http::Response<WasiBody> {
         "databases": databases.iter().map(|(n, up)| serde_json::json!({"name": n, "up": up})).collect::<Vec<_>>(),
         "components": components,
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     problem::json(status, &body)
 }

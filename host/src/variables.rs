@@ -97,7 +97,10 @@ impl HasData for HasVariables {
 impl wit::Host for VariablesHost<'_> {}
 
 impl<T> wit::HostWithStore<T> for HasVariables {
-    async fn get(accessor: &Accessor<T, Self>, name: String) -> wasmtime::Result<Result<String, Error>> {
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        name: String,
+    ) -> wasmtime::Result<Result<String, Error>> {
         let valid = !name.is_empty()
             && name
                 .chars()
@@ -139,8 +142,14 @@ mod tests {
         ]);
         let env = |k: &str| (k == "SPIN_VARIABLE_DB_URL").then(|| "postgres://env".to_owned());
         let vars = Variables::resolve(&declared(), env, &provided).unwrap();
-        assert_eq!(vars.expand("{{ db_url }}").unwrap(), ("postgres://env".into(), true));
-        assert_eq!(vars.expand("pg://{{db_host}}:1").unwrap(), ("pg://10.0.0.1:1".into(), false));
+        assert_eq!(
+            vars.expand("{{ db_url }}").unwrap(),
+            ("postgres://env".into(), true)
+        );
+        assert_eq!(
+            vars.expand("pg://{{db_host}}:1").unwrap(),
+            ("pg://10.0.0.1:1".into(), false)
+        );
     }
 
     #[test]

@@ -182,7 +182,9 @@ mod tests {
 
     #[test]
     fn sql_injection_text_is_just_text() {
-        let fields = ClientFields::parse(body("Robert'); DROP TABLE clients;--", "bobby@example.com")).unwrap();
+        let fields =
+            ClientFields::parse(body("Robert'); DROP TABLE clients;--", "bobby@example.com"))
+                .unwrap();
         assert_eq!(fields.name, "Robert'); DROP TABLE clients;--");
     }
 }

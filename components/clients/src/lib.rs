@@ -76,7 +76,9 @@ async fn get(id: uuid::Uuid) -> HandlerResult {
 async fn replace(id: uuid::Uuid, request: Request) -> HandlerResult {
     let fields = parse_fields(request).await?;
     let db = db::open().await?;
-    let client = store::replace(&db, id, &fields).await?.ok_or_else(|| not_found(id))?;
+    let client = store::replace(&db, id, &fields)
+        .await?
+        .ok_or_else(|| not_found(id))?;
     Ok(reply::json(StatusCode::OK, &client))
 }
 

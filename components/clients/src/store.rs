@@ -1,8 +1,8 @@
 //! The clients table: every statement the service runs, parameterised.
 
+use comptoir_kit::Problem;
 use comptoir_kit::db::{self, DbTime, DbUuid, column, opt_text_param, text_param, uuid_param};
 use comptoir_kit::page::{Page, PageRequest};
-use comptoir_kit::Problem;
 use spin_sdk::pg::{Connection, ParameterValue, Row};
 use uuid::Uuid;
 
@@ -43,7 +43,11 @@ fn write_error(error: spin_sdk::pg::Error) -> Problem {
     }
 }
 
-async fn one(db: &Connection, sql: &str, params: Vec<ParameterValue>) -> Result<Option<Client>, Problem> {
+async fn one(
+    db: &Connection,
+    sql: &str,
+    params: Vec<ParameterValue>,
+) -> Result<Option<Client>, Problem> {
     let rows = db
         .query(sql, params)
         .await
@@ -68,7 +72,11 @@ pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Client>, Problem> {
     one(db, &sql, vec![uuid_param(id)]).await
 }
 
-pub async fn replace(db: &Connection, id: Uuid, fields: &ClientFields) -> Result<Option<Client>, Problem> {
+pub async fn replace(
+    db: &Connection,
+    id: Uuid,
+    fields: &ClientFields,
+) -> Result<Option<Client>, Problem> {
     let sql = format!(
         "UPDATE clients SET name = $2, email = $3, phone = $4, address = $5, updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
@@ -90,7 +98,13 @@ pub async fn delete(db: &Connection, id: Uuid) -> Result<bool, Problem> {
 pub async fn list(db: &Connection, page: PageRequest) -> Result<Page<Client>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM clients WHERE seq > $1 ORDER BY seq LIMIT $2");
     let rows = db
-        .query(sql, vec![ParameterValue::Int64(page.after), ParameterValue::Int64(page.fetch_limit())])
+        .query(
+            sql,
+            vec![
+                ParameterValue::Int64(page.after),
+                ParameterValue::Int64(page.fetch_limit()),
+            ],
+        )
         .await
         .map_err(db::problem)?
         .collect()

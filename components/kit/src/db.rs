@@ -94,7 +94,9 @@ pub fn uuid_param(id: uuid::Uuid) -> ParameterValue {
 
 /// A text parameter that may be NULL.
 pub fn opt_text_param(value: Option<&str>) -> ParameterValue {
-    value.map_or(ParameterValue::DbNull, |v| ParameterValue::Str(v.to_owned()))
+    value.map_or(ParameterValue::DbNull, |v| {
+        ParameterValue::Str(v.to_owned())
+    })
 }
 
 /// A text parameter.
@@ -115,7 +117,13 @@ mod tests {
     #[test]
     fn uuid_columns_decode() {
         let id = "6f1c1a4e-8a7e-4a8e-9a55-0e2e7c1f2b3a";
-        assert_eq!(DbUuid::decode(&DbValue::Uuid(id.into())).unwrap().0.to_string(), id);
+        assert_eq!(
+            DbUuid::decode(&DbValue::Uuid(id.into()))
+                .unwrap()
+                .0
+                .to_string(),
+            id
+        );
         assert!(DbUuid::decode(&DbValue::Str(id.into())).is_err());
     }
 }

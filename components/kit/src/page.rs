@@ -98,7 +98,11 @@ mod tests {
         assert_eq!(PageRequest::parse(&query("")).unwrap().limit, 20);
         assert_eq!(PageRequest::parse(&query("limit=100")).unwrap().limit, 100);
         for bad in ["limit=0", "limit=101", "limit=-1", "limit=abc"] {
-            assert_eq!(PageRequest::parse(&query(bad)).unwrap_err().status, 400, "{bad}");
+            assert_eq!(
+                PageRequest::parse(&query(bad)).unwrap_err().status,
+                400,
+                "{bad}"
+            );
         }
     }
 
@@ -113,7 +117,11 @@ mod tests {
         let next = PageRequest::parse(&query(&format!("cursor={cursor}"))).unwrap();
         assert_eq!(next.after, 7);
         for bad in ["cursor=7", "cursor=s", "cursor=szz", "cursor=s-1"] {
-            assert_eq!(PageRequest::parse(&query(bad)).unwrap_err().status, 400, "{bad}");
+            assert_eq!(
+                PageRequest::parse(&query(bad)).unwrap_err().status,
+                400,
+                "{bad}"
+            );
         }
     }
 

@@ -51,7 +51,12 @@ impl Problem {
 
     /// 400: the request could not be read (malformed JSON, wrong types, bad parameter).
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
     }
 
     /// 404: no such resource.

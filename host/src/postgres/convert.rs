@@ -1,5 +1,9 @@
 //! Values across the boundary: `parameter-value` → sqlx arguments,
 //! PostgreSQL rows → `db-value`s, sqlx errors → the interface's `error`.
+#![expect(
+    clippy::result_large_err,
+    reason = "the WIT `error` variant carries PostgreSQL's whole error report, as in Spin"
+)]
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use rust_decimal::Decimal;
@@ -204,8 +208,9 @@ fn value(row: &PgRow, i: usize) -> Result<DbValue, Error> {
         "INT4[]" => get::<Vec<Option<i32>>>(row, i)?.map(DbValue::ArrayInt32),
         "INT8[]" => get::<Vec<Option<i64>>>(row, i)?.map(DbValue::ArrayInt64),
         "TEXT[]" | "VARCHAR[]" => get::<Vec<Option<String>>>(row, i)?.map(DbValue::ArrayStr),
-        "NUMERIC[]" => get::<Vec<Option<Decimal>>>(row, i)?
-            .map(|v| DbValue::ArrayDecimal(v.into_iter().map(|d| d.map(|d| d.to_string())).collect())),
+        "NUMERIC[]" => get::<Vec<Option<Decimal>>>(row, i)?.map(|v| {
+            DbValue::ArrayDecimal(v.into_iter().map(|d| d.map(|d| d.to_string())).collect())
+        }),
         "INTERVAL" => get::<PgInterval>(row, i)?.map(|v| {
             DbValue::Interval(Interval {
                 micros: v.microseconds,

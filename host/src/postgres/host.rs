@@ -5,15 +5,13 @@
 
 use std::sync::Arc;
 
+use futures::TryStreamExt as _;
 use sqlx::Executor as _;
 use tokio::sync::Mutex;
-use futures::TryStreamExt as _;
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, ResourceTable, StreamReader};
 
 use super::{Connection, ConnectionBuilder, DatabaseAccess, Held, convert, transaction_effect};
-use crate::bindings::postgres::{
-    self as pg, Column, Error, ParameterValue, Row, RowSet,
-};
+use crate::bindings::postgres::{self as pg, Column, Error, ParameterValue, Row, RowSet};
 
 /// What the postgres host functions see of a store: its resource table and
 /// the component's database policy.
@@ -51,7 +49,11 @@ async fn open(access: Arc<DatabaseAccess>, address: String) -> Result<Connection
     })
 }
 
-async fn execute(held: Arc<Mutex<Held>>, statement: String, params: Vec<ParameterValue>) -> Result<u64, Error> {
+async fn execute(
+    held: Arc<Mutex<Held>>,
+    statement: String,
+    params: Vec<ParameterValue>,
+) -> Result<u64, Error> {
     let args = convert::arguments(params)?;
     let mut held = held.lock().await;
     let effect = transaction_effect(&statement);
@@ -165,7 +167,10 @@ impl pg::HostConnectionBuilder for PgHost<'_> {
         )))
     }
 
-    async fn build(&mut self, builder: Resource<ConnectionBuilder>) -> Outcome<Resource<Connection>> {
+    async fn build(
+        &mut self,
+        builder: Resource<ConnectionBuilder>,
+    ) -> Outcome<Resource<Connection>> {
         let address = self.table.get(&builder)?.address.clone();
         pg::HostConnection::open(self, address).await
     }
@@ -176,9 +181,11 @@ impl pg::HostConnectionBuilder for PgHost<'_> {
     }
 }
 
-
 impl<T> pg::HostConnectionWithStore<T> for HasPg {
-    async fn open_async(accessor: &Accessor<T, Self>, address: String) -> Outcome<Resource<Connection>> {
+    async fn open_async(
+        accessor: &Accessor<T, Self>,
+        address: String,
+    ) -> Outcome<Resource<Connection>> {
         let access = accessor.with(|mut a| a.get().access.clone());
         match open(access, address).await {
             Ok(conn) => accessor.with(|mut a| Ok(Ok(a.get().table.push(conn)?))),
@@ -191,7 +198,11 @@ impl<T> pg::HostConnectionWithStore<T> for HasPg {
         connection: Resource<Connection>,
         statement: String,
         params: Vec<ParameterValue>,
-    ) -> Outcome<(Vec<Column>, StreamReader<Row>, FutureReader<Result<(), Error>>)> {
+    ) -> Outcome<(
+        Vec<Column>,
+        StreamReader<Row>,
+        FutureReader<Result<(), Error>>,
+    )> {
         let held = accessor.with(|mut a| a.get().held(&connection))?;
         let (columns, rows) = match query(held, statement, params).await {
             Ok(result) => result,
@@ -199,7 +210,10 @@ impl<T> pg::HostConnectionWithStore<T> for HasPg {
         };
         accessor.with(|mut a| {
             let rows = StreamReader::new(&mut a, rows)?;
-            let done = FutureReader::new(&mut a, std::future::ready(wasmtime::Result::<Result<(), Error>>::Ok(Ok(()))))?;
+            let done = FutureReader::new(
+                &mut a,
+                std::future::ready(wasmtime::Result::<Result<(), Error>>::Ok(Ok(()))),
+            )?;
             Ok(Ok((columns, rows, done)))
         })
     }

@@ -192,7 +192,10 @@ mod tests {
     #[test]
     fn transaction_statements_are_recognised() {
         assert_eq!(transaction_effect("  begin;"), Some(true));
-        assert_eq!(transaction_effect("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"), Some(true));
+        assert_eq!(
+            transaction_effect("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+            Some(true)
+        );
         assert_eq!(transaction_effect("commit"), Some(false));
         assert_eq!(transaction_effect("ROLLBACK"), Some(false));
         assert_eq!(transaction_effect("SELECT 1"), None);

@@ -1,0 +1,355 @@
+//! Starting the system under test: a throwaway PostgreSQL cluster, and the
+//! `comptoir` binary on a free port with a manifest written for the test.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use comptoir::cluster::Cluster;
+
+/// The workspace root (where `spin.toml`, `db/` and `target/` are).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A built component; panics with the fix when it was not built.
+pub fn wasm(name: &str) -> PathBuf {
+    let path = workspace().join(format!("target/wasm32-wasip2/release/{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build` (or `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
+/// A temporary directory the `postgres` OS user can traverse.
+pub fn temp_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("comptoir-test-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A throwaway PostgreSQL cluster with one database per service name.
+pub struct TestDb {
+    cluster: Option<Cluster>,
+    pub urls: BTreeMap<String, String>,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub async fn start(services: &[&str]) -> Self {
+        let dir = temp_dir();
+        let mut cluster = Cluster::start(&dir.path().join("pg"))
+            .await
+            .expect("PostgreSQL starts");
+        let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+        let urls = cluster
+            .ensure_databases(&names)
+            .await
+            .expect("databases created");
+        Self {
+            port: cluster.port(),
+            cluster: Some(cluster),
+            urls,
+            _dir: dir,
+        }
+    }
+
+    /// A pool on `service`'s database, for checking what was written.
+    pub async fn pool(&self, service: &str) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.urls[service]).await.unwrap()
+    }
+
+    /// Rows in `table` of `service`'s database.
+    pub async fn count(&self, service: &str, table: &str) -> i64 {
+        let pool = self.pool(service).await;
+        let n = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(cluster) = self.cluster.take() {
+            let _ = cluster.stop_blocking();
+        }
+    }
+}
+
+/// One component of a test manifest.
+pub struct Component {
+    pub id: &'static str,
+    pub wasm: PathBuf,
+    pub route: &'static str,
+    pub db: bool,
+}
+
+impl Component {
+    pub fn clients() -> Self {
+        Self {
+            id: "clients",
+            wasm: wasm("clients"),
+            route: "/clients/...",
+            db: true,
+        }
+    }
+
+    pub fn fault() -> Self {
+        Self {
+            id: "fault",
+            wasm: wasm("testing_fault"),
+            route: "/fault/...",
+            db: true,
+        }
+    }
+}
+
+/// Writes a manifest for `components` into `dir` (with `db/` linked to the
+/// workspace's migrations).
+pub fn write_manifest(dir: &Path, components: &[Component]) -> PathBuf {
+    let mut toml = String::from(
+        "spin_manifest_version = 2\n[application]\nname = \"comptoir-test\"\n\
+         [variables]\ndb_host = { default = \"127.0.0.1\" }\ndb_port = { default = \"5432\" }\n",
+    );
+    for c in components.iter().filter(|c| c.db) {
+        toml += &format!("{}_db_url = {{ required = true, secret = true }}\n", c.id);
+    }
+    for c in components {
+        toml += &format!(
+            "[[trigger.http]]\nroute = \"{}\"\ncomponent = \"{}\"\n\
+             [component.{id}]\nsource = \"{}\"\n\
+             allowed_outbound_hosts = [\"postgres://{{{{ db_host }}}}:{{{{ db_port }}}}\"]\n",
+            c.route,
+            c.id,
+            c.wasm.display(),
+            id = c.id,
+        );
+        if c.db {
+            toml += &format!(
+                "[component.{id}.variables]\ndb_url = \"{{{{ {id}_db_url }}}}\"\n",
+                id = c.id
+            );
+        }
+    }
+    let link = dir.join("db");
+    if !link.exists() {
+        std::os::unix::fs::symlink(workspace().join("db"), link).unwrap();
+    }
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// A running `comptoir up`.
+pub struct App {
+    pub base: String,
+    pub http: reqwest::Client,
+    child: Child,
+    pub stderr_log: PathBuf,
+}
+
+/// How to start comptoir for a test.
+pub struct Launch<'a> {
+    pub manifest: &'a Path,
+    pub state_dir: &'a Path,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl Launch<'_> {
+    /// The environment that points comptoir at `db` for each service.
+    pub fn db_env(db: &TestDb) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = db
+            .urls
+            .iter()
+            .map(|(service, url)| {
+                (
+                    format!("SPIN_VARIABLE_{}_DB_URL", service.to_uppercase()),
+                    url.clone(),
+                )
+            })
+            .collect();
+        env.push(("SPIN_VARIABLE_DB_PORT".into(), db.port.to_string()));
+        env
+    }
+}
+
+/// The `comptoir up` command for `launch`, with no inherited SPIN_VARIABLE_*.
+fn command(launch: &Launch) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_comptoir"));
+    command
+        .arg("up")
+        .arg("--manifest")
+        .arg(launch.manifest)
+        .arg("--state-dir")
+        .arg(launch.state_dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(&launch.args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SPIN_VARIABLE_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    command
+}
+
+/// Runs `comptoir up` expecting it to fail; returns what it printed.
+pub fn spawn_failing(launch: Launch) -> String {
+    let output = command(&launch).stdin(Stdio::null()).output().unwrap();
+    assert!(
+        !output.status.success(),
+        "comptoir should have refused to start"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Starts comptoir and waits until it listens.
+pub async fn spawn(launch: Launch<'_>) -> App {
+    let stderr_log = launch.state_dir.join("comptoir.log");
+    let log = std::fs::File::create(&stderr_log).unwrap();
+    let mut child = command(&launch)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("comptoir starts");
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        lines.next().and_then(Result::ok)
+    })
+    .await
+    .unwrap();
+    let Some(line) = line.filter(|l| l.starts_with("comptoir listening on ")) else {
+        let _ = child.wait();
+        panic!(
+            "comptoir did not start:\n{}",
+            std::fs::read_to_string(&stderr_log).unwrap_or_default()
+        );
+    };
+    let base = line
+        .trim_start_matches("comptoir listening on ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    App {
+        base,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        child,
+        stderr_log,
+    }
+}
+
+impl App {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A POST with a raw body declared as JSON.
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// Asserts a problem+json response with `status`; returns its body.
+pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "errors are problem+json"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
+    body
+}
+
+/// comptoir running `components` on a throwaway database.
+pub struct Stack {
+    pub app: App,
+    pub db: TestDb,
+    /// Holds the manifest and state; removed when the test ends.
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a fresh database and comptoir serving `components`.
+pub async fn stack(components: Vec<Component>, args: &[&str]) -> Stack {
+    let ids: Vec<&str> = components.iter().filter(|c| c.db).map(|c| c.id).collect();
+    let db = TestDb::start(&ids).await;
+    let dir = temp_dir();
+    let manifest = write_manifest(dir.path(), &components);
+    let app = spawn(Launch {
+        manifest: &manifest,
+        state_dir: dir.path(),
+        env: Launch::db_env(&db),
+        args: args.iter().map(|a| a.to_string()).collect(),
+    })
+    .await;
+    Stack { app, db, _dir: dir }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real `comptoir` binary, the real compiled
+//! components and a real, throwaway PostgreSQL, over real HTTP.
+//!
+//! Build the components first (`cargo xtask test` does).
+
+mod clients;
+mod harness;
+mod isolation;
+mod lifecycle;
