@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 
 /// The service components routed by `spin.toml`.
-const SERVICES: &[&str] = &["clients"];
+const SERVICES: &[&str] = &["clients", "panier", "commande"];
 /// Components only the tests load (never routed by `spin.toml`).
 const TEST_COMPONENTS: &[&str] = &["testing-fault", "testing-escape"];
 const WASM_TARGET: &str = "wasm32-wasip2";

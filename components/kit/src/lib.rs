@@ -10,8 +10,10 @@
 //! - [`reply`]: JSON success responses.
 //! - [`request`]: reading JSON bodies, path segments and query parameters.
 //! - [`page`]: keyset pagination (`?limit=`, `?cursor=`, `next_cursor`).
+//! - [`chain`]: calls to other services (`http://<service>.spin.internal`).
 //! - [`db`]: opening the service's own database and reading row values.
 
+pub mod chain;
 pub mod db;
 pub mod page;
 pub mod problem;

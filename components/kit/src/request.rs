@@ -48,6 +48,15 @@ fn is_json(content_type: &str) -> bool {
     essence == "application/json" || essence.ends_with("+json")
 }
 
+/// The value of header `name`, if present and text.
+pub fn header(request: &Request, name: &str) -> Option<String> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// The non-empty segments of the request path: `/clients/42` → `["clients", "42"]`.
 pub fn segments(uri: &Uri) -> Vec<&str> {
     uri.path().split('/').filter(|s| !s.is_empty()).collect()

@@ -1,0 +1,84 @@
+//! Calls to other services through Spin's local service chaining
+//! (`http://<component>.spin.internal/...`; comptoir dispatches them in
+//! process, Spin does the same).
+
+use serde::de::DeserializeOwned;
+use spin_sdk::http::body::IncomingBodyExt as _;
+use spin_sdk::http::{EmptyBody, FullBody, Method, Request, Response, StatusCode};
+
+use crate::Problem;
+
+/// The address of `component`'s `path` for chaining.
+pub fn url(component: &str, path: &str) -> String {
+    format!("http://{component}.spin.internal{path}")
+}
+
+/// The outcome of a chained call: status and body.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: bytes::Bytes,
+}
+
+impl Reply {
+    /// The body as JSON, or a 503 naming `service` (a broken peer is a
+    /// dependency failure, not the caller's fault).
+    pub fn json<T: DeserializeOwned>(&self, service: &str) -> Result<T, Problem> {
+        serde_json::from_slice(&self.body).map_err(|_| {
+            Problem::unavailable(format!("{service} answered with an unreadable body"))
+        })
+    }
+}
+
+async fn finish(
+    response: Result<Response, impl std::fmt::Debug>,
+    service: &str,
+) -> Result<Reply, Problem> {
+    let response = response.map_err(|e| {
+        eprintln!("chained call to {service} failed: {e:?}");
+        Problem::unavailable(format!("the {service} service is unavailable"))
+    })?;
+    let status = response.status();
+    let body = response.into_body().bytes().await.map_err(|_| {
+        Problem::unavailable(format!("the {service} service did not finish its answer"))
+    })?;
+    Ok(Reply { status, body })
+}
+
+/// `GET` on `service`'s `path`.
+pub async fn get(service: &str, path: &str) -> Result<Reply, Problem> {
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(url(service, path))
+        .body(EmptyBody::new())
+        .map_err(|e| Problem::internal(format!("invalid chained request: {e}")))?;
+    finish(spin_sdk::http::send(request).await, service).await
+}
+
+/// A request with a JSON body (or none) on `service`'s `path`.
+pub async fn call(
+    service: &str,
+    method: Method,
+    path: &str,
+    json: Option<&serde_json::Value>,
+) -> Result<Reply, Problem> {
+    let body = json.map(|j| j.to_string()).unwrap_or_default();
+    let request = Request::builder()
+        .method(method)
+        .uri(url(service, path))
+        .header("content-type", "application/json")
+        .body(FullBody::new(bytes::Bytes::from(body)))
+        .map_err(|e| Problem::internal(format!("invalid chained request: {e}")))?;
+    finish(spin_sdk::http::send(request).await, service).await
+}
+
+/// Whether client `id` exists, asked of the clients service.
+pub async fn client_exists(id: uuid::Uuid) -> Result<bool, Problem> {
+    let reply = get("clients", &format!("/clients/{id}")).await?;
+    match reply.status {
+        StatusCode::OK => Ok(true),
+        StatusCode::NOT_FOUND => Ok(false),
+        status => Err(Problem::unavailable(format!(
+            "the clients service answered {status} when checking a client"
+        ))),
+    }
+}

@@ -1,0 +1,206 @@
+//! The cart rules: valid lines, quantities and prices, and totals computed
+//! in integer cents.
+
+use comptoir_kit::FieldError;
+use serde::{Deserialize, Serialize};
+
+pub const SKU_MAX: usize = 64;
+pub const NAME_MAX: usize = 200;
+pub const QUANTITY_MAX: i64 = 1000;
+pub const PRICE_MAX_CENTS: i64 = 1_000_000_000;
+pub const CURRENCY: &str = "EUR";
+
+/// Body of `POST /panier/{client_id}/items`, as sent.
+#[derive(Debug, Deserialize)]
+pub struct AddItemBody {
+    pub product_id: String,
+    pub name: String,
+    pub unit_price_cents: i64,
+    pub quantity: i64,
+}
+
+/// Body of `PUT /panier/{client_id}/items/{product_id}`.
+#[derive(Debug, Deserialize)]
+pub struct SetQuantityBody {
+    pub quantity: i64,
+}
+
+/// A validated line to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewItem {
+    pub product_id: String,
+    pub name: String,
+    pub unit_price_cents: i64,
+    pub quantity: i32,
+}
+
+/// Whether `sku` is a product id: 1–64 letters, digits, `.`, `_` or `-`.
+pub fn is_sku(sku: &str) -> bool {
+    (1..=SKU_MAX).contains(&sku.len())
+        && sku
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn check_quantity(quantity: i64, min: i64, errors: &mut Vec<FieldError>) {
+    if !(min..=QUANTITY_MAX).contains(&quantity) {
+        errors.push(FieldError::new(
+            "quantity",
+            format!("must be from {min} to {QUANTITY_MAX}"),
+        ));
+    }
+}
+
+impl NewItem {
+    pub fn parse(body: AddItemBody) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if !is_sku(&body.product_id) {
+            errors.push(FieldError::new(
+                "product_id",
+                format!("must be 1 to {SKU_MAX} letters, digits, '.', '_' or '-'"),
+            ));
+        }
+        let name = body.name.trim();
+        if name.is_empty() || name.chars().count() > NAME_MAX {
+            errors.push(FieldError::new(
+                "name",
+                format!("must be 1 to {NAME_MAX} characters"),
+            ));
+        }
+        if !(0..=PRICE_MAX_CENTS).contains(&body.unit_price_cents) {
+            errors.push(FieldError::new(
+                "unit_price_cents",
+                format!("must be from 0 to {PRICE_MAX_CENTS}"),
+            ));
+        }
+        check_quantity(body.quantity, 1, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            product_id: body.product_id,
+            name: name.to_owned(),
+            unit_price_cents: body.unit_price_cents,
+            quantity: i32::try_from(body.quantity).expect("checked to be at most 1000"),
+        })
+    }
+}
+
+/// A quantity to set: 0 removes the line.
+pub fn parse_quantity(body: SetQuantityBody) -> Result<i32, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    check_quantity(body.quantity, 0, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(i32::try_from(body.quantity).expect("checked to be at most 1000"))
+}
+
+/// One line of a cart (and of an order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub product_id: String,
+    pub name: String,
+    pub unit_price_cents: i64,
+    pub quantity: i32,
+    pub line_total_cents: i64,
+}
+
+impl Line {
+    pub fn new(product_id: String, name: String, unit_price_cents: i64, quantity: i32) -> Self {
+        Self {
+            line_total_cents: unit_price_cents * i64::from(quantity),
+            product_id,
+            name,
+            unit_price_cents,
+            quantity,
+        }
+    }
+}
+
+/// A client's cart as the API returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cart {
+    pub client_id: uuid::Uuid,
+    pub items: Vec<Line>,
+    pub total_cents: i64,
+    pub currency: String,
+    pub updated_at: Option<String>,
+}
+
+impl Cart {
+    /// The cart of `client_id` with `items`, totals computed here.
+    pub fn new(
+        client_id: uuid::Uuid,
+        items: Vec<Line>,
+        currency: String,
+        updated_at: Option<String>,
+    ) -> Self {
+        Self {
+            client_id,
+            total_cents: items.iter().map(|l| l.line_total_cents).sum(),
+            items,
+            currency,
+            updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(product_id: &str, price: i64, quantity: i64) -> AddItemBody {
+        AddItemBody {
+            product_id: product_id.into(),
+            name: "Café".into(),
+            unit_price_cents: price,
+            quantity,
+        }
+    }
+
+    #[test]
+    fn accepts_bounds() {
+        assert!(NewItem::parse(add("SKU-1", 0, 1)).is_ok());
+        assert!(NewItem::parse(add(&"a".repeat(64), PRICE_MAX_CENTS, 1000)).is_ok());
+    }
+
+    #[test]
+    fn rejects_out_of_range_values() {
+        for (body, field) in [
+            (add("SKU-1", -1, 1), "unit_price_cents"),
+            (add("SKU-1", PRICE_MAX_CENTS + 1, 1), "unit_price_cents"),
+            (add("SKU-1", 100, 0), "quantity"),
+            (add("SKU-1", 100, 1_000_000), "quantity"),
+            (add("", 100, 1), "product_id"),
+            (add(&"a".repeat(65), 100, 1), "product_id"),
+            (add("../etc/passwd", 100, 1), "product_id"),
+            (add("a b", 100, 1), "product_id"),
+        ] {
+            let errors = NewItem::parse(body).unwrap_err();
+            assert_eq!(errors[0].field, field);
+        }
+    }
+
+    #[test]
+    fn set_quantity_allows_zero() {
+        assert_eq!(parse_quantity(SetQuantityBody { quantity: 0 }), Ok(0));
+        assert!(parse_quantity(SetQuantityBody { quantity: -1 }).is_err());
+        assert!(parse_quantity(SetQuantityBody { quantity: 1001 }).is_err());
+    }
+
+    #[test]
+    fn totals_are_integer_cents() {
+        let cart = Cart::new(
+            uuid::Uuid::nil(),
+            vec![
+                Line::new("A".into(), "a".into(), 1999, 3),
+                Line::new("B".into(), "b".into(), PRICE_MAX_CENTS, 1000),
+            ],
+            CURRENCY.into(),
+            None,
+        );
+        assert_eq!(cart.items[0].line_total_cents, 5997);
+        assert_eq!(cart.total_cents, 5997 + 1_000_000_000_000);
+    }
+}
