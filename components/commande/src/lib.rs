@@ -84,7 +84,17 @@ async fn place(request: Request) -> HandlerResult {
             )));
         }
     };
-    let draft = Draft::from_cart(cart)?;
+    let draft = match Draft::from_cart(cart) {
+        Ok(draft) => draft,
+        Err(problem) => {
+            // A concurrent request with the same key may have placed the
+            // order and cleared the cart since we looked: answer as a replay.
+            return match store::by_idempotency_key(&db, &key).await? {
+                Some(order) => replay(&db, order, client).await,
+                None => Err(problem),
+            };
+        }
+    };
     match store::place(&db, client, &key, &draft).await? {
         Placed::Created(order) => {
             flush_clears(&db, Some(order.id)).await;

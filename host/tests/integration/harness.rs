@@ -97,6 +97,8 @@ pub struct Component {
     pub wasm: PathBuf,
     pub route: &'static str,
     pub db: bool,
+    /// Components it may chain to (`http://<id>.spin.internal`).
+    pub chains: &'static [&'static str],
 }
 
 impl Component {
@@ -106,7 +108,33 @@ impl Component {
             wasm: wasm("clients"),
             route: "/clients/...",
             db: true,
+            chains: &[],
         }
+    }
+
+    pub fn panier() -> Self {
+        Self {
+            id: "panier",
+            wasm: wasm("panier"),
+            route: "/panier/...",
+            db: true,
+            chains: &["clients"],
+        }
+    }
+
+    pub fn commande() -> Self {
+        Self {
+            id: "commande",
+            wasm: wasm("commande"),
+            route: "/commandes/...",
+            db: true,
+            chains: &["clients", "panier"],
+        }
+    }
+
+    /// The three services, as in the real `spin.toml`.
+    pub fn all_services() -> Vec<Self> {
+        vec![Self::clients(), Self::panier(), Self::commande()]
     }
 
     pub fn fault() -> Self {
@@ -115,6 +143,7 @@ impl Component {
             wasm: wasm("testing_fault"),
             route: "/fault/...",
             db: true,
+            chains: &[],
         }
     }
 }
@@ -133,10 +162,14 @@ pub fn write_manifest(dir: &Path, components: &[Component]) -> PathBuf {
         toml += &format!(
             "[[trigger.http]]\nroute = \"{}\"\ncomponent = \"{}\"\n\
              [component.{id}]\nsource = \"{}\"\n\
-             allowed_outbound_hosts = [\"postgres://{{{{ db_host }}}}:{{{{ db_port }}}}\"]\n",
+             allowed_outbound_hosts = [\"postgres://{{{{ db_host }}}}:{{{{ db_port }}}}\"{}]\n",
             c.route,
             c.id,
             c.wasm.display(),
+            c.chains
+                .iter()
+                .map(|t| format!(", \"http://{t}.spin.internal\""))
+                .collect::<String>(),
             id = c.id,
         );
         if c.db {

@@ -101,6 +101,7 @@ async fn a_component_outside_the_platform_world_is_rejected_at_load() {
         wasm: wasm("testing_escape"),
         route: "/escape/...",
         db: false,
+        chains: &[],
     };
     let manifest = write_manifest(dir.path(), &[Component::clients(), escape]);
     let stderr = spawn_failing(Launch {

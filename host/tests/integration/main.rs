@@ -7,3 +7,4 @@ mod clients;
 mod harness;
 mod isolation;
 mod lifecycle;
+mod orders;

@@ -1,0 +1,411 @@
+//! Carts and orders across the three services: chaining, totals,
+//! idempotent placement, and the cart clear that must never lose an order.
+
+use serde_json::{Value, json};
+
+use crate::harness::{App, Component, Stack, problem, stack};
+
+async fn new_client(app: &App, email: &str) -> String {
+    let response = app
+        .post_json("/clients", &json!({"name": "Client", "email": email}))
+        .await;
+    assert_eq!(response.status(), 201);
+    let client: Value = response.json().await.unwrap();
+    client["id"].as_str().unwrap().to_owned()
+}
+
+async fn add_item(
+    app: &App,
+    client: &str,
+    sku: &str,
+    price: i64,
+    quantity: i64,
+) -> reqwest::Response {
+    app.post_json(
+        &format!("/panier/{client}/items"),
+        &json!({"product_id": sku, "name": format!("Product {sku}"), "unit_price_cents": price, "quantity": quantity}),
+    )
+    .await
+}
+
+async fn place(app: &App, client: &str, key: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/commandes"))
+        .header("Idempotency-Key", key)
+        .json(&json!({"client_id": client}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn services() -> Stack {
+    stack(Component::all_services(), &[]).await
+}
+
+/// The whole flow: client, cart, order, listing, cancellation.
+#[tokio::test]
+async fn full_order_flow() {
+    let s = services().await;
+    let app = &s.app;
+    let client = new_client(app, "flow@example.com").await;
+
+    let empty: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        empty["items"],
+        json!([]),
+        "an existing client without a cart has an empty cart"
+    );
+    assert_eq!(empty["total_cents"], 0);
+
+    assert_eq!(
+        add_item(app, &client, "CAFE-250", 1250, 2).await.status(),
+        200
+    );
+    assert_eq!(
+        add_item(app, &client, "THE-100", 499, 1).await.status(),
+        200
+    );
+    let cart: Value = add_item(app, &client, "CAFE-250", 1250, 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        cart["items"][0]["quantity"], 3,
+        "adding a SKU again adds to its quantity"
+    );
+    assert_eq!(
+        add_item(app, &client, "SUCRE-1", 120, 10).await.status(),
+        200
+    );
+    let changed = app
+        .http
+        .put(app.url(&format!("/panier/{client}/items/SUCRE-1")))
+        .json(&json!({"quantity": 4}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let cart: Value = changed.json().await.unwrap();
+    assert_eq!(cart["items"].as_array().unwrap().len(), 3);
+    assert_eq!(cart["total_cents"], 3 * 1250 + 499 + 4 * 120);
+    assert_eq!(cart["items"][2]["line_total_cents"], 480);
+
+    let placed = place(app, &client, "flow-1").await;
+    assert_eq!(placed.status(), 201);
+    assert!(
+        placed.headers()["comptoir-component"]
+            .to_str()
+            .unwrap()
+            .starts_with("commande@")
+    );
+    let order: Value = placed.json().await.unwrap();
+    assert_eq!(order["status"], "validated");
+    assert_eq!(order["client_id"], client.as_str());
+    assert_eq!(order["total_cents"], cart["total_cents"]);
+    assert_eq!(order["currency"], "EUR");
+    assert_eq!(
+        order["lines"], cart["items"],
+        "order lines are the cart's lines"
+    );
+
+    let after: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["items"], json!([]), "the cart was cleared");
+    assert_eq!(
+        s.db.count("commande", "cart_clears").await,
+        0,
+        "nothing left to clear"
+    );
+
+    let id = order["id"].as_str().unwrap();
+    let fetched: Value = app
+        .get(&format!("/commandes/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, order);
+    let listed: Value = app
+        .get(&format!("/commandes?client_id={client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"], json!([order]));
+    assert_eq!(listed["next_cursor"], Value::Null);
+
+    let cancelled = app
+        .http
+        .post(app.url(&format!("/commandes/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    let cancelled: Value = cancelled.json().await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert!(cancelled["cancelled_at"].is_string());
+    let again = app
+        .http
+        .post(app.url(&format!("/commandes/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    problem(again, 409).await;
+    let unknown = app
+        .http
+        .post(app.url("/commandes/6f1c1a4e-8a7e-4a8e-9a55-0e2e7c1f2b3a/cancel"))
+        .send()
+        .await
+        .unwrap();
+    problem(unknown, 404).await;
+}
+
+/// A replayed Idempotency-Key returns the same order and status and
+/// creates nothing, sequentially and with 20 concurrent replays.
+#[tokio::test]
+async fn order_placement_is_idempotent() {
+    let s = services().await;
+    let app = &s.app;
+    let client = new_client(app, "idem@example.com").await;
+    add_item(app, &client, "A", 100, 1).await;
+
+    let first = place(app, &client, "same-key").await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let replay = place(app, &client, "same-key").await;
+    assert_eq!(replay.status(), 201, "same status on replay");
+    let replay: Value = replay.json().await.unwrap();
+    assert_eq!(replay, first, "same order on replay");
+    assert_eq!(s.db.count("commande", "orders").await, 1);
+
+    // The same key for another client's order is refused.
+    let other = new_client(app, "other@example.com").await;
+    problem(place(app, &other, "same-key").await, 422).await;
+
+    // 20 concurrent placements with one new key: exactly one order.
+    add_item(app, &client, "B", 200, 2).await;
+    let attempts = (0..20).map(|_| place(app, &client, "burst-key"));
+    let responses = futures::future::join_all(attempts).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for response in responses {
+        assert_eq!(response.status(), 201);
+        let order: Value = response.json().await.unwrap();
+        ids.insert(order["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "every concurrent replay got the same order");
+    assert_eq!(s.db.count("commande", "orders").await, 2);
+    assert_eq!(s.db.count("commande", "order_lines").await, 2);
+}
+
+/// An empty cart cannot be ordered; unknown clients are 404 everywhere.
+#[tokio::test]
+async fn empty_carts_and_unknown_clients() {
+    let s = services().await;
+    let app = &s.app;
+    let client = new_client(app, "empty@example.com").await;
+    let body = problem(place(app, &client, "empty-1").await, 422).await;
+    assert!(body["detail"].as_str().unwrap().contains("empty"));
+    assert_eq!(s.db.count("commande", "orders").await, 0);
+
+    let ghost = "6f1c1a4e-8a7e-4a8e-9a55-0e2e7c1f2b3a";
+    problem(app.get(&format!("/panier/{ghost}")).await, 404).await;
+    problem(add_item(app, ghost, "A", 100, 1).await, 404).await;
+    problem(
+        app.http
+            .delete(app.url(&format!("/panier/{ghost}")))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    problem(place(app, ghost, "ghost-1").await, 404).await;
+    assert_eq!(s.db.count("panier", "cart_items").await, 0);
+    assert_eq!(s.db.count("commande", "orders").await, 0);
+}
+
+/// Bad cart and order input is a 4xx and changes nothing.
+#[tokio::test]
+async fn bad_cart_and_order_input_changes_nothing() {
+    let s = services().await;
+    let app = &s.app;
+    let client = new_client(app, "bad@example.com").await;
+    add_item(app, &client, "KEEP", 100, 1).await;
+    let before: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    for (what, body, status) in [
+        (
+            "negative price",
+            json!({"product_id": "A", "name": "a", "unit_price_cents": -1, "quantity": 1}),
+            422,
+        ),
+        (
+            "quantity 0 on add",
+            json!({"product_id": "A", "name": "a", "unit_price_cents": 1, "quantity": 0}),
+            422,
+        ),
+        (
+            "10^6 quantity",
+            json!({"product_id": "A", "name": "a", "unit_price_cents": 1, "quantity": 1_000_000}),
+            422,
+        ),
+        (
+            "price as a string",
+            json!({"product_id": "A", "name": "a", "unit_price_cents": "1", "quantity": 1}),
+            400,
+        ),
+        (
+            "fractional quantity",
+            json!({"product_id": "A", "name": "a", "unit_price_cents": 1, "quantity": 1.5}),
+            400,
+        ),
+        (
+            "missing name",
+            json!({"product_id": "A", "unit_price_cents": 1, "quantity": 1}),
+            400,
+        ),
+        (
+            "bad SKU",
+            json!({"product_id": "a/b", "name": "a", "unit_price_cents": 1, "quantity": 1}),
+            422,
+        ),
+        (
+            "over the line limit",
+            json!({"product_id": "KEEP", "name": "a", "unit_price_cents": 100, "quantity": 1000}),
+            422,
+        ),
+    ] {
+        let response = app
+            .post_json(&format!("/panier/{client}/items"), &body)
+            .await;
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        problem(response, status).await;
+    }
+    let put = |quantity: Value| {
+        app.http
+            .put(app.url(&format!("/panier/{client}/items/KEEP")))
+            .json(&json!({ "quantity": quantity }))
+            .send()
+    };
+    problem(put(json!(-1)).await.unwrap(), 422).await;
+    problem(put(json!(1001)).await.unwrap(), 422).await;
+    problem(put(json!("two")).await.unwrap(), 400).await;
+    let missing_item = app
+        .http
+        .put(app.url(&format!("/panier/{client}/items/NOPE")))
+        .json(&json!({"quantity": 2}))
+        .send()
+        .await
+        .unwrap();
+    problem(missing_item, 404).await;
+    problem(app.get("/panier/not-a-uuid").await, 400).await;
+
+    let no_key = app
+        .post_json("/commandes", &json!({"client_id": client}))
+        .await;
+    problem(no_key, 400).await;
+    let wrong_type = app
+        .http
+        .post(app.url("/commandes"))
+        .header("Idempotency-Key", "wt")
+        .json(&json!({"client_id": 12}))
+        .send()
+        .await
+        .unwrap();
+    problem(wrong_type, 400).await;
+    problem(app.get("/commandes?client_id=nope").await, 400).await;
+
+    let after: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, before, "the cart is unchanged");
+    assert_eq!(s.db.count("commande", "orders").await, 0);
+}
+
+/// If clearing the cart fails after the order committed, the order stands
+/// (exactly one), and the clear is retried until the cart is empty.
+#[tokio::test]
+async fn a_failed_cart_clear_keeps_the_order_and_is_retried() {
+    let s = services().await;
+    let app = &s.app;
+    let client = new_client(app, "outbox@example.com").await;
+    add_item(app, &client, "A", 300, 2).await;
+
+    // Make the panier database refuse to delete carts (the panier role owns
+    // its tables, so it may add a trigger to them).
+    let panier = s.db.pool("panier").await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'cart clears are failing'; END $$; \
+         CREATE TRIGGER refuse_delete BEFORE DELETE ON carts FOR EACH ROW EXECUTE FUNCTION refuse_delete();",
+    )
+    .execute(&panier)
+    .await
+    .unwrap();
+
+    let placed = place(app, &client, "outbox-1").await;
+    assert_eq!(
+        placed.status(),
+        201,
+        "the order is acknowledged even though the clear failed"
+    );
+    let order: Value = placed.json().await.unwrap();
+    assert_eq!(s.db.count("commande", "orders").await, 1);
+    assert_eq!(
+        s.db.count("commande", "cart_clears").await,
+        1,
+        "the clear is queued"
+    );
+    let cart: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        cart["items"].as_array().unwrap().len(),
+        1,
+        "not cleared yet"
+    );
+
+    // Recovery: the database accepts deletes again; the client retries.
+    sqlx::raw_sql("DROP TRIGGER refuse_delete ON carts")
+        .execute(&panier)
+        .await
+        .unwrap();
+    let retried = place(app, &client, "outbox-1").await;
+    assert_eq!(retried.status(), 201);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(retried["id"], order["id"]);
+    assert_eq!(
+        s.db.count("commande", "orders").await,
+        1,
+        "still exactly one order"
+    );
+    assert_eq!(s.db.count("commande", "cart_clears").await, 0);
+    let cart: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cart["items"], json!([]), "the cart is empty after recovery");
+}
