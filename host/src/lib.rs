@@ -12,7 +12,8 @@
 //! - [`instance`]: a loaded component version and its store data.
 //! - [`pool`]: replica sets: round-robin, recycling, backpressure.
 //! - [`router`]: the running application; [`server`]: the public listener;
-//!   [`problem`]: every error response the host makes.
+//!   [`problem`]: every error response the host makes; [`docs`]: OpenAPI
+//!   document and offline Swagger UI.
 //! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`.
 //! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
 //!   [`migrate`]: schema migrations; [`cluster`]: the embedded PostgreSQL.
@@ -23,6 +24,7 @@ pub mod bindings;
 pub mod chaining;
 pub mod cli;
 pub mod cluster;
+pub mod docs;
 pub mod engine;
 pub mod instance;
 pub mod manifest;

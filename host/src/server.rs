@@ -16,8 +16,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::WasiBody;
 
-use crate::problem;
 use crate::router::Services;
+use crate::{docs, problem};
 
 /// Limits applied to every public request.
 #[derive(Debug, Clone)]
@@ -89,6 +89,11 @@ async fn handle(
             return problem::json(StatusCode::OK, &serde_json::json!({"status": "ok"}));
         }
         (&Method::GET, "/readyz") => return readyz(services).await,
+        (&Method::GET, _) => {
+            if let Some(response) = docs::serve(&path) {
+                return response;
+            }
+        }
         _ => {}
     }
     let Some(route) = services.route(&path) else {

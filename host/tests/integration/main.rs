@@ -4,6 +4,7 @@
 //! Build the components first (`cargo xtask test` does).
 
 mod clients;
+mod docs;
 mod harness;
 mod isolation;
 mod lifecycle;
