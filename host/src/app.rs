@@ -11,10 +11,13 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use tokio::net::TcpListener;
 
+use crate::admin::{Admin, Token};
 use crate::cluster::Cluster;
+use crate::deploy;
 use crate::engine::{self, EngineSettings};
 use crate::instance::{self, ComponentVersion};
 use crate::manifest::{self, Manifest};
+use crate::metrics::Metrics;
 use crate::pool::{PoolSettings, ReplicaSet};
 use crate::postgres::Database;
 use crate::router::Services;
@@ -26,6 +29,9 @@ use crate::variables::{self, Variables};
 pub struct Settings {
     pub manifest: PathBuf,
     pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    /// Hot-swap a component when its `.wasm` changes on disk.
+    pub watch: bool,
     pub state_dir: PathBuf,
     pub pool: PoolSettings,
     pub server: ServerSettings,
@@ -96,11 +102,16 @@ async fn databases(settings: &Settings) -> anyhow::Result<Databases> {
 async fn open_databases(
     manifest: &Manifest,
     pool_size: u32,
+    metrics: &Metrics,
 ) -> anyhow::Result<BTreeMap<String, Arc<Database>>> {
     let mut out = BTreeMap::new();
     for spec in manifest.components.values() {
         let Some(url) = spec.db_url() else { continue };
-        let database = Arc::new(Database::new(url, pool_size)?);
+        let database = Arc::new(Database::new(
+            url,
+            pool_size,
+            metrics.db_histogram(&spec.id),
+        )?);
         let count = crate::migrate::run(&manifest.root, &spec.id, &database).await?;
         tracing::info!(service = %spec.id, migrations = count, "database ready");
         out.insert(spec.id.clone(), database);
@@ -113,7 +124,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let dbs = databases(settings).await?;
     let result = async {
         let manifest = Manifest::load(&settings.manifest, &dbs.variables)?;
-        open_databases(&manifest, 2).await
+        open_databases(&manifest, 2, &Metrics::new()?).await
     }
     .await;
     if let Some(cluster) = dbs.cluster {
@@ -128,8 +139,20 @@ pub async fn up(settings: Settings, shutdown: impl Future<Output = ()>) -> anyho
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
+    let admin_listener = TcpListener::bind(settings.admin_listen)
+        .await
+        .with_context(|| format!("failed to listen on {} (admin)", settings.admin_listen))?;
+    let token = Token::load_or_create(
+        std::env::var("COMPTOIR_ADMIN_TOKEN").ok(),
+        &settings.state_dir,
+    )?;
     let dbs = databases(&settings).await?;
-    let result = run(&settings, dbs.variables, listener, started, shutdown).await;
+    let listeners = Listeners {
+        public: listener,
+        admin: admin_listener,
+        token,
+    };
+    let result = run(&settings, dbs.variables, listeners, started, shutdown).await;
     if let Some(cluster) = dbs.cluster
         && let Err(error) = cluster.stop().await
     {
@@ -138,15 +161,23 @@ pub async fn up(settings: Settings, shutdown: impl Future<Output = ()>) -> anyho
     result
 }
 
+/// The sockets `up` serves on, bound before anything else starts.
+struct Listeners {
+    public: TcpListener,
+    admin: TcpListener,
+    token: Token,
+}
+
 async fn run(
     settings: &Settings,
     variables: Variables,
-    listener: TcpListener,
+    listeners: Listeners,
     started: Instant,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let manifest = Manifest::load(&settings.manifest, &variables)?;
-    let databases = open_databases(&manifest, settings.db_pool_size).await?;
+    let metrics = Arc::new(Metrics::new()?);
+    let databases = open_databases(&manifest, settings.db_pool_size, &metrics).await?;
 
     let replicas = u32::try_from(settings.pool.replicas).unwrap_or(u32::MAX);
     let components = u32::try_from(manifest.components.len()).unwrap_or(u32::MAX);
@@ -174,7 +205,9 @@ async fn run(
             databases.get(&spec.id).cloned(),
             handle.clone(),
             settings.max_instance_memory,
+            metrics.clone(),
         );
+        metrics.register_component(&spec.id);
         let (version, took) =
             ComponentVersion::load_file(&engine, &linker, env, &spec.source).await?;
         tracing::info!(component = %version.label(), instantiation = ?took, "component loaded");
@@ -187,21 +220,73 @@ async fn run(
         routes: manifest.routes.clone(),
         components: sets,
         databases,
+        engine,
+        linker,
+        deploying: tokio::sync::Mutex::new(()),
+        metrics: metrics.clone(),
     });
     let _ = handle.set(Arc::downgrade(&services));
 
-    let address = listener.local_addr()?;
+    if settings.watch {
+        let sources = manifest
+            .components
+            .values()
+            .map(|c| (c.id.clone(), c.source.clone()))
+            .collect();
+        tokio::spawn(deploy::watch(services.clone(), sources));
+    }
+
+    let address = listeners.public.local_addr()?;
+    let admin_address = listeners.admin.local_addr()?;
     tracing::info!(
         %address,
+        admin = %admin_address,
         components = services.components.len(),
         replicas = settings.pool.replicas,
         startup = ?started.elapsed(),
         "comptoir is ready"
     );
     println!(
-        "comptoir listening on http://{address} (ready in {:.2?})",
+        "comptoir listening on http://{address} admin http://{admin_address} (ready in {:.2?})",
         started.elapsed()
     );
-    server::serve(listener, services, settings.server.clone(), shutdown).await;
+
+    // Both listeners stop on the same signal.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let admin = Arc::new(Admin {
+        services: services.clone(),
+        token: listeners.token,
+        metrics,
+    });
+    let admin_task = {
+        let server_settings = settings.server.clone();
+        let stopped = until_stopped(stopped.clone());
+        tokio::spawn(async move {
+            let handler = move |request| {
+                let admin = admin.clone();
+                async move { crate::admin::handle(&admin, request).await }
+            };
+            server::accept_loop(listeners.admin, handler, &server_settings, stopped).await;
+        })
+    };
+    let public = server::serve(
+        listeners.public,
+        services,
+        settings.server.clone(),
+        until_stopped(stopped),
+    );
+    tokio::pin!(public);
+    tokio::select! {
+        () = &mut public => {}
+        () = shutdown => {
+            let _ = stop.send(true);
+            public.await;
+        }
+    }
+    let _ = stop.send(true);
+    let _ = admin_task.await;
     Ok(())
 }

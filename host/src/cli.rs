@@ -12,6 +12,8 @@ use crate::pool::PoolSettings;
 use crate::server::ServerSettings;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8081";
+pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:8081";
 pub const DEFAULT_REPLICAS: u16 = 4;
 /// Spin's p3 default: concurrent requests per instance.
 pub const DEFAULT_MAX_CONCURRENCY: u16 = 16;
@@ -40,6 +42,38 @@ pub enum Command {
     Up(UpArgs),
     /// Apply every service's database migrations, then exit.
     Migrate(CommonArgs),
+    /// Hot-swap a component of a running comptoir with a new .wasm.
+    Deploy {
+        /// The component (as named in spin.toml).
+        component: String,
+        /// The new .wasm.
+        file: PathBuf,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Swap a component back to the version before its last deploy.
+    Rollback {
+        component: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Show the running components, versions and replicas.
+    Status {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// How the CLI reaches a running comptoir's admin API.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The admin listener of the running comptoir.
+    #[arg(long, env = "COMPTOIR_ADMIN_URL", default_value = DEFAULT_ADMIN_URL)]
+    pub admin_url: String,
+    /// Where the running comptoir keeps its state (the admin token is read
+    /// from `<state-dir>/admin-token` unless COMPTOIR_ADMIN_TOKEN is set).
+    #[arg(long, env = "COMPTOIR_STATE_DIR", default_value = ".comptoir")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +93,12 @@ pub struct UpArgs {
     /// Public listener address.
     #[arg(long, env = "COMPTOIR_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// Admin listener address (metrics, deploys); keep it on loopback.
+    #[arg(long, env = "COMPTOIR_ADMIN_LISTEN", default_value = DEFAULT_ADMIN_LISTEN)]
+    pub admin_listen: SocketAddr,
+    /// Hot-swap a component when its .wasm changes on disk.
+    #[arg(long, env = "COMPTOIR_WATCH")]
+    pub watch: bool,
     /// Live instances per component.
     #[arg(long, env = "COMPTOIR_REPLICAS", default_value_t = DEFAULT_REPLICAS, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub replicas: u16,
@@ -115,6 +155,8 @@ impl CommonArgs {
                 state_dir: self.state_dir.clone(),
             },
             listen: DEFAULT_LISTEN.parse().expect("constant address"),
+            admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("constant address"),
+            watch: false,
             replicas: 1,
             max_concurrency: 1,
             max_requests: 1,
@@ -133,6 +175,8 @@ impl UpArgs {
         Settings {
             manifest: self.common.manifest.clone(),
             listen: self.listen,
+            admin_listen: self.admin_listen,
+            watch: self.watch,
             state_dir: self.common.state_dir.clone(),
             pool: PoolSettings {
                 replicas: usize::from(self.replicas),

@@ -36,6 +36,7 @@ pub struct ComponentEnv {
     /// application owns the components, not the other way round).
     pub services: ServicesHandle,
     pub max_instance_memory: usize,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The data of one instance's [`Store`].
@@ -186,6 +187,7 @@ pub fn component_env(
     database: Option<Arc<crate::postgres::Database>>,
     services: ServicesHandle,
     max_instance_memory: usize,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Arc<ComponentEnv> {
     let allowed_hosts = Arc::new(spec.allowed_hosts.clone());
     Arc::new(ComponentEnv {
@@ -199,5 +201,6 @@ pub fn component_env(
         allowed_hosts,
         services,
         max_instance_memory,
+        metrics,
     })
 }

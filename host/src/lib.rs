@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: flags and subcommands; [`app`]: `up` and `migrate`, start to stop.
+//! - [`cli`]: flags and subcommands; [`app`]: `up` and `migrate`, start to stop;
+//!   [`remote`]: the CLI's admin client (`deploy`, `rollback`, `status`).
 //! - [`manifest`]: `spin.toml` (routes, components, allow-lists);
 //!   [`variables`]: application variables and `spin:variables`.
 //! - [`engine`]: the wasmtime engine (pooling, epochs, compile cache).
@@ -14,25 +15,31 @@
 //! - [`router`]: the running application; [`server`]: the public listener;
 //!   [`problem`]: every error response the host makes; [`docs`]: OpenAPI
 //!   document and offline Swagger UI.
+//! - [`admin`]: the admin listener (metrics, inventory, deploys);
+//!   [`deploy`]: hot swap, rollback, `--watch`; [`metrics`]: Prometheus.
 //! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`.
 //! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
 //!   [`migrate`]: schema migrations; [`cluster`]: the embedded PostgreSQL.
 //! - [`bindings`]: host bindings generated from `wit/`.
 
+pub mod admin;
 pub mod app;
 pub mod bindings;
 pub mod chaining;
 pub mod cli;
 pub mod cluster;
+pub mod deploy;
 pub mod docs;
 pub mod engine;
 pub mod instance;
 pub mod manifest;
+pub mod metrics;
 pub mod migrate;
 pub mod platform;
 pub mod pool;
 pub mod postgres;
 pub mod problem;
+pub mod remote;
 pub mod router;
 pub mod server;
 pub mod variables;

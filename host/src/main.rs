@@ -16,6 +16,15 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => comptoir::app::up(args.settings(), shutdown_signal()).await,
         Command::Migrate(args) => comptoir::app::migrate(&args.settings()).await,
+        Command::Deploy {
+            component,
+            file,
+            remote,
+        } => comptoir::remote::deploy(&remote, &component, &file).await,
+        Command::Rollback { component, remote } => {
+            comptoir::remote::rollback(&remote, &component).await
+        }
+        Command::Status { remote } => comptoir::remote::status(&remote).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

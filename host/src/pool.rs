@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use futures::Stream as _;
 use futures::channel::oneshot;
 use futures::stream::FuturesUnordered;
@@ -108,6 +108,8 @@ pub struct ReplicaSet {
     name: String,
     settings: PoolSettings,
     current: ArcSwap<ComponentVersion>,
+    /// The version before the last swap, for rollback.
+    previous: ArcSwapOption<ComponentVersion>,
     slots: Vec<ArcSwap<Replica>>,
     next: AtomicUsize,
     /// R × C permits: a request holds one from dispatch until its response
@@ -141,6 +143,7 @@ impl ReplicaSet {
                 capacity: Arc::new(Semaphore::new(replicas * settings.max_concurrency.max(1))),
                 settings,
                 current: ArcSwap::new(version),
+                previous: ArcSwapOption::empty(),
                 slots,
                 next: AtomicUsize::new(0),
                 queued: AtomicUsize::new(0),
@@ -161,6 +164,31 @@ impl ReplicaSet {
     /// The live replicas, slot by slot.
     pub fn replicas(&self) -> Vec<Arc<Replica>> {
         self.slots.iter().map(|s| s.load_full()).collect()
+    }
+
+    /// The version a rollback would restore.
+    pub fn previous(&self) -> Option<Arc<ComponentVersion>> {
+        self.previous.load_full()
+    }
+
+    /// Makes `version` the one new requests go to: every slot gets a fresh
+    /// replica of it, and the old replicas finish what they were given, then
+    /// exit. Returns the version it replaced.
+    pub fn swap(self: &Arc<Self>, version: Arc<ComponentVersion>) -> Arc<ComponentVersion> {
+        let old = self.current.swap(version);
+        for slot in 0..self.slots.len() {
+            let replaced = self.slots[slot].load_full();
+            self.replace(slot, &replaced);
+        }
+        self.previous.store(Some(old.clone()));
+        old
+    }
+
+    /// Swaps back to the previous version, if there is one.
+    pub fn rollback(self: &Arc<Self>) -> Option<Arc<ComponentVersion>> {
+        let previous = self.previous.load_full()?;
+        self.swap(previous.clone());
+        Some(previous)
     }
 
     pub fn traps(&self) -> u64 {
@@ -311,6 +339,7 @@ fn spawn_replica(
         };
         if let Err(error) = result {
             set.traps.fetch_add(1, Relaxed);
+            replica.version.env.metrics.trap(&set.name);
             tracing::warn!(component = %set.name, slot, error = %format!("{error:#}"), "replica failed; replacing it");
             set.replace(slot, &replica);
         }
@@ -325,8 +354,15 @@ async fn run_replica(
     timeout: Duration,
 ) -> wasmtime::Result<()> {
     let mut store = version.store();
+    let started = std::time::Instant::now();
     let service = match version.pre.instantiate_async(&mut store).await {
-        Ok(service) => service,
+        Ok(service) => {
+            version
+                .env
+                .metrics
+                .instantiated(started.elapsed().as_secs_f64());
+            service
+        }
         Err(error) => {
             jobs.close();
             while let Ok(job) = jobs.try_recv() {

@@ -17,6 +17,12 @@ pub struct Services {
     pub routes: Vec<Route>,
     pub components: BTreeMap<String, Arc<ReplicaSet>>,
     pub databases: BTreeMap<String, Arc<Database>>,
+    /// What new component versions are compiled and linked with.
+    pub engine: wasmtime::Engine,
+    pub linker: wasmtime::component::Linker<crate::instance::InstanceState>,
+    /// One deploy or rollback at a time.
+    pub deploying: tokio::sync::Mutex<()>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How components reach the running application: set once it is built.

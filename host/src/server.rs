@@ -27,14 +27,36 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
 }
 
-/// Serves `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish (up to the grace period).
+/// Serves the public API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     services: Arc<Services>,
     settings: ServerSettings,
     shutdown: impl Future<Output = ()>,
 ) {
+    let handler = {
+        let settings = settings.clone();
+        move |request| {
+            let services = services.clone();
+            let settings = settings.clone();
+            async move { handle(&services, &settings, request).await }
+        }
+    };
+    accept_loop(listener, handler, &settings, shutdown).await;
+}
+
+/// Accepts connections on `listener` and answers each request with
+/// `handler`, one task per connection, until `shutdown` resolves; then lets
+/// in-flight requests finish (up to the grace period).
+pub async fn accept_loop<H, F>(
+    listener: TcpListener,
+    handler: H,
+    settings: &ServerSettings,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = http::Response<WasiBody>> + Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -51,12 +73,10 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let services = services.clone();
-        let settings_for_conn = settings.clone();
+        let handler = handler.clone();
         let service = service_fn(move |request| {
-            let services = services.clone();
-            let settings = settings_for_conn.clone();
-            async move { Ok::<_, Infallible>(handle(&services, &settings, request).await) }
+            let response = handler(request);
+            async move { Ok::<_, Infallible>(response.await) }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -71,14 +91,51 @@ pub async fn serve(
     }
     drop(listener);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = graceful.shutdown() => tracing::debug!("all connections closed"),
         () = tokio::time::sleep(settings.shutdown_grace) => {
             tracing::warn!("grace period over; dropping remaining connections");
         }
     }
 }
 
+/// Answers one public request and records it in the metrics.
 async fn handle(
+    services: &Services,
+    settings: &ServerSettings,
+    request: http::Request<Incoming>,
+) -> http::Response<WasiBody> {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let (service, route) = match services.route(request.uri().path()) {
+        Some(route) => (route.component.clone(), route.template.clone()),
+        None => (
+            "host".to_owned(),
+            host_route(request.uri().path()).to_owned(),
+        ),
+    };
+    let response = route_request(services, settings, request).await;
+    services.metrics.request(
+        &service,
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// The metrics label of a path the host answers itself.
+fn host_route(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/openapi.json" => "/openapi.json",
+        p if p == "/docs" || p.starts_with("/docs/") => "/docs",
+        _ => "unmatched",
+    }
+}
+
+async fn route_request(
     services: &Services,
     settings: &ServerSettings,
     request: http::Request<Incoming>,

@@ -41,12 +41,7 @@ async fn open(access: Arc<DatabaseAccess>, address: String) -> Result<Connection
         Error::ConnectionFailed(reason)
     })?;
     let conn = database.pool().acquire().await.map_err(convert::error)?;
-    Ok(Connection {
-        inner: Arc::new(Mutex::new(Held {
-            conn: Some(conn),
-            in_transaction: false,
-        })),
-    })
+    Ok(Connection::new(conn, database.timer.clone()))
 }
 
 async fn execute(
@@ -57,6 +52,7 @@ async fn execute(
     let args = convert::arguments(params)?;
     let mut held = held.lock().await;
     let effect = transaction_effect(&statement);
+    let _timer = held.timer.start_timer();
     let conn = held
         .conn
         .as_mut()
@@ -79,6 +75,7 @@ async fn query(
     let args = convert::arguments(params)?;
     let mut held = held.lock().await;
     let effect = transaction_effect(&statement);
+    let timer = held.timer.start_timer();
     let conn = held
         .conn
         .as_mut()
@@ -108,6 +105,7 @@ async fn query(
             Err(_) => Vec::new(),
         },
     };
+    drop(timer);
     if let Some(open) = effect {
         held.in_transaction = open;
     }

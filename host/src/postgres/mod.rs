@@ -32,11 +32,17 @@ pub struct Database {
     /// `host:port` as written in `allowed_outbound_hosts` terms.
     host_port: String,
     pool: PgPool,
+    /// Statement durations on this database.
+    timer: prometheus::Histogram,
 }
 
 impl Database {
     /// A lazily connected pool for `address` (a `postgres://` URL).
-    pub fn new(address: &str, max_connections: u32) -> anyhow::Result<Self> {
+    pub fn new(
+        address: &str,
+        max_connections: u32,
+        timer: prometheus::Histogram,
+    ) -> anyhow::Result<Self> {
         let options: PgConnectOptions = address
             .parse()
             .with_context(|| format!("invalid database address for {}", redact(address)))?;
@@ -46,11 +52,12 @@ impl Database {
             .min_connections(0)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .idle_timeout(Duration::from_secs(300))
-            .connect_lazy_with(options);
+            .connect_lazy_with(options.options([("timezone", "UTC")]));
         Ok(Self {
             address: address.to_owned(),
             host_port,
             pool,
+            timer,
         })
     }
 
@@ -113,10 +120,23 @@ pub struct Connection {
     inner: Arc<Mutex<Held>>,
 }
 
+impl Connection {
+    fn new(conn: PoolConnection<Postgres>, timer: prometheus::Histogram) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Held {
+                conn: Some(conn),
+                in_transaction: false,
+                timer,
+            })),
+        }
+    }
+}
+
 /// The pooled connection and whether the guest left a transaction open.
 struct Held {
     conn: Option<PoolConnection<Postgres>>,
     in_transaction: bool,
+    timer: prometheus::Histogram,
 }
 
 impl Drop for Connection {

@@ -191,6 +191,10 @@ pub fn write_manifest(dir: &Path, components: &[Component]) -> PathBuf {
 /// A running `comptoir up`.
 pub struct App {
     pub base: String,
+    /// The admin listener's base URL.
+    pub admin: String,
+    /// The admin bearer token comptoir wrote into its state directory.
+    pub token: String,
     pub http: reqwest::Client,
     child: Child,
     pub stderr_log: PathBuf,
@@ -231,7 +235,7 @@ fn command(launch: &Launch) -> Command {
         .arg(launch.manifest)
         .arg("--state-dir")
         .arg(launch.state_dir)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .args(&launch.args);
     for (key, _) in std::env::vars() {
         if key.starts_with("SPIN_VARIABLE_") {
@@ -276,14 +280,18 @@ pub async fn spawn(launch: Launch<'_>) -> App {
             std::fs::read_to_string(&stderr_log).unwrap_or_default()
         );
     };
-    let base = line
-        .trim_start_matches("comptoir listening on ")
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let base = words[3].to_owned();
+    let admin = words[5].to_owned();
+    let token = std::env::var("COMPTOIR_ADMIN_TOKEN")
+        .ok()
+        .filter(|_| launch.env.iter().any(|(k, _)| k == "COMPTOIR_ADMIN_TOKEN"))
+        .or_else(|| std::fs::read_to_string(launch.state_dir.join("admin-token")).ok())
+        .unwrap_or_default();
     App {
         base,
+        admin,
+        token,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -296,6 +304,24 @@ pub async fn spawn(launch: Launch<'_>) -> App {
 impl App {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// An authenticated request to the admin API.
+    pub fn admin_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.admin))
+            .bearer_auth(&self.token)
+    }
+
+    /// `GET /admin/components`, as JSON.
+    pub async fn inventory(&self) -> serde_json::Value {
+        let response = self
+            .admin_request(reqwest::Method::GET, "/admin/components")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {

@@ -1,0 +1,181 @@
+//! Prometheus metrics (DESIGN.md §6), in one registry owned by the
+//! application and passed to whoever records (no global registry).
+//!
+//! Route labels are manifest route templates, never raw paths, so label
+//! cardinality is bounded by the manifest.
+
+use prometheus::{
+    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::router::Services;
+
+/// Buckets from 100 µs to 10 s: sub-millisecond requests to slow ones.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Every comptoir metric.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    request_duration: HistogramVec,
+    instances: IntGaugeVec,
+    in_flight: IntGaugeVec,
+    traps: IntCounterVec,
+    swaps: IntCounterVec,
+    instantiation: Histogram,
+    db_query: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "comptoir_http_requests_total",
+                "HTTP requests answered, by service, method, route template and status.",
+            ),
+            &["service", "method", "route", "status"],
+        )?;
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "comptoir_http_request_duration_seconds",
+                "Time to the response head, by service, method, route template and status class.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["service", "method", "route", "status"],
+        )?;
+        let instances = IntGaugeVec::new(
+            Opts::new(
+                "comptoir_component_instances",
+                "Live replicas of each component, by version.",
+            ),
+            &["component", "version"],
+        )?;
+        let in_flight = IntGaugeVec::new(
+            Opts::new(
+                "comptoir_component_in_flight",
+                "Requests being handled by each component.",
+            ),
+            &["component"],
+        )?;
+        let traps = IntCounterVec::new(
+            Opts::new(
+                "comptoir_component_traps_total",
+                "Replicas lost to a trap, timeout or failure.",
+            ),
+            &["component"],
+        )?;
+        let swaps = IntCounterVec::new(
+            Opts::new(
+                "comptoir_component_swaps_total",
+                "Hot swaps (deploys and rollbacks), by outcome.",
+            ),
+            &["component", "outcome"],
+        )?;
+        let instantiation = Histogram::with_opts(
+            HistogramOpts::new(
+                "comptoir_instantiation_duration_seconds",
+                "Time to instantiate a replica.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let db_query = HistogramVec::new(
+            HistogramOpts::new(
+                "comptoir_db_query_duration_seconds",
+                "Time of each statement a component runs, by database.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["database"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(instances.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(traps.clone()))?;
+        registry.register(Box::new(swaps.clone()))?;
+        registry.register(Box::new(instantiation.clone()))?;
+        registry.register(Box::new(db_query.clone()))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Self {
+            registry,
+            requests,
+            request_duration,
+            instances,
+            in_flight,
+            traps,
+            swaps,
+            instantiation,
+            db_query,
+        })
+    }
+
+    /// Records one answered request.
+    pub fn request(&self, service: &str, method: &str, route: &str, status: u16, seconds: f64) {
+        let status_text = status.to_string();
+        self.requests
+            .with_label_values(&[service, method, route, &status_text])
+            .inc();
+        let class = format!("{}xx", status / 100);
+        self.request_duration
+            .with_label_values(&[service, method, route, &class])
+            .observe(seconds);
+    }
+
+    pub fn trap(&self, component: &str) {
+        self.traps.with_label_values(&[component]).inc();
+    }
+
+    pub fn swap(&self, component: &str, outcome: &str) {
+        self.swaps.with_label_values(&[component, outcome]).inc();
+    }
+
+    pub fn instantiated(&self, seconds: f64) {
+        self.instantiation.observe(seconds);
+    }
+
+    /// The statement-duration histogram of `database`.
+    pub fn db_histogram(&self, database: &str) -> Histogram {
+        self.db_query.with_label_values(&[database])
+    }
+
+    /// Makes sure every component has its series, even before traffic.
+    pub fn register_component(&self, component: &str) {
+        self.traps.with_label_values(&[component]);
+        self.swaps.with_label_values(&[component, "success"]);
+        self.swaps.with_label_values(&[component, "rejected"]);
+    }
+
+    /// The Prometheus text exposition, with replica gauges read now.
+    pub fn render(&self, services: &Services) -> http::Response<wasmtime_wasi_http::WasiBody> {
+        self.instances.reset();
+        for set in services.components.values() {
+            let replicas = set.replicas();
+            for replica in &replicas {
+                self.instances
+                    .with_label_values(&[set.name(), &replica.version().label()])
+                    .inc();
+            }
+            let in_flight: usize = replicas.iter().map(|r| r.in_flight()).sum();
+            self.in_flight
+                .with_label_values(&[set.name()])
+                .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+        }
+        let mut buffer = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(error) = encoder.encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(%error, "failed to encode metrics");
+        }
+        let mut response = http::Response::new(crate::problem::body(buffer));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        response
+    }
+}

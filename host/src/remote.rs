@@ -1,0 +1,146 @@
+//! The CLI side of the admin API: `comptoir deploy | rollback | status`
+//! talk to a running comptoir over HTTP with the admin token.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use http::{Method, header};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
+
+use crate::admin::TOKEN_FILE;
+use crate::cli::RemoteArgs;
+
+/// The token to present: `COMPTOIR_ADMIN_TOKEN`, else the running
+/// comptoir's token file.
+fn token(state_dir: &Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var("COMPTOIR_ADMIN_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok(token.trim().to_owned());
+    }
+    let path = state_dir.join(TOKEN_FILE);
+    Ok(std::fs::read_to_string(&path)
+        .with_context(|| format!("no admin token: set COMPTOIR_ADMIN_TOKEN or run from where comptoir runs ({} not readable)", path.display()))?
+        .trim()
+        .to_owned())
+}
+
+/// One request to the admin API; returns the JSON answer or the problem's detail as an error.
+async fn call(
+    remote: &RemoteArgs,
+    method: Method,
+    path: &str,
+    body: Bytes,
+) -> anyhow::Result<serde_json::Value> {
+    let base: http::Uri = remote.admin_url.parse().context("invalid --admin-url")?;
+    let authority = base
+        .authority()
+        .context("--admin-url needs host:port")?
+        .clone();
+    let port = authority.port_u16().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((authority.host(), port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach comptoir's admin API at {}; is `comptoir up` running?",
+                remote.admin_url
+            )
+        })?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, authority.as_str())
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", token(&remote.state_dir)?),
+        )
+        .body(Full::new(body))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::json!({ "detail": String::from_utf8_lossy(&bytes) }));
+    if !status.is_success() {
+        bail!(
+            "{status}: {}",
+            value["detail"].as_str().unwrap_or("(no detail)")
+        );
+    }
+    Ok(value)
+}
+
+/// `comptoir deploy <component> <file.wasm>`.
+pub async fn deploy(remote: &RemoteArgs, component: &str, file: &Path) -> anyhow::Result<()> {
+    let wasm = std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
+    eprintln!(
+        "deploying {} ({} KiB) to {component}…",
+        file.display(),
+        wasm.len() / 1024
+    );
+    let done = call(
+        remote,
+        Method::PUT,
+        &format!("/admin/components/{component}"),
+        wasm.into(),
+    )
+    .await?;
+    println!(
+        "{component}: {} → {} (validated and prepared in {:.1} ms)",
+        done["previous"].as_str().unwrap_or("?"),
+        done["version"].as_str().unwrap_or("?"),
+        done["prepare_ms"].as_f64().unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `comptoir rollback <component>`.
+pub async fn rollback(remote: &RemoteArgs, component: &str) -> anyhow::Result<()> {
+    let done = call(
+        remote,
+        Method::POST,
+        &format!("/admin/components/{component}/rollback"),
+        Bytes::new(),
+    )
+    .await?;
+    println!(
+        "{component}: {} → {} (rolled back)",
+        done["previous"].as_str().unwrap_or("?"),
+        done["version"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// `comptoir status`: a table of components and replicas.
+pub async fn status(remote: &RemoteArgs) -> anyhow::Result<()> {
+    let inventory = call(remote, Method::GET, "/admin/components", Bytes::new()).await?;
+    println!(
+        "{:<10} {:<22} {:<24} {:>5} {:>9} {:>9} {:>6}  previous",
+        "COMPONENT", "VERSION", "LOADED AT", "REPL", "IN FLIGHT", "SERVED", "TRAPS"
+    );
+    for c in inventory["components"].as_array().into_iter().flatten() {
+        let replicas = c["replicas"].as_array().cloned().unwrap_or_default();
+        let sum = |key: &str| {
+            replicas
+                .iter()
+                .map(|r| r[key].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        };
+        println!(
+            "{:<10} {:<22} {:<24} {:>5} {:>9} {:>9} {:>6}  {}",
+            c["name"].as_str().unwrap_or("?"),
+            c["version"].as_str().unwrap_or("?"),
+            c["loaded_at"].as_str().unwrap_or("?"),
+            replicas.len(),
+            sum("in_flight"),
+            sum("served"),
+            c["traps"].as_u64().unwrap_or(0),
+            c["previous"].as_str().unwrap_or("-"),
+        );
+    }
+    Ok(())
+}
