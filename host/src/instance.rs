@@ -113,7 +113,7 @@ impl ComponentVersion {
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = Component::new(engine, bytes)
             .map_err(anyhow::Error::from)
-            .context("not a valid WebAssembly component")?;
+            .context("not a loadable WebAssembly component")?;
         platform::check(engine, &component)?;
         let pre = linker
             .instantiate_pre(&component)

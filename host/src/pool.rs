@@ -54,6 +54,8 @@ pub enum DispatchError {
     },
     #[error("{component} failed while handling the request: {reason}")]
     Failed { component: String, reason: String },
+    #[error("{component} lost the replica handling the request (a concurrent request trapped)")]
+    Interrupted { component: String },
 }
 
 type Request = http::Request<WasiBody>;
@@ -175,10 +177,17 @@ impl ReplicaSet {
     /// replica of it, and the old replicas finish what they were given, then
     /// exit. Returns the version it replaced.
     pub fn swap(self: &Arc<Self>, version: Arc<ComponentVersion>) -> Arc<ComponentVersion> {
-        let old = self.current.swap(version);
+        let old = self.current.swap(version.clone());
         for slot in 0..self.slots.len() {
-            let replaced = self.slots[slot].load_full();
-            self.replace(slot, &replaced);
+            // A recycle racing with us may have put an old-version replica
+            // back: replace until the slot runs the new version.
+            loop {
+                let replica = self.slots[slot].load_full();
+                if Arc::ptr_eq(&replica.version, &version) {
+                    break;
+                }
+                self.replace(slot, &replica);
+            }
         }
         self.previous.store(Some(old.clone()));
         old
@@ -250,7 +259,41 @@ impl ReplicaSet {
 
     /// Sends `request` to a replica and returns its response, whose body
     /// keeps the replica's in-flight slot until it is fully sent.
+    ///
+    /// A request lost because *another* request trapped the replica it
+    /// shared is retried once on a fresh replica when that is safe: an
+    /// idempotent method (GET, HEAD, OPTIONS, DELETE) with no body.
     pub async fn dispatch(
+        self: &Arc<Self>,
+        request: Request,
+    ) -> Result<(Response, Arc<ComponentVersion>), DispatchError> {
+        let Some(again) = replayable(&request) else {
+            return self.dispatch_once(request).await;
+        };
+        match self.dispatch_once(request).await {
+            Err(DispatchError::Interrupted { .. }) => {
+                tracing::info!(component = %self.name, "retrying a request interrupted by another's trap");
+                self.dispatch_once(again).await
+            }
+            other => other,
+        }
+    }
+
+    /// Hands jobs a failed replica had not started to the other replicas.
+    fn requeue(&self, mut job: Job) {
+        for _ in 0..self.slots.len() * 2 {
+            let (_, replica) = self.pick();
+            match replica.send(job) {
+                Ok(()) => return,
+                Err(returned) => job = returned,
+            }
+        }
+        let _ = job.reply.send(Err(wasmtime::format_err!(
+            "no replica could take the request"
+        )));
+    }
+
+    async fn dispatch_once(
         self: &Arc<Self>,
         request: Request,
     ) -> Result<(Response, Arc<ComponentVersion>), DispatchError> {
@@ -308,11 +351,33 @@ impl ReplicaSet {
                 })
             }
             Ok(Err(error)) => Err(failed(format!("{error:#}"))),
-            Err(oneshot::Canceled) => Err(failed(
-                "the replica stopped (trap in a concurrent request)".into(),
-            )),
+            Err(oneshot::Canceled) => Err(DispatchError::Interrupted {
+                component: self.name.clone(),
+            }),
         }
     }
+}
+
+/// A copy of `request` to retry with, if it is idempotent and has no body.
+fn replayable(request: &Request) -> Option<Request> {
+    let idempotent = matches!(
+        *request.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::DELETE
+    );
+    let headers = request.headers();
+    let bodyless = !headers.contains_key(http::header::TRANSFER_ENCODING)
+        && headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
+    if !(idempotent && bodyless) {
+        return None;
+    }
+    let mut copy = http::Request::new(crate::problem::body(bytes::Bytes::new()));
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
 }
 
 fn spawn_replica(
@@ -333,7 +398,8 @@ fn spawn_replica(
         .map(|s| s.settings.request_timeout)
         .unwrap_or(Duration::from_secs(30));
     tokio::spawn(async move {
-        let result = run_replica(version, receiver, timeout).await;
+        let mut jobs = receiver;
+        let result = run_replica(version, &mut jobs, timeout).await;
         let (Some(set), Some(replica)) = (set.upgrade(), weak_replica.upgrade()) else {
             return;
         };
@@ -342,6 +408,11 @@ fn spawn_replica(
             replica.version.env.metrics.trap(&set.name);
             tracing::warn!(component = %set.name, slot, error = %format!("{error:#}"), "replica failed; replacing it");
             set.replace(slot, &replica);
+            // Requests routed here but never started are safe to run elsewhere.
+            jobs.close();
+            while let Ok(job) = jobs.try_recv() {
+                set.requeue(job);
+            }
         }
     });
     replica
@@ -350,7 +421,7 @@ fn spawn_replica(
 /// The life of one replica: instantiate, serve jobs until retired, drain.
 async fn run_replica(
     version: Arc<ComponentVersion>,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
+    jobs: &mut mpsc::UnboundedReceiver<Job>,
     timeout: Duration,
 ) -> wasmtime::Result<()> {
     let mut store = version.store();

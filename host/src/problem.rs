@@ -63,6 +63,14 @@ pub fn dispatch_error(error: &DispatchError) -> http::Response<WasiBody> {
         DispatchError::Timeout { .. } => {
             problem(StatusCode::GATEWAY_TIMEOUT, "timeout", error.to_string())
         }
+        DispatchError::Interrupted { component } => {
+            tracing::warn!(%component, "request lost with its replica");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "component-failed",
+                format!("{component} failed while handling the request"),
+            )
+        }
         DispatchError::Failed { component, reason } => {
             tracing::error!(%component, %reason, "component failed");
             problem(

@@ -14,7 +14,7 @@ use anyhow::{Context as _, bail};
 /// The service components routed by `spin.toml`.
 const SERVICES: &[&str] = &["clients", "panier", "commande"];
 /// Components only the tests load (never routed by `spin.toml`).
-const TEST_COMPONENTS: &[&str] = &["testing-fault", "testing-escape"];
+const TEST_COMPONENTS: &[&str] = &["testing-fault", "testing-escape", "testing-bad-init"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> ExitCode {

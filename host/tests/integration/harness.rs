@@ -397,6 +397,13 @@ pub struct Stack {
     _dir: tempfile::TempDir,
 }
 
+impl Stack {
+    /// comptoir's state directory (admin token, compile cache).
+    pub fn state_dir(&self) -> &Path {
+        self._dir.path()
+    }
+}
+
 /// Starts a fresh database and comptoir serving `components`.
 pub async fn stack(components: Vec<Component>, args: &[&str]) -> Stack {
     let ids: Vec<&str> = components.iter().filter(|c| c.db).map(|c| c.id).collect();

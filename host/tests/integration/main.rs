@@ -9,3 +9,4 @@ mod harness;
 mod isolation;
 mod lifecycle;
 mod orders;
+mod replicas;

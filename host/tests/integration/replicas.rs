@@ -1,0 +1,379 @@
+//! Replicas and hot swap: round-robin, deploys under load with no failed
+//! request, invalid uploads refused, traps contained, admin auth.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{App, Component, problem, stack, wasm};
+
+/// `wasm` with a custom section appended: the same behaviour, another
+/// sha256, so another version.
+fn variant(wasm: &[u8], tag: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"comptoir-test";
+    let mut payload = Vec::new();
+    leb(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb(payload.len(), &mut out);
+    out.extend(payload);
+    out
+}
+
+async fn deploy(app: &App, component: &str, bytes: Vec<u8>) -> reqwest::Response {
+    app.admin_request(Method::PUT, &format!("/admin/components/{component}"))
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn version_of(response: &reqwest::Response) -> String {
+    response.headers()["comptoir-component"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// With 4 replicas, sequential requests are shared evenly (±1).
+#[tokio::test]
+async fn requests_are_round_robined_across_replicas() {
+    let s = stack(vec![Component::clients()], &["--replicas", "4"]).await;
+    for _ in 0..41 {
+        assert_eq!(s.app.get("/clients").await.status(), 200);
+    }
+    let inventory = s.app.inventory().await;
+    let replicas = inventory["components"][0]["replicas"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(replicas.len(), 4);
+    let served: Vec<u64> = replicas
+        .iter()
+        .map(|r| r["served"].as_u64().unwrap())
+        .collect();
+    assert_eq!(served.iter().sum::<u64>(), 41);
+    let (min, max) = (served.iter().min().unwrap(), served.iter().max().unwrap());
+    assert!(max - min <= 1, "uneven share: {served:?}");
+}
+
+/// 16 clients hammer the API for 10 s while the component is swapped 6+
+/// times between two builds: no request fails, and every request sent after
+/// a swap returned is served by the new version.
+#[tokio::test]
+async fn hot_swaps_under_load_fail_no_request() {
+    let s = stack(vec![Component::clients()], &["--replicas", "2"]).await;
+    let app = Arc::new(s.app);
+    let original = std::fs::read(wasm("clients")).unwrap();
+    let builds = [variant(&original, "b"), original.clone()];
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut workers = Vec::new();
+    for worker in 0..16 {
+        let app = app.clone();
+        workers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut failures = Vec::new();
+            let mut i = 0;
+            while Instant::now() < deadline {
+                i += 1;
+                let sent = Instant::now();
+                let created = app
+                    .post_json(
+                        "/clients",
+                        &json!({"name": "Load", "email": format!("w{worker}-{i}@example.com")}),
+                    )
+                    .await;
+                if created.status() != 201 {
+                    failures.push(format!("POST {}", created.status()));
+                    continue;
+                }
+                seen.push((sent, Instant::now(), version_of(&created)));
+                let id = created.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let sent = Instant::now();
+                let fetched = app.get(&format!("/clients/{id}")).await;
+                if fetched.status() != 200 {
+                    failures.push(format!("GET {}", fetched.status()));
+                    continue;
+                }
+                seen.push((sent, Instant::now(), version_of(&fetched)));
+            }
+            (seen, failures)
+        }));
+    }
+
+    let mut swaps = Vec::new();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut n = 0;
+    while Instant::now() + Duration::from_millis(1500) < deadline {
+        let started = Instant::now();
+        let response = deploy(&app, "clients", builds[n % 2].clone()).await;
+        let returned = Instant::now();
+        assert_eq!(response.status(), 200, "swap {n}");
+        let done: Value = response.json().await.unwrap();
+        swaps.push((
+            started,
+            returned,
+            done["version"].as_str().unwrap().to_owned(),
+        ));
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    assert!(swaps.len() >= 6, "only {} swaps", swaps.len());
+
+    let mut total = 0;
+    for worker in workers {
+        let (seen, failures) = worker.await.unwrap();
+        assert!(failures.is_empty(), "failed requests: {failures:?}");
+        total += seen.len();
+        for (sent, done, version) in seen {
+            // A request sent after swap i returned and answered before swap
+            // i+1 started can only have been served by swap i's version.
+            let Some(i) = swaps.iter().rposition(|(_, returned, _)| *returned <= sent) else {
+                continue;
+            };
+            if swaps
+                .get(i + 1)
+                .is_none_or(|(next_started, _, _)| done < *next_started)
+            {
+                assert_eq!(
+                    version, swaps[i].2,
+                    "a request sent after swap {i} returned was served by another version"
+                );
+            }
+        }
+    }
+    assert!(total > 500, "too little traffic to prove anything: {total}");
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("comptoir_component_swaps_total{component=\"clients\",outcome=\"success\"}")
+    );
+}
+
+/// Garbage, a core module, a component outside the platform world and one
+/// that traps while instantiating are refused with 400; the old version keeps
+/// serving. Rollback restores the version before a deploy.
+#[tokio::test]
+async fn invalid_uploads_are_refused_and_rollback_works() {
+    let s = stack(vec![Component::clients()], &[]).await;
+    let before = version_of(&s.app.get("/clients").await);
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    for (what, bytes, reason) in [
+        (
+            "garbage",
+            b"definitely not wasm".to_vec(),
+            "not a loadable WebAssembly component",
+        ),
+        (
+            "a core module",
+            core_module,
+            "not a loadable WebAssembly component",
+        ),
+        (
+            "outside the platform world",
+            std::fs::read(wasm("testing_escape")).unwrap(),
+            "wasi:filesystem",
+        ),
+        (
+            "needing more memory than an instance may have",
+            std::fs::read(wasm("testing_bad_init")).unwrap(),
+            "exceeds the limit",
+        ),
+    ] {
+        let response = deploy(&s.app, "clients", bytes).await;
+        assert_eq!(response.status(), 400, "{what}");
+        let body = problem(response, 400).await;
+        assert!(
+            body["detail"].as_str().unwrap().contains(reason),
+            "{what}: {body}"
+        );
+        assert_eq!(
+            version_of(&s.app.get("/clients").await),
+            before,
+            "{what}: old version untouched"
+        );
+    }
+    problem(deploy(&s.app, "nope", vec![1]).await, 404).await;
+    let no_previous = s
+        .app
+        .admin_request(Method::POST, "/admin/components/clients/rollback")
+        .send()
+        .await
+        .unwrap();
+    problem(no_previous, 409).await;
+
+    let b = variant(&std::fs::read(wasm("clients")).unwrap(), "rollback");
+    let deployed: Value = deploy(&s.app, "clients", b).await.json().await.unwrap();
+    assert_ne!(deployed["version"].as_str().unwrap(), before);
+    assert_eq!(
+        version_of(&s.app.get("/clients").await),
+        deployed["version"].as_str().unwrap()
+    );
+    let rolled = s
+        .app
+        .admin_request(Method::POST, "/admin/components/clients/rollback")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rolled.status(), 200);
+    assert_eq!(version_of(&s.app.get("/clients").await), before);
+    let inventory = s.app.inventory().await;
+    assert_eq!(inventory["components"][0]["previous"], deployed["version"]);
+}
+
+/// A request that traps gets a 500 problem; requests running beside it on
+/// other paths are unaffected, and the replica is replaced.
+#[tokio::test]
+async fn a_trap_is_contained() {
+    let s = stack(
+        vec![Component::clients(), Component::fault()],
+        &["--replicas", "2"],
+    )
+    .await;
+    let app = Arc::new(s.app);
+    let mut normal = Vec::new();
+    for _ in 0..40 {
+        let app = app.clone();
+        normal.push(tokio::spawn(async move {
+            app.get("/fault/ok").await.status().as_u16()
+        }));
+    }
+    let trapped = app.get("/fault/trap").await;
+    let body = problem(trapped, 500).await;
+    assert!(
+        !body["detail"].as_str().unwrap().contains("abort"),
+        "no internals leak: {body}"
+    );
+    for task in normal {
+        assert_eq!(task.await.unwrap(), 200, "a request beside the trap failed");
+    }
+    for _ in 0..10 {
+        assert_eq!(
+            app.get("/fault/ok").await.status(),
+            200,
+            "replacement replicas serve"
+        );
+    }
+    let inventory = app.inventory().await;
+    let fault = inventory["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "fault")
+        .unwrap()
+        .clone();
+    assert!(fault["traps"].as_u64().unwrap() >= 1);
+    assert_eq!(fault["replicas"].as_array().unwrap().len(), 2);
+}
+
+/// The admin API needs the token; the token file is private.
+#[tokio::test]
+async fn the_admin_api_needs_the_token() {
+    let s = stack(vec![Component::clients()], &[]).await;
+    let url = format!("{}/admin/components", s.app.admin);
+    let none = s.app.http.get(&url).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let wrong = s
+        .app
+        .http
+        .get(&url)
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let prefix = s
+        .app
+        .http
+        .get(&url)
+        .bearer_auth(&s.app.token[..10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prefix.status(), 401);
+    let upload = s
+        .app
+        .http
+        .put(format!("{}/admin/components/clients", s.app.admin))
+        .body(vec![0u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 401);
+    assert_eq!(s.app.inventory().await["components"][0]["name"], "clients");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(s.state_dir().join("admin-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(s.app.token.len(), 64);
+}
+
+/// `comptoir deploy`, `status` and `rollback` drive the admin API.
+#[tokio::test]
+async fn the_cli_deploys_and_rolls_back() {
+    let s = stack(vec![Component::clients()], &[]).await;
+    let before = version_of(&s.app.get("/clients").await);
+    let file = s.state_dir().join("next.wasm");
+    std::fs::write(
+        &file,
+        variant(&std::fs::read(wasm("clients")).unwrap(), "cli"),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_comptoir"))
+            .args(args)
+            .arg("--admin-url")
+            .arg(&s.app.admin)
+            .arg("--state-dir")
+            .arg(s.state_dir())
+            .env_remove("COMPTOIR_ADMIN_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let out = cli(&["deploy", "clients", file.to_str().unwrap()]);
+    assert!(out.contains(&before), "{out}");
+    let after = version_of(&s.app.get("/clients").await);
+    assert_ne!(after, before);
+    let status = cli(&["status"]);
+    assert!(
+        status.contains("COMPONENT") && status.contains(&after),
+        "{status}"
+    );
+    cli(&["rollback", "clients"]);
+    assert_eq!(version_of(&s.app.get("/clients").await), before);
+}
