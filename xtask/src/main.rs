@@ -115,11 +115,25 @@ fn up(flags: &[String]) -> anyhow::Result<()> {
     run(c)
 }
 
+/// Crates compiled to wasm whose domain rules have native unit tests. They
+/// are cdylibs with wasm-only exports, so only their test harness (`--lib`)
+/// is built natively, never the library itself.
+const UNIT_TESTED_GUEST_CRATES: &[&str] = &["comptoir-kit", "clients", "panier", "commande"];
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     build_components(true)?;
-    step("running every test", || {
+    step("unit tests of the components' domain rules (native)", || {
         let mut c = cargo();
-        c.args(["test", "--workspace"]).args(args);
+        c.args(["test", "--lib"]);
+        for p in UNIT_TESTED_GUEST_CRATES {
+            c.args(["-p", p]);
+        }
+        c.args(args);
+        run(c)
+    })?;
+    step("host unit and integration tests (real PostgreSQL, components, HTTP)", || {
+        let mut c = cargo();
+        c.args(["test", "-p", "comptoir", "-p", "xtask"]).args(args);
         run(c)
     })
 }
