@@ -122,18 +122,24 @@ const UNIT_TESTED_GUEST_CRATES: &[&str] = &["comptoir-kit", "clients", "panier",
 
 fn test(args: &[String]) -> anyhow::Result<()> {
     build_components(true)?;
-    step("unit tests of the components' domain rules (native)", || {
-        let mut c = cargo();
-        c.args(["test", "--lib"]);
-        for p in UNIT_TESTED_GUEST_CRATES {
-            c.args(["-p", p]);
-        }
-        c.args(args);
-        run(c)
-    })?;
-    step("host unit and integration tests (real PostgreSQL, components, HTTP)", || {
-        let mut c = cargo();
-        c.args(["test", "-p", "comptoir", "-p", "xtask"]).args(args);
-        run(c)
-    })
+    step(
+        "unit tests of the components' domain rules (native)",
+        || {
+            let mut c = cargo();
+            c.args(["test", "--lib"]);
+            for p in UNIT_TESTED_GUEST_CRATES {
+                c.args(["-p", p]);
+            }
+            c.args(args);
+            run(c)
+        },
+    )?;
+    step(
+        "host unit and integration tests (real PostgreSQL, components, HTTP)",
+        || {
+            let mut c = cargo();
+            c.args(["test", "-p", "comptoir", "-p", "xtask"]).args(args);
+            run(c)
+        },
+    )
 }

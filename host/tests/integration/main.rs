@@ -8,5 +8,6 @@ mod docs;
 mod harness;
 mod isolation;
 mod lifecycle;
+mod observability;
 mod orders;
 mod replicas;

@@ -1,6 +1,6 @@
 //! A component that misbehaves on purpose, for the host's fault tests.
 //!
-//! `/fault/ok` answers; `/fault/trap` traps; `/fault/loop` never returns;
+//! `/fault/ok` answers; `/fault/sleep` takes 600 ms; `/fault/trap` traps; `/fault/loop` never returns;
 //! `/fault/alloc` allocates without bound; `POST /fault/open-db` opens the
 //! database address in its body; `POST /fault/outbound` fetches the URL in
 //! its body. It is never routed by the real `spin.toml`.
@@ -15,6 +15,11 @@ async fn handle(req: Request) -> Reply {
     let path = req.uri().path().to_owned();
     match path.as_str() {
         "/fault/ok" => text(StatusCode::OK, "ok".into()),
+        "/fault/sleep" => {
+            // Blocks this instance for a moment: something to observe in flight.
+            std::thread::sleep(std::time::Duration::from_millis(600));
+            text(StatusCode::OK, "slept".into())
+        }
         "/fault/trap" => std::process::abort(),
         "/fault/loop" => {
             let mut n: u64 = 0;
