@@ -151,6 +151,9 @@ impl Cluster {
             ])
             .await
             .with_context(|| format!("PostgreSQL did not start; see {}", log.display()))?;
+        // Where it listens, for tools that share the cluster (load tests
+        // running two comptoir processes, pgbench).
+        std::fs::write(dir.join("port"), cluster.port.to_string())?;
         Ok(cluster)
     }
 

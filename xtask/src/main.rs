@@ -5,7 +5,20 @@
 //!   and run `comptoir up`.
 //! - `cargo xtask test [-- <cargo test args>]`: build the components, then
 //!   run every test of the workspace.
+//! - `cargo xtask load <scenario> [--vus N] [--duration D] [--replicas R] [--nginx]`:
+//!   run a k6 scenario of `load/` against a fresh release build.
+//! - `cargo xtask bench [flows | swap]`: the side-by-side benchmarks.
+//! - `cargo xtask check-dashboards`: every Grafana query against a real
+//!   Prometheus scraping a running comptoir.
 
+mod bench;
+mod dashboards;
+mod http;
+mod load;
+mod stack;
+mod tools;
+
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -28,8 +41,13 @@ fn main() -> ExitCode {
         "build" => build_components(true),
         "up" => up(&passthrough),
         "test" => test(&passthrough),
+        "load" => load_command(rest),
+        "bench" => bench::run(&root(), rest),
+        "check-dashboards" => dashboards::check(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <build | up [-- flags] | test [-- args]>");
+            eprintln!(
+                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx] | bench [flows|swap] | check-dashboards>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -103,12 +121,7 @@ fn build_components(with_test_components: bool) -> anyhow::Result<()> {
 }
 
 fn up(flags: &[String]) -> anyhow::Result<()> {
-    build_components(false)?;
-    step("building the comptoir host (release)", || {
-        let mut c = cargo();
-        c.args(["build", "--release", "-p", "comptoir"]);
-        run(c)
-    })?;
+    build_release()?;
     eprintln!("\x1b[1m==> comptoir up {}\x1b[0m", flags.join(" "));
     let mut c = Command::new("target/release/comptoir");
     c.arg("up").args(flags);
@@ -142,4 +155,118 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             run(c)
         },
     )
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds what a load run needs: the components and the host, release.
+pub fn build_release() -> anyhow::Result<()> {
+    build_components(false)?;
+    step("building the comptoir host (release)", || {
+        let mut c = cargo();
+        c.args(["build", "--release", "-p", "comptoir"]);
+        run(c)
+    })
+}
+
+/// `--name value` from `args`.
+pub fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// `wasm` with a custom section appended: the same behaviour under another
+/// sha256 (another version), to swap back and forth between.
+pub fn variant(wasm: &[u8], tag: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"comptoir-variant";
+    let mut payload = Vec::new();
+    leb(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb(payload.len(), &mut out);
+    out.extend(payload);
+    out
+}
+
+const SCENARIOS: &[&str] = &["smoke", "order-flow", "read-heavy", "stress", "hot-swap"];
+
+fn load_command(args: &[String]) -> anyhow::Result<()> {
+    let Some(scenario) = args.first().filter(|s| SCENARIOS.contains(&s.as_str())) else {
+        bail!("which scenario? one of {}", SCENARIOS.join(", "));
+    };
+    let root = root();
+    build_release()?;
+    let replicas: u32 = flag(args, "--replicas")
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or(4);
+    let topology = if args.iter().any(|a| a == "--nginx") {
+        stack::Topology::Nginx { replicas }
+    } else {
+        stack::Topology::Single { replicas }
+    };
+    let out = root.join("target/load");
+    eprintln!("\x1b[1m==> starting comptoir: {topology}\x1b[0m");
+    let system = stack::Stack::start(&root, &out.join("work"), topology)?;
+    let mut env = vec![
+        ("ADMIN_URL".to_owned(), system.admin_url.clone()),
+        ("ADMIN_TOKEN".to_owned(), system.token.clone()),
+    ];
+    if scenario == "hot-swap" {
+        let a = root.join("target/wasm32-wasip2/release/panier.wasm");
+        let b = out.join("panier-variant.wasm");
+        std::fs::write(&b, variant(&std::fs::read(&a)?, "hot-swap"))?;
+        env.push(("SWAP_A".to_owned(), a.display().to_string()));
+        env.push(("SWAP_B".to_owned(), b.display().to_string()));
+    }
+    eprintln!(
+        "\x1b[1m==> k6 run load/{scenario}.js against {}\x1b[0m",
+        system.base_url
+    );
+    let run = load::Run {
+        scenario,
+        label: scenario.clone(),
+        base_url: &system.base_url,
+        vus: flag(args, "--vus").map(str::parse).transpose()?,
+        duration: flag(args, "--duration").map(str::to_owned),
+        env,
+        out: &out,
+    };
+    let (figures, passed) = run.execute(&root)?;
+    let rss = system.rss_bytes();
+    drop(system);
+    println!("\n{scenario} ({topology}): {figures}");
+    if let Some(rss) = rss {
+        println!("comptoir RSS at the end: {:.1} MiB", rss as f64 / 1048576.0);
+    }
+    println!(
+        "summary: {}\nreport:  {}",
+        out.join(format!("{scenario}-summary.json")).display(),
+        out.join(format!("{scenario}-report.html")).display()
+    );
+    if !passed {
+        bail!("k6 thresholds failed");
+    }
+    Ok(())
 }

@@ -1,0 +1,278 @@
+//! Running comptoir for load tests: one process with N replicas, or two
+//! processes sharing the databases behind NGINX. Everything on loopback,
+//! on free ports, stopped when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub enum Topology {
+    /// One comptoir process with this many replicas per component.
+    Single { replicas: u32 },
+    /// Two comptoir processes (this many replicas each) behind NGINX.
+    Nginx { replicas: u32 },
+}
+
+impl std::fmt::Display for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Topology::Single { replicas } => write!(f, "1 process, {replicas} replica(s)"),
+            Topology::Nginx { replicas } => {
+                write!(f, "2 processes × {replicas} replicas behind NGINX")
+            }
+        }
+    }
+}
+
+/// A running system under load.
+pub struct Stack {
+    /// Where clients send requests (comptoir, or NGINX).
+    pub base_url: String,
+    /// The admin API of the (first) comptoir process.
+    pub admin_url: String,
+    pub token: String,
+    /// The first process's state directory (its embedded PostgreSQL).
+    pub state_dir: PathBuf,
+    processes: Vec<Child>,
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_ready(url: &str, child: &mut Child, log: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if crate::http::status(&format!("{url}/readyz")) == Some(200) {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("comptoir exited ({status}); see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("comptoir not ready after 120 s; see {}", log.display())
+}
+
+fn spawn_comptoir(
+    root: &Path,
+    state_dir: &Path,
+    port: u16,
+    admin_port: u16,
+    replicas: u32,
+    env: &[(String, String)],
+) -> anyhow::Result<Child> {
+    std::fs::create_dir_all(state_dir)?;
+    let log = state_dir.join("comptoir.log");
+    let mut command = Command::new(root.join("target/release/comptoir"));
+    command
+        .current_dir(root)
+        .arg("up")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+        .args(["--replicas", &replicas.to_string()])
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env("RUST_LOG", "comptoir=warn,warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SPIN_VARIABLE_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    let mut child = command
+        .spawn()
+        .context("failed to start target/release/comptoir")?;
+    wait_ready(&format!("http://127.0.0.1:{port}"), &mut child, &log)?;
+    Ok(child)
+}
+
+/// The database URLs of the embedded cluster in `state_dir`, as the
+/// environment of a second process sharing it.
+fn shared_db_env(state_dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let port = std::fs::read_to_string(state_dir.join("pg/port"))?
+        .trim()
+        .to_owned();
+    let secrets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_dir.join("pg/secrets.json"))?)?;
+    let mut env = vec![
+        ("SPIN_VARIABLE_DB_HOST".to_owned(), "127.0.0.1".to_owned()),
+        ("SPIN_VARIABLE_DB_PORT".to_owned(), port.clone()),
+    ];
+    for (service, password) in secrets["roles"]
+        .as_object()
+        .context("no roles in secrets.json")?
+    {
+        env.push((
+            format!("SPIN_VARIABLE_{}_DB_URL", service.to_uppercase()),
+            format!(
+                "postgres://{service}:{}@127.0.0.1:{port}/{service}",
+                password.as_str().unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(env)
+}
+
+/// The superuser URL of the embedded cluster in `state_dir`.
+pub fn superuser_url(state_dir: &Path, database: &str) -> anyhow::Result<String> {
+    let port = std::fs::read_to_string(state_dir.join("pg/port"))?
+        .trim()
+        .to_owned();
+    let secrets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_dir.join("pg/secrets.json"))?)?;
+    Ok(format!(
+        "postgres://comptoir:{}@127.0.0.1:{port}/{database}",
+        secrets["superuser"].as_str().unwrap_or_default()
+    ))
+}
+
+impl Stack {
+    /// Starts `topology` with a fresh embedded database under `work`.
+    pub fn start(root: &Path, work: &Path, topology: Topology) -> anyhow::Result<Self> {
+        Self::start_with_admin_port(root, work, topology, None)
+    }
+
+    /// [`Stack::start`], with the (first) admin listener on `admin_port`.
+    pub fn start_with_admin_port(
+        root: &Path,
+        work: &Path,
+        topology: Topology,
+        admin_port: Option<u16>,
+    ) -> anyhow::Result<Self> {
+        let state_dir = work.join("state");
+        let _ = std::fs::remove_dir_all(&state_dir);
+        let port = free_port()?;
+        let admin_port = match admin_port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        let replicas = match topology {
+            Topology::Single { replicas } | Topology::Nginx { replicas } => replicas,
+        };
+        let first = spawn_comptoir(root, &state_dir, port, admin_port, replicas, &[])?;
+        let token = std::fs::read_to_string(state_dir.join("admin-token"))?
+            .trim()
+            .to_owned();
+        let mut stack = Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            token,
+            state_dir: state_dir.clone(),
+            processes: vec![first],
+        };
+        if let Topology::Nginx { replicas } = topology {
+            let second_port = free_port()?;
+            let env = shared_db_env(&state_dir)?;
+            let second = spawn_comptoir(
+                root,
+                &work.join("state-2"),
+                second_port,
+                free_port()?,
+                replicas,
+                &env,
+            )?;
+            stack.processes.insert(0, second);
+            let nginx_port = free_port()?;
+            let nginx = start_nginx(root, work, &[port, second_port], nginx_port)?;
+            stack.processes.insert(0, nginx);
+            stack.base_url = format!("http://127.0.0.1:{nginx_port}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while crate::http::status(&format!("{}/readyz", stack.base_url)) != Some(200) {
+                if Instant::now() > deadline {
+                    bail!(
+                        "NGINX did not come up; see {}",
+                        work.join("nginx/error.log").display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(stack)
+    }
+
+    /// Resident memory of the (first) comptoir process, in bytes.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let pid = self.processes.last()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
+    }
+}
+
+fn start_nginx(root: &Path, work: &Path, upstreams: &[u16], listen: u16) -> anyhow::Result<Child> {
+    let nginx = crate::tools::ensure_debian_binary("nginx", "nginx", &["/usr/sbin/nginx"])?;
+    let prefix = work.join("nginx");
+    std::fs::create_dir_all(&prefix)?;
+    let template = std::fs::read_to_string(root.join("deploy/nginx.conf"))?;
+    let servers: String = upstreams
+        .iter()
+        .map(|p| format!("        server 127.0.0.1:{p} max_fails=3 fail_timeout=5s;\n"))
+        .collect();
+    let mut config = String::new();
+    let mut in_upstream_servers = false;
+    for line in template.lines() {
+        if line.trim_start().starts_with("server 127.0.0.1:") {
+            if !in_upstream_servers {
+                config.push_str(&servers);
+                in_upstream_servers = true;
+            }
+            continue;
+        }
+        if line.trim_start().starts_with("listen 127.0.0.1:") {
+            config.push_str(&format!("        listen 127.0.0.1:{listen};\n"));
+            continue;
+        }
+        config.push_str(line);
+        config.push('\n');
+    }
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(&conf, config)?;
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(prefix.join("stderr.log"))?)
+        .spawn()
+        .context("failed to start nginx")?;
+    Ok(child)
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // NGINX first, then the second comptoir, then the one owning PostgreSQL.
+        for child in &mut self.processes {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
