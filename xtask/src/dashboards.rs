@@ -94,10 +94,10 @@ fn drive(base: &str, seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn check(root: &Path) -> anyhow::Result<()> {
+pub fn check(root: &Path, release: bool) -> anyhow::Result<()> {
     let prometheus =
         tools::ensure_debian_binary("prometheus", "prometheus", &["/usr/bin/prometheus"])?;
-    crate::build_release()?;
+    crate::build_host(release)?;
     let work = root.join("target/dashboards");
     // observability/prometheus.yml as shipped scrapes 127.0.0.1:8081 (and
     // 8091, the NGINX pair's second process, which is simply down here).
@@ -106,8 +106,13 @@ pub fn check(root: &Path) -> anyhow::Result<()> {
             "127.0.0.1:8081 is busy: stop the running comptoir first (the check serves its admin API there)"
         );
     }
-    let system =
-        Stack::start_with_admin_port(root, &work, Topology::Single { replicas: 2 }, Some(8081))?;
+    let system = Stack::start_with(
+        root,
+        &crate::host_binary(release),
+        &work,
+        Topology::Single { replicas: 2 },
+        Some(8081),
+    )?;
     let config_path = root.join("observability/prometheus.yml");
     let port = free_port()?;
     let _ = std::fs::remove_dir_all(work.join("tsdb"));

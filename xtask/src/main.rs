@@ -43,10 +43,10 @@ fn main() -> ExitCode {
         "test" => test(&passthrough),
         "load" => load_command(rest),
         "bench" => bench::run(&root(), rest),
-        "check-dashboards" => dashboards::check(&root()),
+        "check-dashboards" => dashboards::check(&root(), !rest.iter().any(|a| a == "--debug")),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx] | bench [flows|swap] | check-dashboards>"
+                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|swap] | check-dashboards>"
             );
             return ExitCode::from(2);
         }
@@ -167,11 +167,30 @@ pub fn root() -> PathBuf {
 
 /// Builds what a load run needs: the components and the host, release.
 pub fn build_release() -> anyhow::Result<()> {
+    build_host(true)
+}
+
+/// Builds the components and the host (`release` or debug); returns the
+/// host binary.
+pub fn build_host(release: bool) -> anyhow::Result<()> {
     build_components(false)?;
-    step("building the comptoir host (release)", || {
+    let profile = if release { "release" } else { "debug" };
+    step(&format!("building the comptoir host ({profile})"), || {
         let mut c = cargo();
-        c.args(["build", "--release", "-p", "comptoir"]);
+        c.args(["build", "-p", "comptoir"]);
+        if release {
+            c.arg("--release");
+        }
         run(c)
+    })
+}
+
+/// The host binary of a profile.
+pub fn host_binary(release: bool) -> PathBuf {
+    root().join(if release {
+        "target/release/comptoir"
+    } else {
+        "target/debug/comptoir"
     })
 }
 
@@ -216,7 +235,9 @@ fn load_command(args: &[String]) -> anyhow::Result<()> {
         bail!("which scenario? one of {}", SCENARIOS.join(", "));
     };
     let root = root();
-    build_release()?;
+    // `--debug` reuses the debug build (CI's smoke run: correctness, not speed).
+    let release = !args.iter().any(|a| a == "--debug");
+    build_host(release)?;
     let replicas: u32 = flag(args, "--replicas")
         .map(str::parse)
         .transpose()?
@@ -228,7 +249,13 @@ fn load_command(args: &[String]) -> anyhow::Result<()> {
     };
     let out = root.join("target/load");
     eprintln!("\x1b[1m==> starting comptoir: {topology}\x1b[0m");
-    let system = stack::Stack::start(&root, &out.join("work"), topology)?;
+    let system = stack::Stack::start_with(
+        &root,
+        &host_binary(release),
+        &out.join("work"),
+        topology,
+        None,
+    )?;
     let mut env = vec![
         ("ADMIN_URL".to_owned(), system.admin_url.clone()),
         ("ADMIN_TOKEN".to_owned(), system.token.clone()),

@@ -62,6 +62,7 @@ fn wait_ready(url: &str, child: &mut Child, log: &Path) -> anyhow::Result<()> {
 
 fn spawn_comptoir(
     root: &Path,
+    binary: &Path,
     state_dir: &Path,
     port: u16,
     admin_port: u16,
@@ -70,7 +71,7 @@ fn spawn_comptoir(
 ) -> anyhow::Result<Child> {
     std::fs::create_dir_all(state_dir)?;
     let log = state_dir.join("comptoir.log");
-    let mut command = Command::new(root.join("target/release/comptoir"));
+    let mut command = Command::new(binary);
     command
         .current_dir(root)
         .arg("up")
@@ -137,14 +138,23 @@ pub fn superuser_url(state_dir: &Path, database: &str) -> anyhow::Result<String>
 }
 
 impl Stack {
-    /// Starts `topology` with a fresh embedded database under `work`.
+    /// Starts `topology` (release build) with a fresh embedded database
+    /// under `work`.
     pub fn start(root: &Path, work: &Path, topology: Topology) -> anyhow::Result<Self> {
-        Self::start_with_admin_port(root, work, topology, None)
+        Self::start_with(
+            root,
+            &root.join("target/release/comptoir"),
+            work,
+            topology,
+            None,
+        )
     }
 
-    /// [`Stack::start`], with the (first) admin listener on `admin_port`.
-    pub fn start_with_admin_port(
+    /// [`Stack::start`] with another `binary`, and the (first) admin
+    /// listener on `admin_port` if given.
+    pub fn start_with(
         root: &Path,
+        binary: &Path,
         work: &Path,
         topology: Topology,
         admin_port: Option<u16>,
@@ -159,7 +169,7 @@ impl Stack {
         let replicas = match topology {
             Topology::Single { replicas } | Topology::Nginx { replicas } => replicas,
         };
-        let first = spawn_comptoir(root, &state_dir, port, admin_port, replicas, &[])?;
+        let first = spawn_comptoir(root, binary, &state_dir, port, admin_port, replicas, &[])?;
         let token = std::fs::read_to_string(state_dir.join("admin-token"))?
             .trim()
             .to_owned();
@@ -175,6 +185,7 @@ impl Stack {
             let env = shared_db_env(&state_dir)?;
             let second = spawn_comptoir(
                 root,
+                binary,
                 &work.join("state-2"),
                 second_port,
                 free_port()?,
