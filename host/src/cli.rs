@@ -24,6 +24,10 @@ pub const DEFAULT_REQUEST_TIMEOUT: &str = "30s";
 pub const DEFAULT_MAX_INSTANCE_MEMORY_MIB: u16 = 64;
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 pub const DEFAULT_DB_POOL_SIZE: u32 = 32;
+/// Longest request URI (414 beyond).
+pub const MAX_URI: usize = 8 * 1024;
+/// Largest request head hyper buffers (431 beyond).
+pub const MAX_HEAD: usize = 64 * 1024;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -120,6 +124,13 @@ pub struct UpArgs {
     /// Largest request body accepted, in bytes (then 413).
     #[arg(long, env = "COMPTOIR_MAX_BODY", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// An origin allowed to call the API from a browser (repeatable; none by default).
+    #[arg(
+        long = "cors-origin",
+        env = "COMPTOIR_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
     /// Connections per service database pool.
     #[arg(long, env = "COMPTOIR_DB_POOL_SIZE", default_value_t = DEFAULT_DB_POOL_SIZE, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
@@ -165,14 +176,17 @@ impl CommonArgs {
             max_instance_memory: 1,
             max_body: 0,
             db_pool_size: 2,
+            cors_origins: Vec::new(),
         }
         .settings()
+        .expect("constant settings are valid")
     }
 }
 
 impl UpArgs {
-    pub fn settings(&self) -> Settings {
-        Settings {
+    /// The validated settings of `up`.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings {
             manifest: self.common.manifest.clone(),
             listen: self.listen,
             admin_listen: self.admin_listen,
@@ -187,12 +201,16 @@ impl UpArgs {
             },
             server: ServerSettings {
                 max_body: self.max_body,
+                max_uri: MAX_URI,
+                max_head: MAX_HEAD,
                 header_read_timeout: Duration::from_secs(10),
+                body_read_timeout: Duration::from_secs(15),
                 shutdown_grace: Duration::from_secs(8),
+                cors: crate::cors::Cors::new(&self.cors_origins)?,
             },
             max_instance_memory: usize::from(self.max_instance_memory) * 1024 * 1024,
             db_pool_size: self.db_pool_size,
-        }
+        })
     }
 }
 

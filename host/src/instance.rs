@@ -47,6 +47,8 @@ pub struct InstanceState {
     hooks: OutboundHooks,
     env: Arc<ComponentEnv>,
     limits: StoreLimits,
+    /// The requests this instance runs, for the deadline checks.
+    pub deadlines: Arc<crate::deadline::Deadlines>,
 }
 
 impl WasiView for InstanceState {
@@ -130,7 +132,7 @@ impl ComponentVersion {
             engine: engine.clone(),
         };
         let started = Instant::now();
-        let mut store = version.store();
+        let mut store = version.store(Duration::from_secs(30));
         version
             .pre
             .instantiate_async(&mut store)
@@ -158,8 +160,9 @@ impl ComponentVersion {
             .with_context(|| format!("failed to load component {}", path.display()))
     }
 
-    /// A fresh store for one instance of this version.
-    pub fn store(&self) -> Store<InstanceState> {
+    /// A fresh store for one instance of this version; a request running
+    /// past `timeout` traps it.
+    pub fn store(&self, timeout: Duration) -> Store<InstanceState> {
         let env = self.env.clone();
         let state = InstanceState {
             wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
@@ -171,12 +174,21 @@ impl ComponentVersion {
                 .trap_on_grow_failure(true)
                 .build(),
             env,
+            deadlines: Arc::new(crate::deadline::Deadlines::new(timeout)),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        // Yield to the event loop every epoch tick so that a busy guest
-        // cannot starve the other requests sharing its thread.
-        store.epoch_deadline_async_yield_and_update(1);
+        // At every epoch tick: trap if a request overran its deadline (a
+        // guest loop returns to the host no other way), else yield so that
+        // a busy guest does not starve the others.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if store.data().deadlines.overdue() {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
         store
     }
 }

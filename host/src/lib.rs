@@ -11,9 +11,10 @@
 //! - [`engine`]: the wasmtime engine (pooling, epochs, compile cache).
 //! - [`platform`]: the platform world every component must fit.
 //! - [`instance`]: a loaded component version and its store data.
-//! - [`pool`]: replica sets: round-robin, recycling, backpressure.
+//! - [`pool`]: replica sets: round-robin, recycling, backpressure;
+//!   [`deadline`]: per-request deadlines inside an instance.
 //! - [`router`]: the running application; [`server`]: the public listener;
-//!   [`problem`]: every error response the host makes; [`docs`]: OpenAPI
+//!   [`cors`]: the origin allow-list; [`problem`]: every error response the host makes; [`docs`]: OpenAPI
 //!   document and offline Swagger UI.
 //! - [`admin`]: the admin listener (metrics, inventory, deploys);
 //!   [`deploy`]: hot swap, rollback, `--watch`; [`metrics`]: Prometheus.
@@ -28,6 +29,8 @@ pub mod bindings;
 pub mod chaining;
 pub mod cli;
 pub mod cluster;
+pub mod cors;
+pub mod deadline;
 pub mod deploy;
 pub mod docs;
 pub mod engine;

@@ -14,7 +14,10 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up(args) => comptoir::app::up(args.settings(), shutdown_signal()).await,
+        Command::Up(args) => match args.settings() {
+            Ok(settings) => comptoir::app::up(settings, shutdown_signal()).await,
+            Err(error) => Err(error),
+        },
         Command::Migrate(args) => comptoir::app::migrate(&args.settings()).await,
         Command::Deploy {
             component,

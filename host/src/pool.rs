@@ -9,7 +9,7 @@
 
 use std::future::poll_fn;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::Duration;
@@ -56,6 +56,11 @@ pub enum DispatchError {
     Failed { component: String, reason: String },
     #[error("{component} lost the replica handling the request (a concurrent request trapped)")]
     Interrupted { component: String },
+    #[error("{component} did not answer within {timeout:?}; its instance was dropped")]
+    Expired {
+        component: String,
+        timeout: Duration,
+    },
 }
 
 type Request = http::Request<WasiBody>;
@@ -64,6 +69,9 @@ type Response = http::Response<WasiBody>;
 struct Job {
     request: Request,
     reply: oneshot::Sender<wasmtime::Result<Response>>,
+    /// Set by the replica when it drops its instance because *this*
+    /// request overran the deadline (a 504, not an interruption).
+    expired: Arc<AtomicBool>,
 }
 
 /// One live instance (or one about to be instantiated).
@@ -82,7 +90,7 @@ impl Replica {
         reason = "the job comes back to be retried on another replica, it is not an error to propagate"
     )]
     fn send(&self, job: Job) -> Result<(), Job> {
-        match &*self.sender.lock().unwrap_or_else(|p| p.into_inner()) {
+        match &*lock(&self.sender) {
             Some(sender) => sender.send(job).map_err(|e| e.0),
             None => Err(job),
         }
@@ -138,7 +146,14 @@ impl ReplicaSet {
         let replicas = settings.replicas.max(1);
         Arc::new_cyclic(|weak: &Weak<Self>| {
             let slots = (0..replicas)
-                .map(|slot| ArcSwap::new(spawn_replica(weak.clone(), slot, version.clone())))
+                .map(|slot| {
+                    ArcSwap::new(spawn_replica(
+                        weak.clone(),
+                        slot,
+                        version.clone(),
+                        settings.request_timeout,
+                    ))
+                })
                 .collect();
             Self {
                 name: version.env.id.clone(),
@@ -207,7 +222,12 @@ impl ReplicaSet {
     /// Replaces the replica in `slot` by a fresh one of the current version,
     /// unless it was already replaced.
     fn replace(self: &Arc<Self>, slot: usize, old: &Arc<Replica>) {
-        let fresh = spawn_replica(Arc::downgrade(self), slot, self.current());
+        let fresh = spawn_replica(
+            Arc::downgrade(self),
+            slot,
+            self.current(),
+            self.settings.request_timeout,
+        );
         let previous = self.slots[slot].compare_and_swap(old, fresh);
         if Arc::ptr_eq(&previous, old) {
             old.retire();
@@ -260,9 +280,10 @@ impl ReplicaSet {
     /// Sends `request` to a replica and returns its response, whose body
     /// keeps the replica's in-flight slot until it is fully sent.
     ///
-    /// A request lost because *another* request trapped the replica it
-    /// shared is retried once on a fresh replica when that is safe: an
-    /// idempotent method (GET, HEAD, OPTIONS, DELETE) with no body.
+    /// A request lost with its instance — because another request trapped
+    /// it, or overran the deadline so that the instance was dropped — is
+    /// retried once on a fresh replica when that is safe: an idempotent
+    /// method (GET, HEAD, OPTIONS, DELETE) with no body.
     pub async fn dispatch(
         self: &Arc<Self>,
         request: Request,
@@ -272,7 +293,7 @@ impl ReplicaSet {
         };
         match self.dispatch_once(request).await {
             Err(DispatchError::Interrupted { .. }) => {
-                tracing::info!(component = %self.name, "retrying a request interrupted by another's trap");
+                tracing::info!(component = %self.name, "retrying a request lost with its instance");
                 self.dispatch_once(again).await
             }
             other => other,
@@ -299,7 +320,12 @@ impl ReplicaSet {
     ) -> Result<(Response, Arc<ComponentVersion>), DispatchError> {
         let permit = self.admit().await?;
         let (reply, response) = oneshot::channel();
-        let mut job = Job { request, reply };
+        let expired = Arc::new(AtomicBool::new(false));
+        let mut job = Job {
+            request,
+            reply,
+            expired: expired.clone(),
+        };
         let mut attempts = 0;
         let (replica, permit) = loop {
             let (slot, replica) = self.pick();
@@ -332,7 +358,16 @@ impl ReplicaSet {
             component: self.name.clone(),
             reason,
         };
-        match response.await {
+        let timed_out = || DispatchError::Timeout {
+            component: self.name.clone(),
+            timeout: self.settings.request_timeout,
+        };
+        // The replica enforces the deadline; this is only a backstop.
+        let backstop = self.settings.request_timeout + KILL_GRACE * 5;
+        let Ok(response) = tokio::time::timeout(backstop, response).await else {
+            return Err(timed_out());
+        };
+        match response {
             Ok(Ok(response)) => {
                 // The guard lives in the body: dropped when hyper is done with it.
                 let response = response.map(|body| {
@@ -351,6 +386,10 @@ impl ReplicaSet {
                 })
             }
             Ok(Err(error)) => Err(failed(format!("{error:#}"))),
+            Err(oneshot::Canceled) if expired.load(Relaxed) => Err(DispatchError::Expired {
+                component: self.name.clone(),
+                timeout: self.settings.request_timeout,
+            }),
             Err(oneshot::Canceled) => Err(DispatchError::Interrupted {
                 component: self.name.clone(),
             }),
@@ -384,6 +423,7 @@ fn spawn_replica(
     set: Weak<ReplicaSet>,
     slot: usize,
     version: Arc<ComponentVersion>,
+    timeout: Duration,
 ) -> Arc<Replica> {
     let (sender, receiver) = mpsc::unbounded_channel();
     let replica = Arc::new(Replica {
@@ -393,10 +433,6 @@ fn spawn_replica(
         assigned: AtomicU64::new(0),
     });
     let weak_replica = Arc::downgrade(&replica);
-    let timeout = set
-        .upgrade()
-        .map(|s| s.settings.request_timeout)
-        .unwrap_or(Duration::from_secs(30));
     tokio::spawn(async move {
         let mut jobs = receiver;
         let result = run_replica(version, &mut jobs, timeout).await;
@@ -424,7 +460,8 @@ async fn run_replica(
     jobs: &mut mpsc::UnboundedReceiver<Job>,
     timeout: Duration,
 ) -> wasmtime::Result<()> {
-    let mut store = version.store();
+    let mut store = version.store(timeout);
+    let deadlines = store.data().deadlines.clone();
     let started = std::time::Instant::now();
     let service = match version.pre.instantiate_async(&mut store).await {
         Ok(service) => {
@@ -447,55 +484,98 @@ async fn run_replica(
     let func = *service.wasi_http_handler().func_handle().func();
     let proxy = Proxy::P3(service);
     let proxy = &proxy;
-    store
-        .run_concurrent(async |accessor| {
-            let mut running = pin!(FuturesUnordered::new());
-            let mut accepting = true;
-            poll_fn(|cx| {
-                loop {
-                    match running.as_mut().poll_next(cx) {
-                        Poll::Ready(Some(Ok(true))) => continue,
-                        // Expired: stop taking requests; the replica is
-                        // dropped once what runs has finished.
-                        Poll::Ready(Some(Ok(false))) => {
-                            accepting = false;
+    let serve = store.run_concurrent(async |accessor| {
+        let mut running = pin!(FuturesUnordered::new());
+        let mut accepting = true;
+        let mut next_id = 0u64;
+        poll_fn(|cx| {
+            loop {
+                match running.as_mut().poll_next(cx) {
+                    Poll::Ready(Some((id, Ok(true)))) => {
+                        deadlines.finish(id);
+                        continue;
+                    }
+                    Poll::Ready(Some((_, Ok(false)))) => {
+                        deadlines.overdue();
+                        return Poll::Ready(Err(wasmtime::format_err!(
+                            "a request exceeded the {timeout:?} deadline"
+                        )));
+                    }
+                    Poll::Ready(Some((_, Err(error)))) => return Poll::Ready(Err(error)),
+                    Poll::Ready(None) | Poll::Pending => {}
+                }
+                if accepting && accessor.poll_ready_for_concurrent_call(func, cx).is_ready() {
+                    match jobs.poll_recv(cx) {
+                        Poll::Ready(Some(Job {
+                            request,
+                            reply,
+                            expired,
+                        })) => {
+                            let prepared = accessor.with(|mut store| {
+                                Prepared::new(
+                                    store.as_context_mut(),
+                                    proxy,
+                                    request,
+                                    InstanceState::http,
+                                    reply,
+                                )
+                            });
+                            next_id += 1;
+                            let id = next_id;
+                            deadlines.start(id, expired);
+                            running.push(async move {
+                                let result = match prepared {
+                                    Ok(prepared) => {
+                                        prepared.run(accessor, tokio::time::sleep(timeout)).await
+                                    }
+                                    Err(error) => Err(error),
+                                };
+                                (id, result)
+                            });
                             continue;
                         }
-                        Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error)),
-                        Poll::Ready(None) | Poll::Pending => {}
+                        Poll::Ready(None) => accepting = false,
+                        Poll::Pending => {}
                     }
-                    if accepting && accessor.poll_ready_for_concurrent_call(func, cx).is_ready() {
-                        match jobs.poll_recv(cx) {
-                            Poll::Ready(Some(Job { request, reply })) => {
-                                let prepared = accessor.with(|mut store| {
-                                    Prepared::new(
-                                        store.as_context_mut(),
-                                        proxy,
-                                        request,
-                                        InstanceState::http,
-                                        reply,
-                                    )
-                                });
-                                running.push(async move {
-                                    prepared?.run(accessor, tokio::time::sleep(timeout)).await
-                                });
-                                continue;
-                            }
-                            Poll::Ready(None) => accepting = false,
-                            Poll::Pending => {}
-                        }
-                    }
-                    if !running.is_empty() || accessor.poll_no_interesting_tasks(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    return if accepting {
-                        Poll::Pending
-                    } else {
-                        Poll::Ready(Ok(()))
-                    };
                 }
-            })
-            .await
+                if !running.is_empty() || accessor.poll_no_interesting_tasks(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                return if accepting {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(Ok(()))
+                };
+            }
         })
-        .await?
+        .await
+    });
+    // A guest stuck in a loop is trapped by the epoch callback (see
+    // `ComponentVersion::store`); a request stuck elsewhere (e.g. on a host
+    // call) is caught here, where dropping `serve` drops the instance.
+    let watchdog = async {
+        loop {
+            match deadlines.oldest() {
+                Some(started) if started.elapsed() >= timeout => {
+                    deadlines.overdue();
+                    return;
+                }
+                Some(started) => tokio::time::sleep_until((started + timeout).into()).await,
+                None => tokio::time::sleep(timeout).await,
+            }
+        }
+    };
+    tokio::select! {
+        result = serve => result?,
+        () = watchdog => Err(wasmtime::format_err!(
+            "a request exceeded the {timeout:?} deadline; its instance was dropped"
+        )),
+    }
+}
+
+/// Slack for the dispatcher's backstop deadline over the replica's.
+const KILL_GRACE: Duration = Duration::from_millis(200);
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -60,7 +60,7 @@ pub fn dispatch_error(error: &DispatchError) -> http::Response<WasiBody> {
             "overloaded",
             error.to_string(),
         ),
-        DispatchError::Timeout { .. } => {
+        DispatchError::Timeout { .. } | DispatchError::Expired { .. } => {
             problem(StatusCode::GATEWAY_TIMEOUT, "timeout", error.to_string())
         }
         DispatchError::Interrupted { component } => {

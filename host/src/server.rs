@@ -23,8 +23,15 @@ use crate::{docs, problem};
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub max_body: usize,
+    /// Longest a request URI may be (414 beyond).
+    pub max_uri: usize,
+    /// Bytes hyper buffers for a request head (431 beyond).
+    pub max_head: usize,
     pub header_read_timeout: Duration,
+    /// Longest a client may take to send its body (408 beyond).
+    pub body_read_timeout: Duration,
     pub shutdown_grace: Duration,
+    pub cors: crate::cors::Cors,
 }
 
 /// Serves the public API on `listener` until `shutdown` resolves.
@@ -81,6 +88,7 @@ pub async fn accept_loop<H, F>(
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(settings.header_read_timeout)
+            .max_buf_size(settings.max_head)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -113,7 +121,9 @@ async fn handle(
             host_route(request.uri().path()).to_owned(),
         ),
     };
-    let response = route_request(services, settings, request).await;
+    let request_headers = request.headers().clone();
+    let mut response = route_request(services, settings, request).await;
+    settings.cors.decorate(&request_headers, &mut response);
     services.metrics.request(
         &service,
         method.as_str(),
@@ -140,6 +150,16 @@ async fn route_request(
     settings: &ServerSettings,
     request: http::Request<Incoming>,
 ) -> http::Response<WasiBody> {
+    if request.uri().to_string().len() > settings.max_uri {
+        return problem::problem(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            format!("request URIs are limited to {} bytes", settings.max_uri),
+        );
+    }
+    if let Some(preflight) = settings.cors.preflight(request.method(), request.headers()) {
+        return preflight;
+    }
     let path = request.uri().path().to_owned();
     match (request.method(), path.as_str()) {
         (&Method::GET, "/healthz") => {
@@ -172,12 +192,43 @@ async fn route_request(
             format!("request bodies are limited to {} bytes", settings.max_body),
         );
     }
-    let max_body = settings.max_body;
-    let request = request.map(|body| {
-        Limited::new(body, max_body)
-            .map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
-            .boxed_unsync()
-    });
+    // Bodies are small (≤ --max-body): read them whole, with a deadline,
+    // so that an oversized or stalled upload is answered here (413, 408)
+    // and components see only complete bodies.
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        settings.body_read_timeout,
+        Limited::new(body, settings.max_body).collect(),
+    )
+    .await;
+    let body = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            return problem::problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                format!("request bodies are limited to {} bytes", settings.max_body),
+            );
+        }
+        Ok(Err(_)) => {
+            return problem::problem(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "the request body could not be read",
+            );
+        }
+        Err(_) => {
+            return problem::problem(
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                format!(
+                    "the body was not received within {:?}",
+                    settings.body_read_timeout
+                ),
+            );
+        }
+    };
+    let request = http::Request::from_parts(parts, problem::body(body));
     match services.dispatch(&route.component, request).await {
         Ok(response) => response,
         Err(error) => problem::dispatch_error(&error),

@@ -51,6 +51,10 @@ impl Database {
             .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A dead connection surfaces as an error on its first statement
+            // (→ 503 + Retry-After); pinging on every acquire would add a
+            // round trip to every request.
+            .test_before_acquire(false)
             .idle_timeout(Duration::from_secs(300))
             .connect_lazy_with(options.options([("timezone", "UTC")]));
         Ok(Self {

@@ -5,6 +5,7 @@
 
 mod clients;
 mod docs;
+mod hardening;
 mod harness;
 mod isolation;
 mod lifecycle;
