@@ -57,10 +57,13 @@ async fn execute(
         .conn
         .as_mut()
         .ok_or_else(|| Error::ConnectionFailed("connection closed".into()))?;
-    let done = sqlx::query_with(&statement, args)
+    let done = match sqlx::query_with(&statement, args)
         .execute(&mut **conn)
         .await
-        .map_err(convert::error)?;
+    {
+        Ok(done) => done,
+        Err(error) => return Err(fail(&mut held, error)),
+    };
     if let Some(open) = effect {
         held.in_transaction = open;
     }
@@ -84,11 +87,20 @@ async fn query(
     let mut rows = Vec::new();
     {
         let mut results = sqlx::query_with(&statement, args).fetch(&mut **conn);
-        while let Some(item) = results.try_next().await.map_err(convert::error)? {
-            if columns.is_none() {
-                columns = Some(convert::columns(&item));
+        loop {
+            match results.try_next().await {
+                Ok(Some(item)) => {
+                    if columns.is_none() {
+                        columns = Some(convert::columns(&item));
+                    }
+                    rows.push(convert::row(&item)?);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    drop(results);
+                    return Err(fail(&mut held, error));
+                }
             }
-            rows.push(convert::row(&item)?);
         }
     }
     let columns = match columns {
@@ -110,6 +122,23 @@ async fn query(
         held.in_transaction = open;
     }
     Ok((columns, rows))
+}
+
+/// The interface error for `error`; a connection that failed as a
+/// connection (server gone, I/O error) is closed instead of going back to
+/// the pool, so the pool heals as soon as the server is back.
+fn fail(held: &mut Held, error: sqlx::Error) -> Error {
+    let broken = match &error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    };
+    if broken && let Some(conn) = held.conn.as_mut() {
+        conn.close_on_drop();
+    }
+    convert::error(error)
 }
 
 impl pg::Host for PgHost<'_> {}

@@ -66,6 +66,16 @@ impl TestDb {
         }
     }
 
+    /// Stops the server for an outage drill.
+    pub async fn pause(&self) {
+        self.cluster.as_ref().unwrap().pause().await.unwrap();
+    }
+
+    /// Brings the server back on the same port.
+    pub async fn resume(&self) {
+        self.cluster.as_ref().unwrap().resume().await.unwrap();
+    }
+
     /// A pool on `service`'s database, for checking what was written.
     pub async fn pool(&self, service: &str) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.urls[service]).await.unwrap()
@@ -151,6 +161,11 @@ impl Component {
 /// Writes a manifest for `components` into `dir` (with `db/` linked to the
 /// workspace's migrations).
 pub fn write_manifest(dir: &Path, components: &[Component]) -> PathBuf {
+    write_manifest_allowing(dir, components, "postgres://{{ db_host }}:{{ db_port }}")
+}
+
+/// [`write_manifest`] with `postgres` as each component's database allow-list entry.
+pub fn write_manifest_allowing(dir: &Path, components: &[Component], postgres: &str) -> PathBuf {
     let mut toml = String::from(
         "spin_manifest_version = 2\n[application]\nname = \"comptoir-test\"\n\
          [variables]\ndb_host = { default = \"127.0.0.1\" }\ndb_port = { default = \"5432\" }\n",
@@ -162,7 +177,7 @@ pub fn write_manifest(dir: &Path, components: &[Component]) -> PathBuf {
         toml += &format!(
             "[[trigger.http]]\nroute = \"{}\"\ncomponent = \"{}\"\n\
              [component.{id}]\nsource = \"{}\"\n\
-             allowed_outbound_hosts = [\"postgres://{{{{ db_host }}}}:{{{{ db_port }}}}\"{}]\n",
+             allowed_outbound_hosts = [\"{postgres}\"{}]\n",
             c.route,
             c.id,
             c.wasm.display(),

@@ -11,4 +11,5 @@ mod isolation;
 mod lifecycle;
 mod observability;
 mod orders;
+mod outage;
 mod replicas;
