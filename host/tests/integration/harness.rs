@@ -211,7 +211,7 @@ pub struct App {
     /// The admin bearer token comptoir wrote into its state directory.
     pub token: String,
     pub http: reqwest::Client,
-    child: Child,
+    child: std::sync::Mutex<Child>,
     pub stderr_log: PathBuf,
 }
 
@@ -311,7 +311,7 @@ pub async fn spawn(launch: Launch<'_>) -> App {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
-        child,
+        child: std::sync::Mutex::new(child),
         stderr_log,
     }
 }
@@ -364,27 +364,30 @@ impl App {
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit status.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    pub fn stop(self) -> std::process::ExitStatus {
         self.terminate()
     }
 
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+    /// Sends SIGTERM and waits (up to 10 s, then SIGKILL); returns the exit status.
+    pub fn terminate(&self) -> std::process::ExitStatus {
+        let mut child = self.child.lock().unwrap();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         for _ in 0..200 {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = child.try_wait() {
                 return status;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
-        self.child.wait().unwrap()
+        let _ = child.kill();
+        child.wait().unwrap()
     }
 }
 
 impl Drop for App {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
+        let running = matches!(self.child.lock().map(|mut c| c.try_wait()), Ok(Ok(None)));
+        if running {
             self.terminate();
         }
     }
