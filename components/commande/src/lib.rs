@@ -40,15 +40,13 @@ async fn route(request: Request) -> HandlerResult {
     match (method, request::segments(&uri).as_slice()) {
         (Method::POST, ["commandes"]) => place(request).await,
         (Method::GET, ["commandes"]) => list(&Query::of(&uri)).await,
-        (_, ["commandes"]) => Err(Problem::method_not_allowed("use GET or POST on /commandes")),
+        (_, ["commandes"]) => Err(Problem::method_not_allowed("GET, POST")),
         (Method::GET, ["commandes", id]) => get(request::parse_uuid(id, "order id")?).await,
-        (_, ["commandes", _]) => Err(Problem::method_not_allowed("use GET on /commandes/{id}")),
+        (_, ["commandes", _]) => Err(Problem::method_not_allowed("GET")),
         (Method::POST, ["commandes", id, "cancel"]) => {
             cancel(request::parse_uuid(id, "order id")?).await
         }
-        (_, ["commandes", _, "cancel"]) => Err(Problem::method_not_allowed(
-            "use POST on /commandes/{id}/cancel",
-        )),
+        (_, ["commandes", _, "cancel"]) => Err(Problem::method_not_allowed("POST")),
         _ => Err(Problem::not_found(format!("no route for {}", uri.path()))),
     }
 }

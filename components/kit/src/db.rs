@@ -43,6 +43,11 @@ pub fn problem(error: pg::Error) -> Problem {
         _ if sqlstate(&error).is_some_and(|s| s.starts_with("08") || s.starts_with("57P0")) => {
             Problem::unavailable("the service's database is unavailable")
         }
+        // Class 22 (data exception): a value the database cannot store.
+        _ if sqlstate(&error).is_some_and(|s| s.starts_with("22")) => Problem::rule(
+            "invalid-value",
+            "a value cannot be stored (out of range or malformed)",
+        ),
         _ => {
             eprintln!("database error: {error}");
             Problem::internal("a database statement failed")

@@ -22,5 +22,13 @@ pub mod request;
 
 pub use problem::{FieldError, Problem};
 
+/// Whether `text` holds a control character (NUL included), which no text
+/// field of the API accepts; `allow_newlines` lets line breaks and tabs
+/// through (addresses).
+pub fn has_control_chars(text: &str, allow_newlines: bool) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')))
+}
+
 /// What every handler returns: a response, or a problem that becomes one.
 pub type HandlerResult = Result<reply::Reply, Problem>;

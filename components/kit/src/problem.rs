@@ -35,6 +35,9 @@ pub struct Problem {
     /// Seconds after which a retry may succeed (503 only).
     #[serde(skip)]
     pub retry_after: Option<u32>,
+    /// The methods the resource supports (405 only).
+    #[serde(skip)]
+    pub allow: Option<&'static str>,
 }
 
 impl Problem {
@@ -46,6 +49,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -64,14 +68,17 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
 
-    /// 405: the route exists but not with this method.
-    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
-        Self::new(
+    /// 405: the route exists but not with this method; `allow` lists the
+    /// methods it has (sent as the `Allow` header).
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let mut problem = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
             "Method not allowed",
-            detail,
-        )
+            format!("allowed methods: {allow}"),
+        );
+        problem.allow = Some(allow);
+        problem
     }
 
     /// 409: the request conflicts with the current state (duplicate, wrong status).
@@ -143,6 +150,12 @@ impl Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).expect("problem serialises");
         let mut response = reply::with_body(status, "application/problem+json", body);
+        if let Some(allow) = self.allow {
+            response.headers_mut().insert(
+                HeaderName::from_static("allow"),
+                HeaderValue::from_static(allow),
+            );
+        }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(
                 HeaderName::from_static("retry-after"),

@@ -84,6 +84,21 @@ impl Query {
     }
 }
 
+/// Deserializes a JSON integer, accepting integral floats (`3.0`), which
+/// JSON Schema's `integer` also accepts; `3.5` or `"3"` are errors.
+pub fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(n);
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected an integer, got {number}"
+        ))),
+    }
+}
+
 /// `raw` as a UUID, or a 400 naming `what` it should have been.
 pub fn parse_uuid(raw: &str, what: &str) -> Result<uuid::Uuid, Problem> {
     if raw.len() > 36 {
@@ -110,6 +125,40 @@ mod tests {
         let p = parse_json::<Body>(br#"{"name": 3}"#).unwrap_err();
         assert_eq!(p.status, 400);
         assert!(p.detail.starts_with("invalid request body"), "{}", p.detail);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Quantity {
+        #[serde(deserialize_with = "integer")]
+        quantity: i64,
+    }
+
+    #[test]
+    fn integers_accept_integral_floats_only() {
+        assert_eq!(
+            parse_json::<Quantity>(br#"{"quantity": 3}"#)
+                .unwrap()
+                .quantity,
+            3
+        );
+        assert_eq!(
+            parse_json::<Quantity>(br#"{"quantity": 696.0}"#)
+                .unwrap()
+                .quantity,
+            696
+        );
+        assert_eq!(
+            parse_json::<Quantity>(br#"{"quantity": 1.5}"#)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            parse_json::<Quantity>(br#"{"quantity": "3"}"#)
+                .unwrap_err()
+                .status,
+            400
+        );
     }
 
     #[test]

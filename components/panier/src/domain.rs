@@ -15,13 +15,16 @@ pub const CURRENCY: &str = "EUR";
 pub struct AddItemBody {
     pub product_id: String,
     pub name: String,
+    #[serde(deserialize_with = "comptoir_kit::request::integer")]
     pub unit_price_cents: i64,
+    #[serde(deserialize_with = "comptoir_kit::request::integer")]
     pub quantity: i64,
 }
 
 /// Body of `PUT /panier/{client_id}/items/{product_id}`.
 #[derive(Debug, Deserialize)]
 pub struct SetQuantityBody {
+    #[serde(deserialize_with = "comptoir_kit::request::integer")]
     pub quantity: i64,
 }
 
@@ -61,10 +64,13 @@ impl NewItem {
             ));
         }
         let name = body.name.trim();
-        if name.is_empty() || name.chars().count() > NAME_MAX {
+        if name.is_empty()
+            || name.chars().count() > NAME_MAX
+            || comptoir_kit::has_control_chars(name, false)
+        {
             errors.push(FieldError::new(
                 "name",
-                format!("must be 1 to {NAME_MAX} characters"),
+                format!("must be 1 to {NAME_MAX} characters, no control characters"),
             ));
         }
         if !(0..=PRICE_MAX_CENTS).contains(&body.unit_price_cents) {

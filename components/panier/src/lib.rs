@@ -29,16 +29,12 @@ async fn route(request: Request) -> HandlerResult {
     match (method, request::segments(&uri).as_slice()) {
         (Method::GET, ["panier", client]) => get(parse_client(client)?).await,
         (Method::DELETE, ["panier", client]) => clear(parse_client(client)?).await,
-        (_, ["panier", _]) => Err(Problem::method_not_allowed(
-            "use GET or DELETE on /panier/{client_id}",
-        )),
+        (_, ["panier", _]) => Err(Problem::method_not_allowed("GET, DELETE")),
         (Method::POST, ["panier", client, "items"]) => {
             let client = parse_client(client)?;
             add(client, request).await
         }
-        (_, ["panier", _, "items"]) => Err(Problem::method_not_allowed(
-            "use POST on /panier/{client_id}/items",
-        )),
+        (_, ["panier", _, "items"]) => Err(Problem::method_not_allowed("POST")),
         (Method::PUT, ["panier", client, "items", product]) => {
             let (client, product) = (parse_client(client)?, parse_product(product)?);
             set_quantity(client, &product, request).await
@@ -47,9 +43,7 @@ async fn route(request: Request) -> HandlerResult {
             let (client, product) = (parse_client(client)?, parse_product(product)?);
             change_quantity(client, &product, 0).await
         }
-        (_, ["panier", _, "items", _]) => Err(Problem::method_not_allowed(
-            "use PUT or DELETE on /panier/{client_id}/items/{product_id}",
-        )),
+        (_, ["panier", _, "items", _]) => Err(Problem::method_not_allowed("PUT, DELETE")),
         _ => Err(Problem::not_found(format!("no route for {}", uri.path()))),
     }
 }
