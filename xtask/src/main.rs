@@ -231,7 +231,14 @@ pub fn variant(wasm: &[u8], tag: &str) -> Vec<u8> {
     out
 }
 
-const SCENARIOS: &[&str] = &["smoke", "order-flow", "read-heavy", "stress", "hot-swap"];
+const SCENARIOS: &[&str] = &[
+    "smoke",
+    "order-flow",
+    "read-heavy",
+    "stress",
+    "hot-swap",
+    "soak",
+];
 
 fn load_command(args: &[String]) -> anyhow::Result<()> {
     let Some(scenario) = args.first().filter(|s| SCENARIOS.contains(&s.as_str())) else {
@@ -283,12 +290,17 @@ fn load_command(args: &[String]) -> anyhow::Result<()> {
         env,
         out: &out,
     };
+    let sampler = stack::RssSampler::start(&system);
     let (figures, passed) = run.execute(&root)?;
-    let rss = system.rss_bytes();
+    let samples = sampler.stop();
+    let connections = system.database_connections();
     drop(system);
     println!("\n{scenario} ({topology}): {figures}");
-    if let Some(rss) = rss {
-        println!("comptoir RSS at the end: {:.1} MiB", rss as f64 / 1048576.0);
+    if let Some(report) = stack::RssSampler::report(&samples) {
+        println!("{report}");
+    }
+    if let Some(n) = connections {
+        println!("PostgreSQL connections at the end: {n}");
     }
     println!(
         "summary: {}\nreport:  {}",

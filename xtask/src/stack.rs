@@ -211,9 +211,29 @@ impl Stack {
         Ok(stack)
     }
 
+    /// Connections open on the embedded PostgreSQL (all databases).
+    pub fn database_connections(&self) -> Option<u64> {
+        let url = superuser_url(&self.state_dir, "postgres").ok()?;
+        let output = Command::new("psql")
+            .args([
+                "-tA",
+                &url,
+                "-c",
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+            ])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+    }
+
     /// Resident memory of the (first) comptoir process, in bytes.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let pid = self.processes.last()?.id();
+        rss_of(self.processes.last()?.id())
+    }
+}
+
+fn rss_of(pid: u32) -> Option<u64> {
+    {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let kb: u64 = status
             .lines()
@@ -223,6 +243,62 @@ impl Stack {
             .parse()
             .ok()?;
         Some(kb * 1024)
+    }
+}
+
+/// Samples comptoir's RSS every 5 s while a load runs.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Duration, u64)>>,
+}
+
+impl RssSampler {
+    pub fn start(stack: &Stack) -> Self {
+        let pid = stack.processes.last().map(Child::id).unwrap_or(0);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut samples = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(rss) = rss_of(pid) {
+                    samples.push((started.elapsed(), rss));
+                }
+                for _ in 0..50 {
+                    if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            samples
+        });
+        Self { stop, thread }
+    }
+
+    pub fn stop(self) -> Vec<(Duration, u64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+
+    /// RSS after warm-up (the sample nearest 30 s, or the first), at the
+    /// end, and the peak.
+    pub fn report(samples: &[(Duration, u64)]) -> Option<String> {
+        let mib = |b: u64| b as f64 / 1048576.0;
+        let warm = samples
+            .iter()
+            .find(|(t, _)| *t >= Duration::from_secs(30))
+            .or(samples.first())?;
+        let end = samples.last()?;
+        let peak = samples.iter().map(|(_, r)| *r).max()?;
+        Some(format!(
+            "comptoir RSS: {:.1} MiB after warm-up ({:.0} s), {:.1} MiB at the end ({:.0} s), peak {:.1} MiB",
+            mib(warm.1),
+            warm.0.as_secs_f64(),
+            mib(end.1),
+            end.0.as_secs_f64(),
+            mib(peak)
+        ))
     }
 }
 

@@ -377,3 +377,47 @@ async fn the_cli_deploys_and_rolls_back() {
     cli(&["rollback", "clients"]);
     assert_eq!(version_of(&s.app.get("/clients").await), before);
 }
+
+/// `comptoir up --watch` deploys a component when its `.wasm` changes on
+/// disk, and leaves it alone when the new file is not a valid component.
+#[tokio::test]
+async fn watch_deploys_a_rebuilt_component() {
+    use crate::harness::{Launch, TestDb, spawn, temp_dir, write_manifest};
+
+    let db = TestDb::start(&["clients"]).await;
+    let dir = temp_dir();
+    let source = dir.path().join("clients.wasm");
+    let original = std::fs::read(wasm("clients")).unwrap();
+    std::fs::write(&source, &original).unwrap();
+    let mut component = Component::clients();
+    component.wasm = source.clone();
+    let manifest = write_manifest(dir.path(), &[component]);
+    let app = spawn(Launch {
+        manifest: &manifest,
+        state_dir: dir.path(),
+        env: Launch::db_env(&db),
+        args: vec!["--watch".into()],
+    })
+    .await;
+    let before = version_of(&app.get("/clients").await);
+
+    // A broken build is not deployed.
+    std::fs::write(&source, b"half-written garbage").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(version_of(&app.get("/clients").await), before);
+
+    std::fs::write(&source, variant(&original, "watch")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = version_of(&app.get("/clients").await);
+        if now != before {
+            assert!(now.starts_with("clients@"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rebuilt component was never deployed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
