@@ -173,16 +173,20 @@ pub fn build_release() -> anyhow::Result<()> {
     build_host(true)
 }
 
-/// Builds the components and the host (`release` or debug); returns the
-/// host binary.
+/// Builds the components and the host (`release` or debug).
+///
+/// The debug host is built by the same cargo invocation as the tests
+/// (`cargo test … --no-run`): the same feature set, so after `cargo xtask
+/// test` nothing is rebuilt.
 pub fn build_host(release: bool) -> anyhow::Result<()> {
     build_components(false)?;
     let profile = if release { "release" } else { "debug" };
     step(&format!("building the comptoir host ({profile})"), || {
         let mut c = cargo();
-        c.args(["build", "-p", "comptoir"]);
         if release {
-            c.arg("--release");
+            c.args(["build", "--release", "-p", "comptoir"]);
+        } else {
+            c.args(["test", "--no-run", "-p", "comptoir", "-p", "xtask"]);
         }
         run(c)
     })
