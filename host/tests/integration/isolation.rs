@@ -56,6 +56,17 @@ async fn a_component_reaches_only_its_own_database() {
         log.contains("refused a database connection"),
         "refusals are logged"
     );
+    for url in s.db.urls.values() {
+        let password = url.split(':').nth(2).unwrap().split('@').next().unwrap();
+        assert!(
+            !log.contains(password),
+            "a database password reached the log"
+        );
+    }
+    assert!(
+        !log.contains(&s.app.token),
+        "the admin token reached the log"
+    );
 
     // Even with the right password, a service role cannot connect to another
     // service's database: CONNECT is granted to its owner only.
