@@ -38,8 +38,8 @@ impl Cors {
         })
     }
 
-    fn allowed<'a>(&self, headers: &'a HeaderMap) -> Option<&'a HeaderValue> {
-        let origin = headers.get(header::ORIGIN)?;
+    fn allowed<'a>(&self, origin: Option<&'a HeaderValue>) -> Option<&'a HeaderValue> {
+        let origin = origin?;
         self.origins
             .iter()
             .any(|o| o.as_bytes() == origin.as_bytes())
@@ -57,7 +57,7 @@ impl Cors {
         {
             return None;
         }
-        let Some(origin) = self.allowed(headers) else {
+        let Some(origin) = self.allowed(headers.get(header::ORIGIN)) else {
             return Some(problem::problem(
                 StatusCode::FORBIDDEN,
                 "cors-origin-not-allowed",
@@ -84,9 +84,9 @@ impl Cors {
         Some(response)
     }
 
-    /// Adds CORS headers to `response` when the request's origin is allowed.
-    pub fn decorate(&self, request_headers: &HeaderMap, response: &mut http::Response<WasiBody>) {
-        if let Some(origin) = self.allowed(request_headers) {
+    /// Adds CORS headers to `response` when the request's `Origin` is allowed.
+    pub fn decorate(&self, origin: Option<&HeaderValue>, response: &mut http::Response<WasiBody>) {
+        if let Some(origin) = self.allowed(origin) {
             let h = response.headers_mut();
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             h.insert(
@@ -125,7 +125,7 @@ mod tests {
             HeaderValue::from_static("https://evil.example.com"),
         );
         let mut response = http::Response::new(problem::body(bytes::Bytes::new()));
-        cors.decorate(&headers, &mut response);
+        cors.decorate(headers.get(header::ORIGIN), &mut response);
         assert!(
             !response
                 .headers()
@@ -135,7 +135,7 @@ mod tests {
             header::ORIGIN,
             HeaderValue::from_static("https://shop.example.com"),
         );
-        cors.decorate(&headers, &mut response);
+        cors.decorate(headers.get(header::ORIGIN), &mut response);
         assert_eq!(
             response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
             "https://shop.example.com"

@@ -114,20 +114,18 @@ async fn handle(
 ) -> http::Response<WasiBody> {
     let started = std::time::Instant::now();
     let method = request.method().clone();
-    let (service, route) = match services.route(request.uri().path()) {
-        Some(route) => (route.component.clone(), route.template.clone()),
-        None => (
-            "host".to_owned(),
-            host_route(request.uri().path()).to_owned(),
-        ),
+    let route = services.route(request.uri().path());
+    let (service, label) = match route {
+        Some(route) => (route.component.as_str(), route.template.as_str()),
+        None => ("host", host_route(request.uri().path())),
     };
-    let request_headers = request.headers().clone();
-    let mut response = route_request(services, settings, request).await;
-    settings.cors.decorate(&request_headers, &mut response);
+    let origin = request.headers().get(http::header::ORIGIN).cloned();
+    let mut response = route_request(services, settings, route, request).await;
+    settings.cors.decorate(origin.as_ref(), &mut response);
     services.metrics.request(
-        &service,
+        service,
         method.as_str(),
-        &route,
+        label,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
@@ -145,12 +143,18 @@ fn host_route(path: &str) -> &'static str {
     }
 }
 
+/// Answers `request`; `route` is the manifest route of its path, if any.
 async fn route_request(
     services: &Services,
     settings: &ServerSettings,
+    route: Option<&crate::manifest::Route>,
     request: http::Request<Incoming>,
 ) -> http::Response<WasiBody> {
-    if request.uri().to_string().len() > settings.max_uri {
+    let uri_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri_len > settings.max_uri {
         return problem::problem(
             StatusCode::URI_TOO_LONG,
             "uri-too-long",
@@ -184,7 +188,7 @@ async fn route_request(
         }
         _ => {}
     }
-    let Some(route) = services.route(&path) else {
+    let Some(route) = route else {
         return problem::problem(
             StatusCode::NOT_FOUND,
             "not-found",
