@@ -8,7 +8,13 @@ use uuid::Uuid;
 
 use crate::domain::{Client, ClientFields};
 
-const COLUMNS: &str = "id, name, email, phone, address, created_at, updated_at, seq";
+fn columns() -> String {
+    format!(
+        "id, name, email, phone, address, {}, {}, seq",
+        db::utc("created_at"),
+        db::utc("updated_at")
+    )
+}
 
 fn client(row: &Row) -> Result<(i64, Client), Problem> {
     Ok((
@@ -60,15 +66,20 @@ async fn one(
 
 pub async fn insert(db: &Connection, fields: &ClientFields) -> Result<Client, Problem> {
     let sql = format!(
-        "INSERT INTO clients (name, email, phone, address) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+        "INSERT INTO clients (name, email, phone, address) VALUES ($1, $2, $3, $4) RETURNING {}",
+        columns()
     );
-    one(db, &sql, fields_params(fields).to_vec())
-        .await?
-        .ok_or_else(|| Problem::internal("insert returned no row"))
+    // The row is committed only once its answer decodes.
+    db::transaction(db, async |db| {
+        one(db, &sql, fields_params(fields).to_vec())
+            .await?
+            .ok_or_else(|| Problem::internal("insert returned no row"))
+    })
+    .await
 }
 
 pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Client>, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1");
+    let sql = format!("SELECT {} FROM clients WHERE id = $1", columns());
     one(db, &sql, vec![uuid_param(id)]).await
 }
 
@@ -79,11 +90,12 @@ pub async fn replace(
 ) -> Result<Option<Client>, Problem> {
     let sql = format!(
         "UPDATE clients SET name = $2, email = $3, phone = $4, address = $5, updated_at = now() \
-         WHERE id = $1 RETURNING {COLUMNS}"
+         WHERE id = $1 RETURNING {}",
+        columns()
     );
     let mut params = vec![uuid_param(id)];
     params.extend(fields_params(fields));
-    one(db, &sql, params).await
+    db::transaction(db, async |db| one(db, &sql, params).await).await
 }
 
 /// Deletes the client; `false` when there was none.
@@ -96,7 +108,10 @@ pub async fn delete(db: &Connection, id: Uuid) -> Result<bool, Problem> {
 }
 
 pub async fn list(db: &Connection, page: PageRequest) -> Result<Page<Client>, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM clients WHERE seq > $1 ORDER BY seq LIMIT $2");
+    let sql = format!(
+        "SELECT {} FROM clients WHERE seq > $1 ORDER BY seq LIMIT $2",
+        columns()
+    );
     let rows = db
         .query(
             sql,

@@ -11,8 +11,13 @@ use uuid::Uuid;
 
 use crate::domain::{Draft, Order, OrderLine};
 
-const ORDER_COLUMNS: &str =
-    "id, seq, client_id, status, total_cents, currency, created_at, cancelled_at";
+fn order_columns() -> String {
+    format!(
+        "id, seq, client_id, status, total_cents, currency, {}, {}",
+        db::utc("created_at"),
+        db::utc("cancelled_at")
+    )
+}
 
 fn order_row(row: &Row) -> Result<(i64, Order), Problem> {
     Ok((
@@ -55,7 +60,7 @@ async fn with_lines(
     let lines = rows(
         db,
         "SELECT order_id, product_id, name, unit_price_cents, quantity, line_total_cents \
-         FROM order_lines WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, position",
+         FROM order_lines WHERE order_id = ANY($1::text[]::uuid[]) ORDER BY order_id, position",
         vec![ParameterValue::ArrayStr(ids)],
     )
     .await?;
@@ -94,7 +99,10 @@ async fn one(
 pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
     one(
         db,
-        &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"),
+        &format!(
+            "SELECT {cols} FROM orders WHERE id = $1",
+            cols = order_columns()
+        ),
         vec![uuid_param(id)],
     )
     .await
@@ -103,7 +111,10 @@ pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
 pub async fn by_idempotency_key(db: &Connection, key: &str) -> Result<Option<Order>, Problem> {
     one(
         db,
-        &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE idempotency_key = $1"),
+        &format!(
+            "SELECT {cols} FROM orders WHERE idempotency_key = $1",
+            cols = order_columns()
+        ),
         vec![text_param(key)],
     )
     .await
@@ -129,7 +140,8 @@ pub async fn list(
     let found = rows(
         db,
         &format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE seq > $1 {filter} ORDER BY seq LIMIT $2"
+            "SELECT {cols} FROM orders WHERE seq > $1 {filter} ORDER BY seq LIMIT $2",
+            cols = order_columns()
         ),
         params,
     )
@@ -176,7 +188,8 @@ async fn place_in_transaction(
         db,
         &format!(
             "INSERT INTO orders (client_id, total_cents, currency, idempotency_key) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {ORDER_COLUMNS}"
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {cols}",
+            cols = order_columns()
         ),
         vec![
             uuid_param(client),
@@ -194,7 +207,7 @@ async fn place_in_transaction(
     let positions = (0..n).map(|i| i32::try_from(i).ok()).collect();
     db.execute(
         "INSERT INTO order_lines (order_id, position, product_id, name, unit_price_cents, quantity, line_total_cents) \
-         SELECT $1, * FROM unnest($2::int4[], $3::text[], $4::text[], $5::int8[], $6::int4[], $7::int8[])",
+         SELECT $1::uuid, * FROM unnest($2::int4[], $3::text[], $4::text[], $5::int8[], $6::int4[], $7::int8[])",
         vec![
             uuid_param(order.id),
             ParameterValue::ArrayInt32(positions),
@@ -220,14 +233,19 @@ async fn place_in_transaction(
 /// Cancels a validated order. `Ok(None)` when there is no such order; a
 /// 409 when it is not `validated`.
 pub async fn cancel(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
-    let cancelled = one(
-        db,
-        &format!(
-            "UPDATE orders SET status = 'cancelled', cancelled_at = now() \
-             WHERE id = $1 AND status = 'validated' RETURNING {ORDER_COLUMNS}"
-        ),
-        vec![uuid_param(id)],
-    )
+    // The update is committed only once its answer (with its lines) reads.
+    let cancelled = db::transaction(db, async |db| {
+        one(
+            db,
+            &format!(
+                "UPDATE orders SET status = 'cancelled', cancelled_at = now() \
+                 WHERE id = $1 AND status = 'validated' RETURNING {cols}",
+                cols = order_columns()
+            ),
+            vec![uuid_param(id)],
+        )
+        .await
+    })
     .await?;
     if cancelled.is_some() {
         return Ok(cancelled);

@@ -21,6 +21,36 @@ pub async fn open() -> Result<Connection, Problem> {
     Connection::open(address).await.map_err(problem)
 }
 
+/// Runs `work` in one transaction, committed only when it succeeds.
+///
+/// A write and the read of its answer go through here together, so a write
+/// whose answer cannot be built (a value that does not decode, a failed
+/// read) is rolled back instead of being left behind, unseen by a caller
+/// who then gets a 5xx. Should the connection fail before `ROLLBACK`, the
+/// host rolls the transaction back when the connection is dropped.
+pub async fn transaction<T>(
+    db: &Connection,
+    work: impl AsyncFnOnce(&Connection) -> Result<T, Problem>,
+) -> Result<T, Problem> {
+    db.execute("BEGIN", vec![]).await.map_err(problem)?;
+    let result = work(db).await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = db.execute(end, vec![]).await.map_err(problem);
+    let value = result?;
+    ended?;
+    Ok(value)
+}
+
+/// A timestamp column as every runtime's `spin:postgres` can read it.
+///
+/// Spin decodes both `timestamp` and `timestamptz` as a naive date-time and
+/// refuses `timestamptz` columns outright, so columns stay `timestamptz`
+/// (an instant, whatever the session's time zone) and are read as their
+/// UTC wall-clock time: `created_at AT TIME ZONE 'UTC' AS created_at`.
+pub fn utc(column: &str) -> String {
+    format!("{column} AT TIME ZONE 'UTC' AS {column}")
+}
+
 /// The SQLSTATE of a failed statement, when PostgreSQL gave one.
 pub fn sqlstate(error: &pg::Error) -> Option<&str> {
     match error {
@@ -75,7 +105,8 @@ impl Decode for DbUuid {
     }
 }
 
-/// A `timestamptz` column as an RFC 3339 UTC string (microsecond precision).
+/// A timestamp read with [`utc`], as an RFC 3339 UTC string (microsecond
+/// precision).
 pub struct DbTime(pub String);
 
 impl Decode for DbTime {
@@ -86,7 +117,7 @@ impl Decode for DbTime {
                 ns / 1000
             ))),
             other => Err(pg::Error::Decode(format!(
-                "expected timestamptz, got {other:?}"
+                "expected a UTC timestamp, got {other:?}"
             ))),
         }
     }
@@ -117,6 +148,14 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         let t = DbTime::decode(&DbValue::Datetime((2026, 11, 24, 9, 5, 7, 123_456_789))).unwrap();
         assert_eq!(t.0, "2026-11-24T09:05:07.123456Z");
+    }
+
+    #[test]
+    fn timestamps_are_read_as_utc() {
+        assert_eq!(
+            utc("created_at"),
+            "created_at AT TIME ZONE 'UTC' AS created_at"
+        );
     }
 
     #[test]

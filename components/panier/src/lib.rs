@@ -86,8 +86,12 @@ async fn add(client: Uuid, request: Request) -> HandlerResult {
     let item = NewItem::parse(body).map_err(Problem::validation)?;
     ensure_client(client).await?;
     let db = db::open().await?;
-    store::add(&db, client, &item).await?;
-    cart_reply(&db, client).await
+    // One transaction: an item is added only if the answer can be built.
+    db::transaction(&db, async |db| {
+        store::add(db, client, &item).await?;
+        cart_reply(db, client).await
+    })
+    .await
 }
 
 async fn set_quantity(client: Uuid, product: &str, request: Request) -> HandlerResult {
@@ -99,12 +103,15 @@ async fn set_quantity(client: Uuid, product: &str, request: Request) -> HandlerR
 async fn change_quantity(client: Uuid, product: &str, quantity: i32) -> HandlerResult {
     ensure_client(client).await?;
     let db = db::open().await?;
-    if !store::set_quantity(&db, client, product, quantity).await? {
-        return Err(Problem::not_found(format!(
-            "the cart has no item {product}"
-        )));
-    }
-    cart_reply(&db, client).await
+    db::transaction(&db, async |db| {
+        if !store::set_quantity(db, client, product, quantity).await? {
+            return Err(Problem::not_found(format!(
+                "the cart has no item {product}"
+            )));
+        }
+        cart_reply(db, client).await
+    })
+    .await
 }
 
 async fn clear(client: Uuid) -> HandlerResult {

@@ -14,7 +14,7 @@ const CHECK_VIOLATION: &str = "23514";
 pub async fn load(db: &Connection, client_id: Uuid) -> Result<Cart, Problem> {
     let rows = db
         .query(
-            "SELECT c.currency, c.updated_at, i.product_id, i.name, i.unit_price_cents, i.quantity \
+            "SELECT c.currency, c.updated_at AT TIME ZONE 'UTC' AS updated_at, i.product_id, i.name, i.unit_price_cents, i.quantity \
              FROM carts c LEFT JOIN cart_items i USING (client_id) \
              WHERE c.client_id = $1 ORDER BY i.seq",
             vec![uuid_param(client_id)],
