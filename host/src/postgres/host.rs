@@ -6,12 +6,20 @@
 use std::sync::Arc;
 
 use futures::TryStreamExt as _;
+use sqlx::Either;
 use sqlx::Executor as _;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, Postgres};
 use tokio::sync::Mutex;
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, ResourceTable, StreamReader};
 
-use super::{Connection, ConnectionBuilder, DatabaseAccess, Held, convert, transaction_effect};
-use crate::bindings::postgres::{self as pg, Column, Error, ParameterValue, Row, RowSet};
+use super::{
+    Connection, ConnectionBuilder, DatabaseAccess, Held, columns, convert, params,
+    transaction_effect,
+};
+use crate::bindings::postgres::{
+    self as pg, Column, Error, ParameterValue, QueryError, Row, RowSet,
+};
 
 /// What the postgres host functions see of a store: its resource table and
 /// the component's database policy.
@@ -49,14 +57,17 @@ async fn execute(
     statement: String,
     params: Vec<ParameterValue>,
 ) -> Result<u64, Error> {
-    let args = convert::arguments(params)?;
+    // As in Spin: a value that does not convert fails before anything is sent.
+    let values = params::convert(params).map_err(Error::ValueConversionFailed)?;
     let mut held = held.lock().await;
     let effect = transaction_effect(&statement);
     let _timer = held.timer.start_timer();
-    let conn = held
-        .conn
-        .as_mut()
-        .ok_or_else(|| Error::ConnectionFailed("connection closed".into()))?;
+    let conn = held.connection()?;
+    let args = match bind(conn, &statement, values).await {
+        Ok(args) => args,
+        Err(Refused::Database(error)) => return Err(fail(&mut held, error)),
+        Err(Refused::Types(text)) => return Err(Error::QueryFailed(QueryError::Text(text))),
+    };
     let done = match sqlx::query_with(&statement, args)
         .execute(&mut **conn)
         .await
@@ -70,58 +81,109 @@ async fn execute(
     Ok(done.rows_affected())
 }
 
+/// What a query gave: its columns, the rows read, and how reading ended.
+///
+/// As in Spin, an error found while reading rows (a constraint checked at
+/// execution, a column type it refuses) comes after the rows before it,
+/// through the query's result future, not as the call's error.
+struct Fetched {
+    columns: Vec<Column>,
+    rows: Vec<Row>,
+    end: Result<(), Error>,
+}
+
 async fn query(
     held: Arc<Mutex<Held>>,
     statement: String,
     params: Vec<ParameterValue>,
-) -> Result<(Vec<Column>, Vec<Row>), Error> {
-    let args = convert::arguments(params)?;
+) -> Result<Fetched, Error> {
+    let values = params::convert(params).map_err(Error::BadParameter)?;
     let mut held = held.lock().await;
     let effect = transaction_effect(&statement);
     let timer = held.timer.start_timer();
-    let conn = held
-        .conn
-        .as_mut()
-        .ok_or_else(|| Error::ConnectionFailed("connection closed".into()))?;
-    let mut columns = None;
+    let conn = held.connection()?;
+    let args = match bind(conn, &statement, values).await {
+        Ok(args) => args,
+        Err(Refused::Database(error)) => return Err(fail(&mut held, error)),
+        Err(Refused::Types(text)) => return Err(Error::QueryFailed(QueryError::Text(text))),
+    };
+    // Spin takes the columns from the first row: no rows, no columns.
+    let mut columns = Vec::new();
     let mut rows = Vec::new();
+    let mut refused = None;
+    let mut failed = None;
     {
         let mut results = sqlx::query_with(&statement, args).fetch(&mut **conn);
         loop {
             match results.try_next().await {
                 Ok(Some(item)) => {
-                    if columns.is_none() {
-                        columns = Some(convert::columns(&item));
+                    if rows.is_empty() {
+                        columns = columns::columns(&item);
                     }
-                    rows.push(convert::row(&item)?);
+                    match columns::row(&item) {
+                        Ok(values) => rows.push(values),
+                        Err(text) => {
+                            refused = Some(Error::QueryFailed(QueryError::Text(text)));
+                            break;
+                        }
+                    }
                 }
                 Ok(None) => break,
                 Err(error) => {
-                    drop(results);
-                    return Err(fail(&mut held, error));
+                    failed = Some(error);
+                    break;
                 }
             }
         }
     }
-    let columns = match columns {
-        Some(columns) => columns,
-        // No rows: take the columns from the (cached) prepared statement.
-        None => match conn.prepare(statement.as_str()).await {
-            Ok(prepared) => sqlx::Statement::columns(&prepared)
-                .iter()
-                .map(|c| Column {
-                    name: sqlx::Column::name(c).to_owned(),
-                    data_type: convert::data_type(sqlx::TypeInfo::name(sqlx::Column::type_info(c))),
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        },
-    };
     drop(timer);
-    if let Some(open) = effect {
-        held.in_transaction = open;
-    }
-    Ok((columns, rows))
+    let end = match (failed, refused) {
+        (Some(error), _) => Err(fail(&mut held, error)),
+        (None, Some(error)) => Err(error),
+        (None, None) => {
+            if let Some(open) = effect {
+                held.in_transaction = open;
+            }
+            Ok(())
+        }
+    };
+    Ok(Fetched { columns, rows, end })
+}
+
+/// Why a statement was refused before it ran.
+pub(super) enum Refused {
+    /// PostgreSQL refused to prepare it (syntax, unknown column…).
+    Database(sqlx::Error),
+    /// A parameter's count or type does not fit, by Spin's rules.
+    Types(String),
+}
+
+/// Prepares `statement` (cached per connection, parameter types left to
+/// PostgreSQL to infer, as tokio-postgres does) and binds `values` to the
+/// types it inferred, by Spin's rules ([`params::bind`]).
+async fn bind(
+    conn: &mut PoolConnection<Postgres>,
+    statement: &str,
+    values: Vec<params::Value>,
+) -> Result<PgArguments, Refused> {
+    bind_on(conn, statement, values).await
+}
+
+/// [`bind`] on a plain connection.
+pub(super) async fn bind_on(
+    conn: &mut sqlx::PgConnection,
+    statement: &str,
+    values: Vec<params::Value>,
+) -> Result<PgArguments, Refused> {
+    let prepared = conn
+        .prepare_with(statement, &[])
+        .await
+        .map_err(Refused::Database)?;
+    let types = match sqlx::Statement::parameters(&prepared) {
+        Some(Either::Left(types)) => types,
+        _ => &[],
+    };
+    params::bind(values, types).map_err(Refused::Types)
 }
 
 /// The interface error for `error`; a connection that failed as a
@@ -158,9 +220,12 @@ impl pg::HostConnection for PgHost<'_> {
         params: Vec<ParameterValue>,
     ) -> Outcome<RowSet> {
         let held = self.held(&connection)?;
-        Ok(query(held, statement, params)
-            .await
-            .map(|(columns, rows)| RowSet { columns, rows }))
+        Ok(query(held, statement, params).await.and_then(|fetched| {
+            fetched.end.map(|()| RowSet {
+                columns: fetched.columns,
+                rows: fetched.rows,
+            })
+        }))
     }
 
     async fn execute(
@@ -231,15 +296,15 @@ impl<T> pg::HostConnectionWithStore<T> for HasPg {
         FutureReader<Result<(), Error>>,
     )> {
         let held = accessor.with(|mut a| a.get().held(&connection))?;
-        let (columns, rows) = match query(held, statement, params).await {
-            Ok(result) => result,
+        let Fetched { columns, rows, end } = match query(held, statement, params).await {
+            Ok(fetched) => fetched,
             Err(e) => return Ok(Err(e)),
         };
         accessor.with(|mut a| {
             let rows = StreamReader::new(&mut a, rows)?;
             let done = FutureReader::new(
                 &mut a,
-                std::future::ready(wasmtime::Result::<Result<(), Error>>::Ok(Ok(()))),
+                std::future::ready(wasmtime::Result::<Result<(), Error>>::Ok(end)),
             )?;
             Ok(Ok((columns, rows, done)))
         })

@@ -5,8 +5,13 @@
 //! `BEGIN … COMMIT` on it is a real transaction; a connection dropped
 //! mid-transaction is rolled back before it goes back to the pool.
 
+mod columns;
 mod convert;
 mod host;
+mod oid;
+mod params;
+#[cfg(test)]
+mod parity;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,6 +146,15 @@ struct Held {
     conn: Option<PoolConnection<Postgres>>,
     in_transaction: bool,
     timer: prometheus::Histogram,
+}
+
+impl Held {
+    /// The connection, unless it was already given back.
+    fn connection(&mut self) -> Result<&mut PoolConnection<Postgres>, pg::Error> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| pg::Error::ConnectionFailed("connection closed".into()))
+    }
 }
 
 impl Drop for Connection {
