@@ -14,8 +14,7 @@
 //! - [`pool`]: replica sets: round-robin, recycling, backpressure;
 //!   [`deadline`]: per-request deadlines inside an instance.
 //! - [`router`]: the running application; [`server`]: the public listener;
-//!   [`cors`]: the origin allow-list; [`problem`]: every error response the host makes; [`docs`]: OpenAPI
-//!   document and offline Swagger UI.
+//!   [`cors`]: the origin allow-list; [`problem`]: every error response the host makes.
 //! - [`admin`]: the admin listener (metrics, inventory, deploys);
 //!   [`deploy`]: hot swap, rollback, `--watch`; [`metrics`]: Prometheus.
 //! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`.
@@ -32,7 +31,6 @@ pub mod cluster;
 pub mod cors;
 pub mod deadline;
 pub mod deploy;
-pub mod docs;
 pub mod engine;
 pub mod instance;
 pub mod manifest;

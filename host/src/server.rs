@@ -16,8 +16,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::WasiBody;
 
+use crate::problem;
 use crate::router::Services;
-use crate::{docs, problem};
 
 /// Limits applied to every public request.
 #[derive(Debug, Clone)]
@@ -137,8 +137,6 @@ fn host_route(path: &str) -> &'static str {
     match path {
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
-        "/openapi.json" => "/openapi.json",
-        p if p == "/docs" || p.starts_with("/docs/") => "/docs",
         _ => "unmatched",
     }
 }
@@ -170,12 +168,7 @@ async fn route_request(
             return problem::json(StatusCode::OK, &serde_json::json!({"status": "ok"}));
         }
         (&Method::GET, "/readyz") => return readyz(services).await,
-        (&Method::GET, _) => {
-            if let Some(response) = docs::serve(&path) {
-                return response;
-            }
-        }
-        (_, "/healthz" | "/readyz" | "/openapi.json" | "/docs") => {
+        (_, "/healthz" | "/readyz") => {
             let mut response = problem::problem(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",

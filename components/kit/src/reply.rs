@@ -7,9 +7,10 @@ use spin_sdk::http::{HeaderValue, Response, StatusCode};
 /// A complete response with an in-memory body.
 pub type Reply = Response<Full<Bytes>>;
 
-/// A response with `status`, a `content-type` and `body`.
-pub fn with_body(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Reply {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+/// A response with `status`, a `content-type` and `body` (owned, or a
+/// `&'static [u8]` embedded in the component, which is not copied).
+pub fn with_body(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         spin_sdk::http::HeaderName::from_static("content-type"),

@@ -1,9 +1,5 @@
 //! sqlx errors → the interface's `error`, with PostgreSQL's report kept
 //! in the fields Spin fills.
-#![expect(
-    clippy::result_large_err,
-    reason = "the WIT `error` variant carries PostgreSQL's whole error report, as in Spin"
-)]
 
 use sqlx::postgres::PgDatabaseError;
 

@@ -63,17 +63,24 @@ async fn execute(
     let effect = transaction_effect(&statement);
     let _timer = held.timer.start_timer();
     let conn = held.connection()?;
-    let args = match bind(conn, &statement, values).await {
-        Ok(args) => args,
-        Err(Refused::Database(error)) => return Err(fail(&mut held, error)),
-        Err(Refused::Types(text)) => return Err(Error::QueryFailed(QueryError::Text(text))),
-    };
-    let done = match sqlx::query_with(&statement, args)
-        .execute(&mut **conn)
-        .await
-    {
-        Ok(done) => done,
-        Err(error) => return Err(fail(&mut held, error)),
+    let mut retried = false;
+    let done = loop {
+        let args = match bind(conn, &statement, values.clone()).await {
+            Ok(args) => args,
+            Err(Refused::Database(error)) => return Err(fail(&mut held, error)),
+            Err(Refused::Types(text)) => return Err(Error::QueryFailed(QueryError::Text(text))),
+        };
+        match sqlx::query_with(&statement, args)
+            .execute(&mut **conn)
+            .await
+        {
+            Ok(done) => break done,
+            Err(error) if !retried && stale_plan(&error) => {
+                retried = true;
+                let _ = sqlx::Connection::clear_cached_statements(&mut **conn).await;
+            }
+            Err(error) => return Err(fail(&mut held, error)),
+        }
     };
     if let Some(open) = effect {
         held.in_transaction = open;
@@ -102,17 +109,18 @@ async fn query(
     let effect = transaction_effect(&statement);
     let timer = held.timer.start_timer();
     let conn = held.connection()?;
-    let args = match bind(conn, &statement, values).await {
-        Ok(args) => args,
-        Err(Refused::Database(error)) => return Err(fail(&mut held, error)),
-        Err(Refused::Types(text)) => return Err(Error::QueryFailed(QueryError::Text(text))),
-    };
     // Spin takes the columns from the first row: no rows, no columns.
     let mut columns = Vec::new();
     let mut rows = Vec::new();
     let mut refused = None;
     let mut failed = None;
-    {
+    let mut retried = false;
+    loop {
+        let args = match bind(conn, &statement, values.clone()).await {
+            Ok(args) => args,
+            Err(Refused::Database(error)) => return Err(fail(&mut held, error)),
+            Err(Refused::Types(text)) => return Err(Error::QueryFailed(QueryError::Text(text))),
+        };
         let mut results = sqlx::query_with(&statement, args).fetch(&mut **conn);
         loop {
             match results.try_next().await {
@@ -135,6 +143,14 @@ async fn query(
                 }
             }
         }
+        drop(results);
+        if !retried && rows.is_empty() && failed.as_ref().is_some_and(stale_plan) {
+            retried = true;
+            failed = None;
+            let _ = sqlx::Connection::clear_cached_statements(&mut **conn).await;
+            continue;
+        }
+        break;
     }
     drop(timer);
     let end = match (failed, refused) {
@@ -184,6 +200,15 @@ pub(super) async fn bind_on(
         _ => &[],
     };
     params::bind(values, types).map_err(Refused::Types)
+}
+
+/// Whether PostgreSQL refused a cached prepared statement because a schema
+/// change altered its result type (`0A000`, "cached plan must not change
+/// result type"). The statement did not run: it is prepared again and run
+/// once more. (Spin does not cache statements, so it never sees this.)
+fn stale_plan(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("0A000") && db.message().contains("cached plan"))
 }
 
 /// The interface error for `error`; a connection that failed as a

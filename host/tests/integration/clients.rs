@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::{Component, problem, stack};
+use crate::runtime::gateway_only;
 
 /// Creating, reading, listing, replacing and deleting a client works end to
 /// end and the responses carry the serving component's version.
@@ -14,14 +15,16 @@ async fn crud_round_trip() {
         .post_json("/clients", &json!({"name": " Ada Lovelace ", "email": "ada@example.com", "phone": "+33 1 23 45 67 89"}))
         .await;
     assert_eq!(created.status(), 201);
-    let version = created.headers()["comptoir-component"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        version.starts_with("clients@") && version.len() == "clients@".len() + 12,
-        "{version}"
-    );
+    if !gateway_only("the comptoir-component header") {
+        let version = created.headers()["comptoir-component"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            version.starts_with("clients@") && version.len() == "clients@".len() + 12,
+            "{version}"
+        );
+    }
     let location = created.headers()["location"].to_str().unwrap().to_owned();
     let client: Value = created.json().await.unwrap();
     let id = client["id"].as_str().unwrap();
@@ -220,7 +223,11 @@ async fn unknown_ids() {
         .unwrap();
     problem(put, 404).await;
     problem(s.app.get("/clients/not-a-uuid").await, 400).await;
-    problem(s.app.get("/nowhere").await, 404).await;
+    if gateway_only("a problem+json 404 for a path no route matches") {
+        assert_eq!(s.app.get("/nowhere").await.status(), 404);
+    } else {
+        problem(s.app.get("/nowhere").await, 404).await;
+    }
     assert_eq!(s.db.count("clients", "clients").await, 0);
 }
 
@@ -277,4 +284,36 @@ async fn pagination_visits_every_client_once() {
     }
     assert_eq!(seen, created, "every client once, in order");
     assert_eq!(pages, 5);
+}
+
+/// A create whose answer cannot be built (a column type the runtime's
+/// `spin:postgres` does not decode as text) stores nothing: the insert and
+/// the read of its row share one transaction, so the 5xx leaves no row
+/// behind and a retry is not a 409.
+#[tokio::test]
+async fn a_create_whose_answer_fails_leaves_nothing() {
+    let s = stack(vec![Component::clients()], &[]).await;
+    let pool = s.db.pool("clients").await;
+    // Text parameters still bind to `name`; both runtimes read it as raw bytes.
+    sqlx::raw_sql("ALTER TABLE clients ALTER COLUMN phone TYPE name")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let body = json!({"name": "Grace", "email": "grace@example.com", "phone": "+1 555"});
+    let created = s.app.post_json("/clients", &body).await;
+    assert_eq!(created.status(), 500);
+    assert_eq!(s.db.count("clients", "clients").await, 0);
+
+    let retried = s.app.post_json("/clients", &body).await;
+    assert_eq!(
+        retried.status(),
+        500,
+        "a retry fails the same way, not with a 409"
+    );
+    assert_eq!(s.db.count("clients", "clients").await, 0);
+    // A NULL decodes on every runtime: the same email is free, not a 409.
+    let without_phone = json!({"name": "Grace", "email": "grace@example.com"});
+    let created = s.app.post_json("/clients", &without_phone).await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(s.db.count("clients", "clients").await, 1);
 }

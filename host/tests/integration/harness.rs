@@ -105,7 +105,8 @@ impl Drop for TestDb {
 pub struct Component {
     pub id: &'static str,
     pub wasm: PathBuf,
-    pub route: &'static str,
+    /// Its `[[trigger.http]]` routes (`/clients/...`, or exact paths).
+    pub routes: &'static [&'static str],
     pub db: bool,
     /// Components it may chain to (`http://<id>.spin.internal`).
     pub chains: &'static [&'static str],
@@ -116,7 +117,7 @@ impl Component {
         Self {
             id: "clients",
             wasm: wasm("clients"),
-            route: "/clients/...",
+            routes: &["/clients/..."],
             db: true,
             chains: &[],
         }
@@ -126,7 +127,7 @@ impl Component {
         Self {
             id: "panier",
             wasm: wasm("panier"),
-            route: "/panier/...",
+            routes: &["/panier/..."],
             db: true,
             chains: &["clients"],
         }
@@ -136,13 +137,24 @@ impl Component {
         Self {
             id: "commande",
             wasm: wasm("commande"),
-            route: "/commandes/...",
+            routes: &["/commandes/..."],
             db: true,
             chains: &["clients", "panier"],
         }
     }
 
-    /// The three services, as in the real `spin.toml`.
+    /// The API documentation: `/openapi.json` and Swagger UI under `/docs`.
+    pub fn docs() -> Self {
+        Self {
+            id: "docs",
+            wasm: wasm("docs"),
+            routes: &["/openapi.json", "/docs/..."],
+            db: false,
+            chains: &[],
+        }
+    }
+
+    /// The three services of the real `spin.toml` (without [`Self::docs`]).
     pub fn all_services() -> Vec<Self> {
         vec![Self::clients(), Self::panier(), Self::commande()]
     }
@@ -151,7 +163,7 @@ impl Component {
         Self {
             id: "fault",
             wasm: wasm("testing_fault"),
-            route: "/fault/...",
+            routes: &["/fault/..."],
             db: true,
             chains: &[],
         }
@@ -174,12 +186,15 @@ pub fn write_manifest_allowing(dir: &Path, components: &[Component], postgres: &
         toml += &format!("{}_db_url = {{ required = true, secret = true }}\n", c.id);
     }
     for c in components {
+        for route in c.routes {
+            toml += &format!(
+                "[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{}\"\n",
+                c.id
+            );
+        }
         toml += &format!(
-            "[[trigger.http]]\nroute = \"{}\"\ncomponent = \"{}\"\n\
-             [component.{id}]\nsource = \"{}\"\n\
+            "[component.{id}]\nsource = \"{}\"\n\
              allowed_outbound_hosts = [\"{postgres}\"{}]\n",
-            c.route,
-            c.id,
             c.wasm.display(),
             c.chains
                 .iter()
@@ -213,6 +228,9 @@ pub struct App {
     pub http: reqwest::Client,
     child: std::sync::Mutex<Child>,
     pub stderr_log: PathBuf,
+    /// Whether the child leads its own process group (Spin: the group is
+    /// signalled, so its app process stops too).
+    group: bool,
 }
 
 /// How to start comptoir for a test.
@@ -303,20 +321,30 @@ pub async fn spawn(launch: Launch<'_>) -> App {
         .filter(|_| launch.env.iter().any(|(k, _)| k == "COMPTOIR_ADMIN_TOKEN"))
         .or_else(|| std::fs::read_to_string(launch.state_dir.join("admin-token")).ok())
         .unwrap_or_default();
-    App {
-        base,
-        admin,
-        token,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-        child: std::sync::Mutex::new(child),
-        stderr_log,
-    }
+    let mut app = App::with_child(base, child, stderr_log, false);
+    app.admin = admin;
+    app.token = token;
+    app
 }
 
 impl App {
+    /// A server started as `child`, answering on `base`, without an admin
+    /// listener.
+    pub fn with_child(base: String, child: Child, stderr_log: PathBuf, group: bool) -> Self {
+        App {
+            base,
+            admin: String::new(),
+            token: String::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            child: std::sync::Mutex::new(child),
+            stderr_log,
+            group,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -371,7 +399,8 @@ impl App {
     /// Sends SIGTERM and waits (up to 10 s, then SIGKILL); returns the exit status.
     pub fn terminate(&self) -> std::process::ExitStatus {
         let mut child = self.child.lock().unwrap();
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let id = child.id() as i32;
+        let pid = nix::unistd::Pid::from_raw(if self.group { -id } else { id });
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         for _ in 0..200 {
             if let Ok(Some(status)) = child.try_wait() {
@@ -379,7 +408,7 @@ impl App {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = child.kill();
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         child.wait().unwrap()
     }
 }
@@ -422,12 +451,18 @@ impl Stack {
     }
 }
 
-/// Starts a fresh database and comptoir serving `components`.
+/// Starts a fresh database and comptoir serving `components` (or, for the
+/// contract tests under `COMPTOIR_TEST_RUNTIME=spin`, `spin up` serving
+/// them: `args` are comptoir's flags and do not apply there).
 pub async fn stack(components: Vec<Component>, args: &[&str]) -> Stack {
     let ids: Vec<&str> = components.iter().filter(|c| c.db).map(|c| c.id).collect();
     let db = TestDb::start(&ids).await;
     let dir = temp_dir();
     let manifest = write_manifest(dir.path(), &components);
+    if crate::runtime::current() == crate::runtime::Runtime::Spin {
+        let app = crate::runtime::spin_up(&manifest, dir.path(), &db).await;
+        return Stack { app, db, _dir: dir };
+    }
     let app = spawn(Launch {
         manifest: &manifest,
         state_dir: dir.path(),

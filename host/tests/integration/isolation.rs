@@ -110,7 +110,7 @@ async fn a_component_outside_the_platform_world_is_rejected_at_load() {
     let escape = Component {
         id: "escape",
         wasm: wasm("testing_escape"),
-        route: "/escape/...",
+        routes: &["/escape/..."],
         db: false,
         chains: &[],
     };

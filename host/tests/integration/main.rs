@@ -1,7 +1,9 @@
 //! Integration tests: the real `comptoir` binary, the real compiled
 //! components and a real, throwaway PostgreSQL, over real HTTP.
 //!
-//! Build the components first (`cargo xtask test` does).
+//! Build the components first (`cargo xtask test` does). With
+//! `COMPTOIR_TEST_RUNTIME=spin` the contract tests (`clients`, `orders`,
+//! `docs`) run against a real `spin up` instead (see `runtime`).
 
 mod clients;
 mod docs;
@@ -13,3 +15,4 @@ mod observability;
 mod orders;
 mod outage;
 mod replicas;
+mod runtime;

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::{App, Component, Stack, problem, stack};
+use crate::runtime::gateway_only;
 
 async fn new_client(app: &App, email: &str) -> String {
     let response = app
@@ -98,12 +99,14 @@ async fn full_order_flow() {
 
     let placed = place(app, &client, "flow-1").await;
     assert_eq!(placed.status(), 201);
-    assert!(
-        placed.headers()["comptoir-component"]
-            .to_str()
-            .unwrap()
-            .starts_with("commande@")
-    );
+    if !gateway_only("the comptoir-component header") {
+        assert!(
+            placed.headers()["comptoir-component"]
+                .to_str()
+                .unwrap()
+                .starts_with("commande@")
+        );
+    }
     let order: Value = placed.json().await.unwrap();
     assert_eq!(order["status"], "validated");
     assert_eq!(order["client_id"], client.as_str());
@@ -408,4 +411,29 @@ async fn a_failed_cart_clear_keeps_the_order_and_is_retried() {
         .await
         .unwrap();
     assert_eq!(cart["items"], json!([]), "the cart is empty after recovery");
+}
+
+/// An item whose answer cannot be built (here: a column type the runtime's
+/// `spin:postgres` does not decode as text) is not added: the write and the
+/// read of the cart share one transaction, so a 5xx leaves nothing behind.
+#[tokio::test]
+async fn a_write_whose_answer_fails_leaves_nothing() {
+    let s = services().await;
+    let client = new_client(&s.app, "atomic@example.com").await;
+    let panier = s.db.pool("panier").await;
+    // Text parameters still bind to `name`; both runtimes read it as raw bytes.
+    sqlx::raw_sql("ALTER TABLE cart_items ALTER COLUMN name TYPE name")
+        .execute(&panier)
+        .await
+        .unwrap();
+    let added = s
+        .app
+        .post_json(
+            &format!("/panier/{client}/items"),
+            &json!({"product_id": "A", "name": "Thé", "unit_price_cents": 300, "quantity": 1}),
+        )
+        .await;
+    assert_eq!(added.status(), 500);
+    assert_eq!(s.db.count("panier", "cart_items").await, 0);
+    assert_eq!(s.db.count("panier", "carts").await, 0);
 }
