@@ -98,7 +98,11 @@ export function orderFlow() {
   if (orderId) readOrder(orderId);
 }
 
+/// Fails the run unless the server answers 200 at READY_PATH (`/readyz`
+/// unless set: `spin up` has no `/readyz`, the benchmark asks it for
+/// `/openapi.json`).
 export function requireUp() {
-  const res = http.get(`${BASE}/readyz`);
-  if (res.status !== 200) fail(`comptoir is not ready at ${BASE}: ${res.status}`);
+  const url = `${BASE}${__ENV.READY_PATH || '/readyz'}`;
+  const res = http.get(url);
+  if (res.status !== 200) fail(`not ready at ${url}: ${res.status}`);
 }

@@ -4,35 +4,136 @@
 //! - `flows` (default): the order flow at 1, 10 and 50 VUs for (a) 1
 //!   replica, (b) N replicas round-robin, (c) 2 processes behind NGINX, and
 //!   (d) the PostgreSQL floor: pgbench running the same SQL statements at the
-//!   same concurrency. Prints a markdown table (also written to
-//!   `target/load/bench.md`).
+//!   same concurrency; then (b) at a fixed 40 flows/s; and, when a Spin
+//!   binary is found, (b′) `spin up` serving the same `.wasm` files and
+//!   `spin.toml` against (b)'s databases, at the same loads. Each row has
+//!   the CPU per flow of the serving processes and of PostgreSQL. Prints a
+//!   markdown table (also written to `target/load/bench.md`).
 //! - `swap`: time from a deploy's return to the first response of the new
 //!   version, and latency of steady traffic before vs during swaps.
+//!
+//! # Layout
+//!
+//! - `table`: the flows table, Spin ÷ comptoir, and the targets' verdicts.
+//! - `floor`: the PostgreSQL floor (pgbench).
+//! - `swap`: the hot-swap benchmark.
+
+mod floor;
+mod swap;
+mod table;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 
+use crate::cpu::Meter;
+use crate::flag;
 use crate::load::{Figures, Run};
+use crate::spin::SpinUp;
 use crate::stack::{Stack, Topology};
-use crate::{flag, http};
+
+/// DESIGN.md §8's fixed arrival rate, in order flows per second.
+const FIXED_RATE: u32 = 40;
 
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
-        None | Some("flows") | Some("--vus") | Some("--duration") | Some("--replicas") => {
-            flows(root, args)
-        }
-        Some("swap") => swap(root, args),
+        None | Some("flows") | Some("--vus") | Some("--duration") | Some("--replicas")
+        | Some("--rate") => flows(root, args),
+        Some("swap") => swap::swap(root, args),
         Some(other) => bail!("unknown benchmark {other:?}: flows or swap"),
     }
 }
 
+/// How k6 loads the system in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// This many VUs, each running flows back to back: saturation.
+    Vus(u32),
+    /// A constant arrival rate, in flows per second.
+    Rate(u32),
+}
+
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Load::Vus(n) => write!(f, "{n} VU{}", if *n == 1 { "" } else { "s" }),
+            Load::Rate(n) => write!(f, "{n} flows/s"),
+        }
+    }
+}
+
+/// One k6 run and what it cost.
 struct Row {
+    /// The target's tag: `a`, `b`, `c` or `spin`.
+    tag: &'static str,
     setup: String,
-    vus: u32,
+    load: Load,
     figures: Figures,
+    /// CPU-ms per completed flow of the serving process trees.
+    server_ms: Option<f64>,
+    /// CPU-ms per completed flow of PostgreSQL (postmaster and backends).
+    postgres_ms: Option<f64>,
+}
+
+/// Something serving the order flow, and the processes to charge for it.
+struct Target<'a> {
+    /// Names the rows: "(b) round-robin (1 process, 4 replicas)".
+    setup: String,
+    /// Names k6's output files (`bench-<tag>-10vu-summary.json`) and
+    /// finds the rows again: `a`, `b`, `c` or `spin`.
+    tag: &'static str,
+    base_url: &'a str,
+    /// Roots of the process trees that serve (comptoir, NGINX, `spin up`).
+    servers: Vec<u32>,
+    postgres: Option<u32>,
+    /// Extra k6 environment (`READY_PATH` for Spin).
+    env: Vec<(String, String)>,
+}
+
+impl Target<'_> {
+    /// Runs the order flow at `load` for `duration`, metering CPU meanwhile.
+    fn measure(&self, root: &Path, out: &Path, load: Load, duration: &str) -> anyhow::Result<Row> {
+        let mut env = self.env.clone();
+        let (vus, label) = match load {
+            Load::Vus(n) => (Some(n), format!("bench-{}-{n}vu", self.tag)),
+            Load::Rate(n) => {
+                // --vus/--duration would replace the arrival-rate scenario.
+                env.push(("RATE".to_owned(), n.to_string()));
+                env.push(("DURATION".to_owned(), duration.to_owned()));
+                (None, format!("bench-{}-rate{n}", self.tag))
+            }
+        };
+        let run = Run {
+            scenario: "order-flow",
+            label,
+            base_url: self.base_url,
+            vus,
+            duration: vus.map(|_| duration.to_owned()),
+            env,
+            out,
+        };
+        let server = Meter::start(&self.servers);
+        let postgres = self.postgres.map(|pid| Meter::start(&[pid]));
+        let (figures, _) = run.execute(root)?;
+        let server_ms = server.stop();
+        let postgres_ms = postgres.map(Meter::stop);
+        let per_flow = |ms: f64| (figures.iterations > 0).then(|| ms / figures.iterations as f64);
+        let row = Row {
+            tag: self.tag,
+            setup: self.setup.clone(),
+            load,
+            server_ms: per_flow(server_ms),
+            postgres_ms: postgres_ms.and_then(per_flow),
+            figures,
+        };
+        eprintln!(
+            "    {load}: {}, server {} CPU-ms/flow, PostgreSQL {} CPU-ms/flow",
+            row.figures,
+            table::ms(row.server_ms),
+            table::ms(row.postgres_ms)
+        );
+        Ok(row)
+    }
 }
 
 fn flows(root: &Path, args: &[String]) -> anyhow::Result<()> {
@@ -47,333 +148,111 @@ fn flows(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .map(str::parse)
         .transpose()?
         .unwrap_or(4);
+    let rate: u32 = flag(args, "--rate")
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or(FIXED_RATE);
+    let spin = crate::tools::spin_binary();
     let out = root.join("target/load");
     let work = out.join("work");
     let mut rows = Vec::new();
     let mut floor = Vec::new();
     let mut rss = None;
     let topologies = [
-        ("(a) 1 replica", Topology::Single { replicas: 1 }),
-        ("(b) round-robin", Topology::Single { replicas }),
+        ("a", "(a) 1 replica", Topology::Single { replicas: 1 }),
+        ("b", "(b) round-robin", Topology::Single { replicas }),
         (
+            "c",
             "(c) 2 × comptoir + NGINX",
             Topology::Nginx {
                 replicas: replicas.div_ceil(2),
             },
         ),
     ];
-    for (i, (name, topology)) in topologies.into_iter().enumerate() {
+    for (i, (tag, name, topology)) in topologies.into_iter().enumerate() {
         eprintln!("\x1b[1m==> {name}: {topology}\x1b[0m");
         let system = Stack::start(root, &work, topology)?;
+        let comptoir = Target {
+            setup: format!("{name} ({topology})"),
+            tag,
+            base_url: &system.base_url,
+            servers: system.server_pids(),
+            postgres: system.postgres_pid(),
+            env: vec![],
+        };
         for &vus in &levels {
-            let run = Run {
-                scenario: "order-flow",
-                label: format!("bench-{}-{vus}vu", name.chars().nth(1).unwrap_or('x')),
-                base_url: &system.base_url,
-                vus: Some(vus),
-                duration: Some(duration.to_owned()),
-                env: vec![],
-                out: &out,
-            };
-            let (figures, _) = run.execute(root)?;
-            eprintln!("    {vus} VUs: {figures}");
-            rows.push(Row {
-                setup: format!("{name} ({topology})"),
-                vus,
-                figures,
-            });
+            rows.push(comptoir.measure(root, &out, Load::Vus(vus), duration)?);
         }
         if i == 1 {
+            rows.push(comptoir.measure(root, &out, Load::Rate(rate), duration)?);
             rss = system.rss_bytes();
+            if let Some(spin) = &spin {
+                let loads = levels
+                    .iter()
+                    .map(|&n| Load::Vus(n))
+                    .chain([Load::Rate(rate)]);
+                rows.extend(spin_rows(root, &out, spin, &system, loads, duration)?);
+            }
         }
         if i == 0 {
             // The floor, on the same PostgreSQL, before this cluster stops.
             for &vus in &levels {
-                let tps = pgbench(root, &system.state_dir, vus, duration)?;
+                let tps = floor::pgbench(root, &system.state_dir, vus, duration)?;
                 eprintln!("    pgbench {vus} clients: {tps:.1} flows/s");
                 floor.push((vus, tps));
             }
         }
     }
-    let table = render(&rows, &floor, replicas, rss);
+    let spin_note = match &spin {
+        Some(spin) => format!(
+            "(b′) ran `{}` ({}).",
+            spin.display(),
+            crate::spin::version(spin)
+        ),
+        None => "Spin column skipped: no SPIN_BIN and no spin on PATH.".to_owned(),
+    };
+    let table = table::render(&rows, &floor, replicas, rss, &spin_note);
     println!("\n{table}");
     std::fs::write(out.join("bench.md"), &table)?;
     eprintln!("written to {}", out.join("bench.md").display());
     Ok(())
 }
 
-/// pgbench running `load/pgbench/order-flow.sql` with `clients` connections
-/// for `duration` on a database holding all three services' tables.
-fn pgbench(root: &Path, state_dir: &Path, clients: u32, duration: &str) -> anyhow::Result<f64> {
-    let admin = crate::stack::superuser_url(state_dir, "postgres")?;
-    let bench = crate::stack::superuser_url(state_dir, "bench")?;
-    let psql = |url: &str, args: &[&str]| -> anyhow::Result<()> {
-        let status = Command::new("psql")
-            .args(["-q", "-v", "ON_ERROR_STOP=1", url])
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .context("psql is needed for the PostgreSQL floor")?;
-        if !status.success() {
-            bail!("psql {args:?} failed");
-        }
-        Ok(())
-    };
-    psql(
-        &admin,
-        &[
-            "-c",
-            "DROP DATABASE IF EXISTS bench",
-            "-c",
-            "CREATE DATABASE bench",
-        ],
-    )?;
-    for service in ["clients", "panier", "commande"] {
-        let mut files: Vec<_> =
-            std::fs::read_dir(root.join("db").join(service).join("migrations"))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .collect();
-        files.sort();
-        for file in files {
-            psql(&bench, &["-f", file.to_str().unwrap_or_default()])?;
-        }
-    }
-    let seconds = duration.trim_end_matches('s').parse::<u32>().unwrap_or(20);
-    let output = Command::new("pgbench")
-        .args(["-n", "-M", "prepared", "-f"])
-        .arg(root.join("load/pgbench/order-flow.sql"))
-        .args([
-            "-c",
-            &clients.to_string(),
-            "-j",
-            &clients.min(2).to_string(),
-            "-T",
-            &seconds.to_string(),
-        ])
-        .arg(&bench)
-        .output()
-        .context("pgbench is needed for the PostgreSQL floor")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "pgbench failed: {}{}",
-            text,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    text.lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
-        .context("no tps in pgbench output")
-}
-
-fn render(rows: &[Row], floor: &[(u32, f64)], replicas: u32, rss: Option<u64>) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let mut t = format!(
-        "Order flow (7 requests: create client, 3 × add item, read cart, place order, read order), k6 on the same machine ({cores} cores, {cpu}).\n\n\
-         | setup | VUs | flows/s | req/s | avg ms | p50 ms | p95 ms | p99 ms | 5xx | failed | ÷ PostgreSQL floor |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+/// (b′): `spin up` serving the same `.wasm` files and `spin.toml`, on the
+/// databases `system` created and migrated (comptoir stays up, idle), at
+/// each of `loads`. Spin is stopped, process group and all, on every path.
+fn spin_rows(
+    root: &Path,
+    out: &Path,
+    spin: &Path,
+    system: &Stack,
+    loads: impl Iterator<Item = Load>,
+    duration: &str,
+) -> anyhow::Result<Vec<Row>> {
+    eprintln!(
+        "\x1b[1m==> (b′) spin up ({}): same .wasm, spin.toml and PostgreSQL as (b)\x1b[0m",
+        spin.display()
     );
-    for row in rows {
-        let f = &row.figures;
-        let ratio = floor
-            .iter()
-            .find(|(v, _)| *v == row.vus)
-            .map(|(_, tps)| format!("{:.2}", f.iterations_per_s / tps))
-            .unwrap_or_default();
-        t += &format!(
-            "| {} | {} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",
-            row.setup,
-            row.vus,
-            f.iterations_per_s,
-            f.requests_per_s,
-            f.avg_ms,
-            f.med_ms,
-            f.p95_ms,
-            f.p99_ms,
-            f.http_5xx,
-            f.failed,
-            ratio
-        );
-    }
-    for (vus, tps) in floor {
-        t += &format!(
-            "| (d) PostgreSQL floor (pgbench, same SQL) | {vus} | {tps:.1} | | | | | | | | 1.00 |\n"
-        );
-    }
-    t += "\nTargets (DESIGN.md §8), for (b):\n\n";
-    let b = |vus: u32| {
-        rows.iter()
-            .find(|r| r.vus == vus && r.setup.starts_with("(b)"))
-            .map(|r| &r.figures)
+    let env = crate::stack::shared_db_env(&system.state_dir)?;
+    let server = SpinUp::start(root, spin, &out.join("work/spin"), &env)?;
+    let target = Target {
+        setup: "(b′) spin up (same .wasm, spin.toml and PostgreSQL as (b))".to_owned(),
+        tag: "spin",
+        base_url: &server.base_url,
+        servers: vec![server.pid()],
+        postgres: system.postgres_pid(),
+        // Spin has no /readyz; the docs component answers here.
+        env: vec![("READY_PATH".to_owned(), "/openapi.json".to_owned())],
     };
-    let floor_at = |vus: u32| floor.iter().find(|(v, _)| *v == vus).map(|(_, t)| *t);
-    if let (Some(f), Some(tps)) = (b(10), floor_at(10)) {
-        let ratio = f.iterations_per_s / tps;
-        t += &verdict(
-            "10 VUs: flows/s ≥ 0.5 × floor",
-            ratio >= 0.5,
-            format!("{ratio:.2} × floor"),
-        );
-        t += &verdict(
-            "10 VUs: p99 < 5 ms",
-            f.p99_ms < 5.0,
-            format!("{:.2} ms", f.p99_ms),
-        );
-        t += &verdict(
-            "10 VUs: 0 failed requests",
-            f.failed == 0,
-            format!("{} failed", f.failed),
-        );
-    }
-    if let Some(f) = b(1) {
-        t += &verdict(
-            "1 VU: p50 < 1 ms",
-            f.med_ms < 1.0,
-            format!("{:.2} ms", f.med_ms),
-        );
-    }
-    if let Some(rss) = rss {
-        let mib = rss as f64 / 1048576.0;
-        t += &verdict(
-            &format!("RSS < 150 MB with 3 components × {replicas} replicas after load"),
-            mib < 143.05,
-            format!("{mib:.1} MiB"),
-        );
-    }
-    t += "\nThe seed's FastAPI system, for scale: 43.43 ms average per request without load balancing, 33.89 ms with NGINX.\n";
-    t
+    loads
+        .map(|load| target.measure(root, out, load, duration))
+        .collect()
 }
 
+/// A target's verdict line: met or missed, and the figure.
 fn verdict(target: &str, met: bool, figure: String) -> String {
     format!(
         "- {target}: **{}** ({figure})\n",
         if met { "met" } else { "missed" }
     )
-}
-
-/// Deploys `panier` back and forth under steady order-flow traffic; reports
-/// time to the new version and latency before vs during swaps.
-fn swap(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    crate::build_release()?;
-    let swaps: usize = flag(args, "--swaps")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(8);
-    let vus: u32 = flag(args, "--vus")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(10);
-    let out = root.join("target/load");
-    let system = Stack::start(root, &out.join("work"), Topology::Single { replicas: 4 })?;
-    let a = std::fs::read(root.join("target/wasm32-wasip2/release/panier.wasm"))?;
-    let builds = [crate::variant(&a, "swap-bench"), a];
-
-    let steady = |label: &str, seconds: u64| Run {
-        scenario: "order-flow",
-        label: label.to_owned(),
-        base_url: &system.base_url,
-        vus: Some(vus),
-        duration: Some(format!("{seconds}s")),
-        env: vec![],
-        out: &out,
-    };
-    eprintln!("\x1b[1m==> steady traffic, no swaps\x1b[0m");
-    let (before, _) = steady("swap-before", 15).execute(root)?;
-
-    eprintln!("\x1b[1m==> same traffic, {swaps} swaps of panier\x1b[0m");
-    let during_secs = 4 + swaps as u64 * 2;
-    let base = system.base_url.clone();
-    let admin = system.admin_url.clone();
-    let token = system.token.clone();
-    let swapper = std::thread::spawn(move || -> anyhow::Result<Vec<f64>> {
-        std::thread::sleep(Duration::from_secs(2));
-        let mut to_new = Vec::new();
-        for i in 0..swaps {
-            let response = http::request(
-                "PUT",
-                &format!("{admin}/admin/components/panier"),
-                &[("Authorization", &format!("Bearer {token}"))],
-                &builds[i % 2],
-            )?;
-            let returned = Instant::now();
-            if response.status != 200 {
-                bail!(
-                    "swap {i} failed: {} {}",
-                    response.status,
-                    String::from_utf8_lossy(&response.body)
-                );
-            }
-            let done: serde_json::Value = serde_json::from_slice(&response.body)?;
-            let version = done["version"].as_str().unwrap_or_default().to_owned();
-            loop {
-                let probe = http::request(
-                    "GET",
-                    &format!("{base}/panier/00000000-0000-0000-0000-000000000000"),
-                    &[],
-                    &[],
-                )?;
-                if probe.header("comptoir-component") == Some(version.as_str()) {
-                    to_new.push(returned.elapsed().as_secs_f64() * 1000.0);
-                    break;
-                }
-                if returned.elapsed() > Duration::from_secs(5) {
-                    bail!("swap {i}: the new version never answered");
-                }
-            }
-            std::thread::sleep(Duration::from_millis(1800));
-        }
-        Ok(to_new)
-    });
-    let (during, _) = steady("swap-during", during_secs).execute(root)?;
-    let mut to_new = swapper
-        .join()
-        .map_err(|_| anyhow::anyhow!("swapper panicked"))??;
-    to_new.sort_by(f64::total_cmp);
-    let median = to_new[to_new.len() / 2];
-    let max = to_new.last().copied().unwrap_or_default();
-    let table = format!(
-        "Hot swap of panier under order-flow traffic ({vus} VUs, 4 replicas), {} swaps.\n\n\
-         | | p50 ms | p99 ms | failed | 5xx |\n| --- | ---: | ---: | ---: | ---: |\n\
-         | steady, no swaps | {:.2} | {:.2} | {} | {} |\n| during swaps | {:.2} | {:.2} | {} | {} |\n\n\
-         Time from the deploy's response to the first response of the new version: median {median:.1} ms, max {max:.1} ms.\n\n{}{}{}",
-        to_new.len(),
-        before.med_ms,
-        before.p99_ms,
-        before.failed,
-        before.http_5xx,
-        during.med_ms,
-        during.p99_ms,
-        during.failed,
-        during.http_5xx,
-        verdict(
-            "new version serves < 250 ms after the upload returns",
-            max < 250.0,
-            format!("max {max:.1} ms")
-        ),
-        verdict(
-            "p99 during swaps ≤ 2 × steady p99",
-            during.p99_ms <= 2.0 * before.p99_ms,
-            format!("{:.2} vs {:.2} ms", during.p99_ms, before.p99_ms)
-        ),
-        verdict(
-            "0 failed requests",
-            during.failed == 0,
-            format!("{} failed", during.failed)
-        ),
-    );
-    println!("\n{table}");
-    std::fs::write(out.join("bench-swap.md"), &table)?;
-    Ok(())
 }

@@ -8,7 +8,11 @@ use anyhow::Context as _;
 /// The figures a run produced (from k6's summary export).
 #[derive(Debug, Clone, Default)]
 pub struct Figures {
+    /// Completed iterations (order flows, in `order-flow`).
+    pub iterations: u64,
     pub iterations_per_s: f64,
+    /// Iterations an arrival-rate scenario could not start in time.
+    pub dropped: u64,
     pub requests: u64,
     pub requests_per_s: f64,
     pub avg_ms: f64,
@@ -77,7 +81,9 @@ pub fn read_summary(path: &PathBuf) -> anyhow::Result<Figures> {
     )?;
     let metric = |name: &str, field: &str| summary["metrics"][name][field].as_f64().unwrap_or(0.0);
     Ok(Figures {
+        iterations: metric("iterations", "count") as u64,
         iterations_per_s: metric("iterations", "rate"),
+        dropped: metric("dropped_iterations", "count") as u64,
         requests: metric("http_reqs", "count") as u64,
         requests_per_s: metric("http_reqs", "rate"),
         avg_ms: metric("http_req_duration", "avg"),

@@ -14,9 +14,11 @@
 //!   of the running stack (fixed seed).
 
 mod bench;
+mod cpu;
 mod dashboards;
 mod http;
 mod load;
+mod spin;
 mod stack;
 mod tools;
 

@@ -98,8 +98,8 @@ fn spawn_comptoir(
 }
 
 /// The database URLs of the embedded cluster in `state_dir`, as the
-/// environment of a second process sharing it.
-fn shared_db_env(state_dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+/// environment of a second process sharing it (comptoir or `spin up`).
+pub fn shared_db_env(state_dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let port = std::fs::read_to_string(state_dir.join("pg/port"))?
         .trim()
         .to_owned();
@@ -224,6 +224,23 @@ impl Stack {
             .output()
             .ok()?;
         String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+    }
+
+    /// The processes that serve: NGINX and every comptoir. (The embedded
+    /// PostgreSQL is none of their descendants: `pg_ctl` detaches it.)
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.processes.iter().map(Child::id).collect()
+    }
+
+    /// The embedded PostgreSQL's postmaster, parent of every backend.
+    pub fn postgres_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.state_dir.join("pg/data/postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Resident memory of the (first) comptoir process, in bytes.
