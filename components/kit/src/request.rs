@@ -27,8 +27,20 @@ pub async fn json_body<T: DeserializeOwned>(request: Request) -> Result<T, Probl
     parse_json(&bytes)
 }
 
-/// `bytes` parsed as JSON into `T`, with a 400 problem on failure.
+/// `bytes` parsed as a JSON object into `T`, with a 400 problem on failure.
+///
+/// Only an object is a request body: serde's derived structs would also
+/// accept an array of the fields in order (`["Bob", "bob@example.com"]`),
+/// which no client means and the API does not document.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        return Err(Problem::bad_request(
+            "invalid request body: expected a JSON object",
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {
             Problem::bad_request(format!("invalid request body: {e}"))
@@ -125,6 +137,27 @@ mod tests {
         let p = parse_json::<Body>(br#"{"name": 3}"#).unwrap_err();
         assert_eq!(p.status, 400);
         assert!(p.detail.starts_with("invalid request body"), "{}", p.detail);
+    }
+
+    /// Valid JSON that is not an object is refused, even when serde would
+    /// read it as the struct's fields in order.
+    #[test]
+    fn only_objects_are_bodies() {
+        for body in [
+            &br#"["Bob"]"#[..],
+            b" \n[]",
+            b"\"Bob\"",
+            b"3",
+            b"null",
+            b"true",
+        ] {
+            let p = parse_json::<Body>(body).unwrap_err();
+            assert_eq!(p.status, 400);
+            assert_eq!(p.detail, "invalid request body: expected a JSON object");
+        }
+        assert!(parse_json::<Body>(b" {\"name\": \"Bob\"}").is_ok());
+        let p = parse_json::<Body>(b"[").unwrap_err();
+        assert!(p.detail.starts_with("malformed JSON"), "{}", p.detail);
     }
 
     #[derive(Debug, serde::Deserialize)]

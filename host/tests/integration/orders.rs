@@ -437,3 +437,57 @@ async fn a_write_whose_answer_fails_leaves_nothing() {
     assert_eq!(s.db.count("panier", "cart_items").await, 0);
     assert_eq!(s.db.count("panier", "carts").await, 0);
 }
+
+/// Every route that takes a body refuses valid JSON that is not an object
+/// (an array of the fields in order, a string, a number, null) with a 400,
+/// and writes nothing.
+#[tokio::test]
+async fn bodies_must_be_json_objects() {
+    let s = services().await;
+    let app = &s.app;
+    let client = new_client(app, "objects@example.com").await;
+    add_item(app, &client, "A", 100, 1).await;
+    let routes = [
+        (reqwest::Method::POST, "/clients".to_owned()),
+        (reqwest::Method::PUT, format!("/clients/{client}")),
+        (reqwest::Method::POST, format!("/panier/{client}/items")),
+        (reqwest::Method::PUT, format!("/panier/{client}/items/A")),
+        (reqwest::Method::POST, "/commandes".to_owned()),
+    ];
+    let bodies = [
+        r#"["Bob", "bob@example.com"]"#.to_owned(),
+        format!(r#"["{client}"]"#),
+        r#"["B", "Bob", 100, 2]"#.to_owned(),
+        "[5]".to_owned(),
+        r#""Bob""#.to_owned(),
+        "42".to_owned(),
+        "null".to_owned(),
+    ];
+    for (method, path) in &routes {
+        for body in &bodies {
+            let response = app
+                .http
+                .request(method.clone(), app.url(path))
+                .header("content-type", "application/json")
+                .header("Idempotency-Key", "objects-1")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let problem = problem(response, 400).await;
+            assert!(
+                problem["detail"].as_str().unwrap().contains("JSON object"),
+                "{method} {path} {body}: {problem}"
+            );
+        }
+    }
+    assert_eq!(s.db.count("clients", "clients").await, 1);
+    let cart: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cart["items"][0]["quantity"], 1, "the cart is unchanged");
+    assert_eq!(s.db.count("commande", "orders").await, 0);
+}
