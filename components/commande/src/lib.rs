@@ -18,6 +18,7 @@ use comptoir_kit::page::PageRequest;
 use comptoir_kit::reply::Reply;
 use comptoir_kit::request::{self, Query};
 use comptoir_kit::{HandlerResult, Problem, chain, db, reply};
+use serde_json::json;
 use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
 use spin_sdk::pg::Connection;
@@ -131,15 +132,28 @@ async fn flush_clears(db: &Connection, order: Option<Uuid>) {
     let Ok(pending) = store::pending_clears(db, order, limit).await else {
         return;
     };
-    for (order, client) in pending {
+    for pending in pending {
+        // Only what the order took leaves the cart (once per order), so an
+        // item added since the order read the cart stays in it.
+        let lines: Vec<_> = pending
+            .product_ids
+            .iter()
+            .zip(&pending.quantities)
+            .map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity}))
+            .collect();
+        let body = json!({"order_id": pending.order, "lines": lines});
+        let path = format!("/panier/{}/checkout", pending.client);
         let cleared = matches!(
-            chain::call("panier", Method::DELETE, &format!("/panier/{client}"), None).await,
+            chain::call("panier", Method::POST, &path, Some(&body)).await,
             Ok(reply) if reply.status == StatusCode::NO_CONTENT || reply.status == StatusCode::NOT_FOUND
         );
         if !cleared {
-            eprintln!("clearing the cart of order {order} failed; will retry");
+            eprintln!(
+                "clearing the cart of order {} failed; will retry",
+                pending.order
+            );
         }
-        let _ = store::clear_outcome(db, order, cleared).await;
+        let _ = store::clear_outcome(db, pending.order, cleared).await;
     }
 }
 

@@ -259,32 +259,52 @@ pub async fn cancel(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem>
     }
 }
 
-/// Carts still to clear: (order, client), oldest first. With `order`, only
-/// that order's.
+/// A cart still to clear of what its order took.
+pub struct PendingClear {
+    pub order: Uuid,
+    pub client: Uuid,
+    /// The order's lines: product ids and quantities, in order.
+    pub product_ids: Vec<String>,
+    pub quantities: Vec<i32>,
+}
+
+/// Carts still to clear, oldest first. With `order`, only that order's.
 pub async fn pending_clears(
     db: &Connection,
     order: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<(Uuid, Uuid)>, Problem> {
+) -> Result<Vec<PendingClear>, Problem> {
     let (filter, mut params) = match order {
-        Some(id) => ("WHERE order_id = $2", vec![uuid_param(id)]),
+        Some(id) => ("WHERE c.order_id = $2", vec![uuid_param(id)]),
         None => ("", vec![]),
     };
     params.insert(0, ParameterValue::Int64(limit));
     rows(
         db,
         &format!(
-            "SELECT order_id, client_id FROM cart_clears {filter} ORDER BY created_at LIMIT $1"
+            "SELECT c.order_id, c.client_id, \
+                    array_agg(l.product_id ORDER BY l.position) AS product_ids, \
+                    array_agg(l.quantity ORDER BY l.position) AS quantities \
+             FROM cart_clears c JOIN order_lines l USING (order_id) {filter} \
+             GROUP BY c.order_id, c.client_id, c.created_at ORDER BY c.created_at LIMIT $1"
         ),
         params,
     )
     .await?
     .iter()
     .map(|r| {
-        Ok((
-            column::<DbUuid>(r, "order_id")?.0,
-            column::<DbUuid>(r, "client_id")?.0,
-        ))
+        Ok(PendingClear {
+            order: column::<DbUuid>(r, "order_id")?.0,
+            client: column::<DbUuid>(r, "client_id")?.0,
+            product_ids: column::<Vec<Option<String>>>(r, "product_ids")?
+                .into_iter()
+                .flatten()
+                .collect(),
+            quantities: column::<Vec<Option<i32>>>(r, "quantities")?
+                .into_iter()
+                .flatten()
+                .collect(),
+        })
     })
     .collect()
 }

@@ -152,9 +152,98 @@ impl Cart {
     }
 }
 
+/// Most lines one order removes from a cart at once.
+pub const CHECKOUT_LINES_MAX: usize = 100;
+
+/// Body of `POST /panier/{client_id}/checkout`: the lines an order took.
+#[derive(Debug, Deserialize)]
+pub struct CheckoutBody {
+    pub order_id: uuid::Uuid,
+    pub lines: Vec<OrderedLine>,
+}
+
+/// One line of a placed order: which SKU and how many.
+#[derive(Debug, Deserialize)]
+pub struct OrderedLine {
+    pub product_id: String,
+    #[serde(deserialize_with = "comptoir_kit::request::integer")]
+    pub quantity: i64,
+}
+
+/// A validated checkout: remove these quantities, once for `order_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout {
+    pub order_id: uuid::Uuid,
+    pub product_ids: Vec<String>,
+    pub quantities: Vec<i32>,
+}
+
+impl Checkout {
+    /// Only what the order took leaves the cart: quantities are removed
+    /// line by line, so an item added after the order read the cart stays.
+    pub fn parse(body: CheckoutBody) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if body.lines.is_empty() || body.lines.len() > CHECKOUT_LINES_MAX {
+            errors.push(FieldError::new(
+                "lines",
+                format!("must hold 1 to {CHECKOUT_LINES_MAX} lines"),
+            ));
+        }
+        let mut checkout = Checkout {
+            order_id: body.order_id,
+            product_ids: Vec::with_capacity(body.lines.len()),
+            quantities: Vec::with_capacity(body.lines.len()),
+        };
+        for line in body.lines {
+            if !is_sku(&line.product_id) || checkout.product_ids.contains(&line.product_id) {
+                errors.push(FieldError::new(
+                    "lines.product_id",
+                    "must be distinct product ids".to_owned(),
+                ));
+            }
+            check_quantity(line.quantity, 1, &mut errors);
+            checkout.product_ids.push(line.product_id);
+            checkout.quantities.push(line.quantity as i32);
+        }
+        if errors.is_empty() {
+            Ok(checkout)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(product_id: &str, quantity: i64) -> OrderedLine {
+        OrderedLine {
+            product_id: product_id.into(),
+            quantity,
+        }
+    }
+
+    #[test]
+    fn a_checkout_names_distinct_skus_and_positive_quantities() {
+        let order_id = uuid::Uuid::nil();
+        let ok = Checkout::parse(CheckoutBody {
+            order_id,
+            lines: vec![line("A", 2), line("B", 1)],
+        })
+        .unwrap();
+        assert_eq!(ok.product_ids, ["A", "B"]);
+        assert_eq!(ok.quantities, [2, 1]);
+        for lines in [
+            vec![],
+            vec![line("A", 0)],
+            vec![line("A", 1), line("A", 1)],
+            vec![line("not a sku", 1)],
+            vec![line("A", QUANTITY_MAX + 1)],
+        ] {
+            assert!(Checkout::parse(CheckoutBody { order_id, lines }).is_err());
+        }
+    }
 
     fn add(product_id: &str, price: i64, quantity: i64) -> AddItemBody {
         AddItemBody {

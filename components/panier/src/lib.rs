@@ -1,7 +1,7 @@
 //! The panier service: each client's shopping cart.
 //!
 //! Routes (see DESIGN.md §4): `GET|DELETE /panier/{client_id}`,
-//! `POST /panier/{client_id}/items`,
+//! `POST /panier/{client_id}/items`, `POST /panier/{client_id}/checkout`,
 //! `PUT|DELETE /panier/{client_id}/items/{product_id}`. Every operation
 //! first asks the clients service (service chaining) whether the client
 //! exists. [`domain`] holds the rules, `store` the SQL.
@@ -16,7 +16,7 @@ use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
 use uuid::Uuid;
 
-use crate::domain::{AddItemBody, NewItem, SetQuantityBody};
+use crate::domain::{AddItemBody, Checkout, CheckoutBody, NewItem, SetQuantityBody};
 
 #[http_service]
 async fn handle(request: Request) -> Reply {
@@ -35,6 +35,11 @@ async fn route(request: Request) -> HandlerResult {
             add(client, request).await
         }
         (_, ["panier", _, "items"]) => Err(Problem::method_not_allowed("POST")),
+        (Method::POST, ["panier", client, "checkout"]) => {
+            let client = parse_client(client)?;
+            checkout(client, request).await
+        }
+        (_, ["panier", _, "checkout"]) => Err(Problem::method_not_allowed("POST")),
         (Method::PUT, ["panier", client, "items", product]) => {
             let (client, product) = (parse_client(client)?, parse_product(product)?);
             set_quantity(client, &product, request).await
@@ -112,6 +117,16 @@ async fn change_quantity(client: Uuid, product: &str, quantity: i32) -> HandlerR
         cart_reply(db, client).await
     })
     .await
+}
+
+/// Removes what an order took from the cart (commande's cart clear).
+async fn checkout(client: Uuid, request: Request) -> HandlerResult {
+    let body: CheckoutBody = request::json_body(request).await?;
+    let checkout = Checkout::parse(body).map_err(Problem::validation)?;
+    ensure_client(client).await?;
+    let db = db::open().await?;
+    store::checkout(&db, client, &checkout).await?;
+    Ok(reply::no_content())
 }
 
 async fn clear(client: Uuid) -> HandlerResult {

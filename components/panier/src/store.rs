@@ -5,7 +5,7 @@ use comptoir_kit::db::{self, DbTime, column, text_param, uuid_param};
 use spin_sdk::pg::{Connection, ParameterValue};
 use uuid::Uuid;
 
-use crate::domain::{CURRENCY, Cart, Line, NewItem};
+use crate::domain::{CURRENCY, Cart, Checkout, Line, NewItem};
 
 /// SQLSTATE of a CHECK violation (here: a quantity beyond 1000).
 const CHECK_VIOLATION: &str = "23514";
@@ -91,9 +91,9 @@ pub async fn set_quantity(
     quantity: i32,
 ) -> Result<bool, Problem> {
     let change = if quantity == 0 {
-        "DELETE FROM cart_items WHERE client_id = $1 AND product_id = $2 RETURNING client_id"
+        "DELETE FROM cart_items WHERE client_id = $1 AND product_id = $2"
     } else {
-        "UPDATE cart_items SET quantity = $3 WHERE client_id = $1 AND product_id = $2 RETURNING client_id"
+        "UPDATE cart_items SET quantity = $3 WHERE client_id = $1 AND product_id = $2"
     };
     let mut params = vec![uuid_param(client_id), text_param(product_id)];
     if quantity != 0 {
@@ -101,8 +101,10 @@ pub async fn set_quantity(
     }
     let touched = db
         .execute(
+            // The cart row is locked before the line, as an add does.
             format!(
-                "WITH item AS ({change}) \
+                "WITH cart AS (SELECT client_id FROM carts WHERE client_id = $1 FOR UPDATE), \
+                 item AS ({change} AND EXISTS (SELECT 1 FROM cart) RETURNING client_id) \
                  UPDATE carts SET updated_at = now() WHERE client_id IN (SELECT client_id FROM item)"
             ),
             params,
@@ -110,6 +112,67 @@ pub async fn set_quantity(
         .await
         .map_err(db::problem)?;
     Ok(touched > 0)
+}
+
+/// Removes what order `checkout.order_id` took from the cart, once: a
+/// replayed checkout of the same order changes nothing. A line is lowered
+/// by the quantity ordered (removed when nothing is left), so an item
+/// added since the order read the cart stays. `false` when this order's
+/// checkout was already applied.
+pub async fn checkout(
+    db: &Connection,
+    client_id: Uuid,
+    checkout: &Checkout,
+) -> Result<bool, Problem> {
+    let rows = db
+        .query(
+            // Locks are taken cart first, then lines (the order an add
+            // takes them in, so the two never deadlock); `took` computes
+            // what is left of each ordered line from its latest version, so
+            // a line changed concurrently is lowered from what it holds now.
+            "WITH applied AS ( \
+                 INSERT INTO applied_checkouts (order_id, client_id) VALUES ($1, $2) \
+                 ON CONFLICT (order_id) DO NOTHING RETURNING order_id), \
+             cart AS ( \
+                 SELECT client_id FROM carts \
+                 WHERE client_id = $2 AND EXISTS (SELECT 1 FROM applied) FOR UPDATE), \
+             took AS ( \
+                 SELECT i.product_id, i.quantity - o.quantity AS left_over \
+                 FROM cart_items i \
+                 JOIN unnest($3::text[], $4::int4[]) AS o(product_id, quantity) USING (product_id) \
+                 WHERE i.client_id = $2 AND EXISTS (SELECT 1 FROM cart) \
+                 FOR UPDATE OF i), \
+             lowered AS ( \
+                 UPDATE cart_items i SET quantity = t.left_over FROM took t \
+                 WHERE i.client_id = $2 AND i.product_id = t.product_id AND t.left_over > 0 \
+                 RETURNING i.product_id), \
+             removed AS ( \
+                 DELETE FROM cart_items i USING took t \
+                 WHERE i.client_id = $2 AND i.product_id = t.product_id AND t.left_over <= 0 \
+                 RETURNING i.product_id), \
+             touched AS ( \
+                 UPDATE carts SET updated_at = now() WHERE client_id = $2 \
+                 AND EXISTS (SELECT 1 FROM lowered UNION ALL SELECT 1 FROM removed) \
+                 RETURNING client_id) \
+             SELECT count(*) AS applied FROM applied",
+            vec![
+                uuid_param(checkout.order_id),
+                uuid_param(client_id),
+                ParameterValue::ArrayStr(checkout.product_ids.iter().cloned().map(Some).collect()),
+                ParameterValue::ArrayInt32(checkout.quantities.iter().copied().map(Some).collect()),
+            ],
+        )
+        .await
+        .map_err(db::problem)?
+        .collect()
+        .await
+        .map_err(db::problem)?;
+    let applied = rows
+        .first()
+        .map(|row| column::<i64>(row, "applied"))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(applied > 0)
 }
 
 /// Empties the cart (a no-op when there is none).

@@ -34,6 +34,8 @@ fn request_for(
             &json!({"product_id": "SKU-1", "name": "x", "unit_price_cents": 1, "quantity": 1}),
         ),
         "setCartItemQuantity" => builder.json(&json!({"quantity": 1})),
+        "checkoutCart" => builder
+            .json(&json!({"order_id": unknown, "lines": [{"product_id": "SKU-1", "quantity": 1}]})),
         "placeOrder" => builder
             .header("Idempotency-Key", "doc-1")
             .json(&json!({"client_id": unknown})),

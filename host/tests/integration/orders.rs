@@ -352,13 +352,13 @@ async fn a_failed_cart_clear_keeps_the_order_and_is_retried() {
     let client = new_client(app, "outbox@example.com").await;
     add_item(app, &client, "A", 300, 2).await;
 
-    // Make the panier database refuse to delete carts (the panier role owns
-    // its tables, so it may add a trigger to them).
+    // Make the panier database refuse to take lines off carts (the panier
+    // role owns its tables, so it may add a trigger to them).
     let panier = s.db.pool("panier").await;
     sqlx::raw_sql(
         "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS \
          $$ BEGIN RAISE EXCEPTION 'cart clears are failing'; END $$; \
-         CREATE TRIGGER refuse_delete BEFORE DELETE ON carts FOR EACH ROW EXECUTE FUNCTION refuse_delete();",
+         CREATE TRIGGER refuse_delete BEFORE DELETE OR UPDATE ON cart_items FOR EACH ROW EXECUTE FUNCTION refuse_delete();",
     )
     .execute(&panier)
     .await
@@ -390,7 +390,7 @@ async fn a_failed_cart_clear_keeps_the_order_and_is_retried() {
     );
 
     // Recovery: the database accepts deletes again; the client retries.
-    sqlx::raw_sql("DROP TRIGGER refuse_delete ON carts")
+    sqlx::raw_sql("DROP TRIGGER refuse_delete ON cart_items")
         .execute(&panier)
         .await
         .unwrap();
@@ -490,4 +490,70 @@ async fn bodies_must_be_json_objects() {
         .unwrap();
     assert_eq!(cart["items"][0]["quantity"], 1, "the cart is unchanged");
     assert_eq!(s.db.count("commande", "orders").await, 0);
+}
+
+/// Items added while orders are being placed are never lost: every unit
+/// added is either in an order or still in the cart, because the clear
+/// after an order removes only what that order took (once per order).
+#[tokio::test]
+async fn items_added_during_placements_are_ordered_or_kept() {
+    let s = services().await;
+    let app = &s.app;
+    let client = new_client(app, "race@example.com").await;
+    let mut added: std::collections::BTreeMap<String, i64> = Default::default();
+    for round in 0..8 {
+        let skus: Vec<String> = (0..4)
+            .map(|k| {
+                if k % 2 == 0 {
+                    "COMMON".to_owned()
+                } else {
+                    format!("S{round}-{k}")
+                }
+            })
+            .collect();
+        let key = format!("race-{round}");
+        let adds =
+            futures::future::join_all(skus.iter().map(|sku| add_item(app, &client, sku, 100, 1)));
+        let (placed, adds) = futures::join!(place(app, &client, &key), adds);
+        assert!(
+            [201, 422].contains(&placed.status().as_u16()),
+            "placing answered {}",
+            placed.status()
+        );
+        for (sku, response) in skus.iter().zip(adds) {
+            assert_eq!(response.status(), 200, "adding {sku}");
+            *added.entry(sku.clone()).or_default() += 1;
+        }
+    }
+    let mut kept: std::collections::BTreeMap<String, i64> = Default::default();
+    let orders: Value = app
+        .get(&format!("/commandes?client_id={client}&limit=100"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for order in orders["items"].as_array().unwrap() {
+        for line in order["lines"].as_array().unwrap() {
+            *kept
+                .entry(line["product_id"].as_str().unwrap().to_owned())
+                .or_default() += line["quantity"].as_i64().unwrap();
+        }
+    }
+    let cart: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for line in cart["items"].as_array().unwrap() {
+        *kept
+            .entry(line["product_id"].as_str().unwrap().to_owned())
+            .or_default() += line["quantity"].as_i64().unwrap();
+    }
+    assert_eq!(kept, added, "ordered + still in the cart = added, per SKU");
+    assert_eq!(
+        s.db.count("commande", "cart_clears").await,
+        0,
+        "every clear applied"
+    );
 }
