@@ -8,8 +8,7 @@ use std::sync::Arc;
 use futures::TryStreamExt as _;
 use sqlx::Either;
 use sqlx::Executor as _;
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgArguments, Postgres};
+use sqlx::postgres::PgArguments;
 use tokio::sync::Mutex;
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, ResourceTable, StreamReader};
 
@@ -62,6 +61,7 @@ async fn execute(
     let mut held = held.lock().await;
     let effect = transaction_effect(&statement);
     let _timer = held.timer.start_timer();
+    let in_transaction = held.in_transaction;
     let conn = held.connection()?;
     let mut retried = false;
     let done = loop {
@@ -75,9 +75,13 @@ async fn execute(
             .await
         {
             Ok(done) => break done,
-            Err(error) if !retried && stale_plan(&error) => {
-                retried = true;
+            Err(error) if stale_plan(&error) => {
                 let _ = sqlx::Connection::clear_cached_statements(&mut **conn).await;
+                // Inside a transaction PostgreSQL has aborted it: no re-run.
+                if retried || in_transaction {
+                    return Err(fail(&mut held, error));
+                }
+                retried = true;
             }
             Err(error) => return Err(fail(&mut held, error)),
         }
@@ -108,6 +112,7 @@ async fn query(
     let mut held = held.lock().await;
     let effect = transaction_effect(&statement);
     let timer = held.timer.start_timer();
+    let in_transaction = held.in_transaction;
     let conn = held.connection()?;
     // Spin takes the columns from the first row: no rows, no columns.
     let mut columns = Vec::new();
@@ -144,11 +149,14 @@ async fn query(
             }
         }
         drop(results);
-        if !retried && rows.is_empty() && failed.as_ref().is_some_and(stale_plan) {
-            retried = true;
-            failed = None;
+        if failed.as_ref().is_some_and(stale_plan) {
             let _ = sqlx::Connection::clear_cached_statements(&mut **conn).await;
-            continue;
+            // Inside a transaction PostgreSQL has aborted it: no re-run.
+            if !retried && !in_transaction && rows.is_empty() {
+                retried = true;
+                failed = None;
+                continue;
+            }
         }
         break;
     }
@@ -177,16 +185,7 @@ pub(super) enum Refused {
 /// Prepares `statement` (cached per connection, parameter types left to
 /// PostgreSQL to infer, as tokio-postgres does) and binds `values` to the
 /// types it inferred, by Spin's rules ([`params::bind`]).
-async fn bind(
-    conn: &mut PoolConnection<Postgres>,
-    statement: &str,
-    values: Vec<params::Value>,
-) -> Result<PgArguments, Refused> {
-    bind_on(conn, statement, values).await
-}
-
-/// [`bind`] on a plain connection.
-pub(super) async fn bind_on(
+pub(super) async fn bind(
     conn: &mut sqlx::PgConnection,
     statement: &str,
     values: Vec<params::Value>,

@@ -8,7 +8,7 @@ use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 
 use super::columns;
-use super::host::{Refused, bind_on};
+use super::host::{Refused, bind};
 use super::params::Value;
 use crate::bindings::postgres::{DbDataType, DbValue, RangeBoundKind};
 use crate::cluster::Cluster;
@@ -47,7 +47,7 @@ impl Db {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Vec<(String, DbDataType, DbValue)>, String> {
-        let args = match bind_on(&mut self.conn, sql, values).await {
+        let args = match bind(&mut self.conn, sql, values).await {
             Ok(args) => args,
             Err(Refused::Types(text)) => return Err(text),
             Err(Refused::Database(e)) => return Err(e.to_string()),

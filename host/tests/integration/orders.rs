@@ -426,13 +426,7 @@ async fn a_write_whose_answer_fails_leaves_nothing() {
         .execute(&panier)
         .await
         .unwrap();
-    let added = s
-        .app
-        .post_json(
-            &format!("/panier/{client}/items"),
-            &json!({"product_id": "A", "name": "Thé", "unit_price_cents": 300, "quantity": 1}),
-        )
-        .await;
+    let added = add_item(&s.app, &client, "A", 300, 1).await;
     assert_eq!(added.status(), 500);
     assert_eq!(s.db.count("panier", "cart_items").await, 0);
     assert_eq!(s.db.count("panier", "carts").await, 0);
