@@ -119,16 +119,12 @@ pub async fn handle(admin: &Admin, request: http::Request<Incoming>) -> http::Re
         (Method::PUT, ["admin", "components", name]) => {
             let name = (*name).to_owned();
             match upload(request).await {
-                Ok(bytes) => outcome(
-                    &name,
-                    deploy::deploy(&admin.services, &name, &bytes).await,
-                    admin,
-                ),
+                Ok(bytes) => outcome(deploy::deploy(&admin.services, &name, &bytes).await),
                 Err(response) => response,
             }
         }
         (Method::POST, ["admin", "components", name, "rollback"]) => {
-            outcome(name, deploy::rollback(&admin.services, name).await, admin)
+            outcome(deploy::rollback(&admin.services, name).await)
         }
         _ => problem::problem(
             StatusCode::NOT_FOUND,
@@ -165,25 +161,15 @@ async fn upload(
     }
 }
 
-fn outcome(
-    name: &str,
-    result: Result<deploy::Deployed, DeployError>,
-    admin: &Admin,
-) -> http::Response<WasiBody> {
+fn outcome(result: Result<deploy::Deployed, DeployError>) -> http::Response<WasiBody> {
     match result {
-        Ok(done) => {
-            admin.metrics.swap(name, "success");
-            problem::json(StatusCode::OK, &json!(done))
-        }
+        Ok(done) => problem::json(StatusCode::OK, &json!(done)),
         Err(error) => {
             let (status, slug) = match &error {
                 DeployError::UnknownComponent(_) => (StatusCode::NOT_FOUND, "unknown-component"),
                 DeployError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid-component"),
                 DeployError::NoPrevious(_) => (StatusCode::CONFLICT, "no-previous-version"),
             };
-            if let DeployError::Invalid(_) | DeployError::NoPrevious(_) = &error {
-                admin.metrics.swap(name, "rejected");
-            }
             problem::problem(status, slug, error.to_string())
         }
     }

@@ -33,8 +33,30 @@ pub struct Deployed {
     pub prepare_ms: f64,
 }
 
+/// Counts a swap's outcome in `comptoir_component_swaps_total`, whoever
+/// asked for it (the admin API or `--watch`).
+fn counted(
+    services: &Services,
+    name: &str,
+    result: Result<Deployed, DeployError>,
+) -> Result<Deployed, DeployError> {
+    match &result {
+        Ok(_) => services.metrics.swap(name, "success"),
+        Err(DeployError::Invalid(_) | DeployError::NoPrevious(_)) => {
+            services.metrics.swap(name, "rejected")
+        }
+        // No such component: no series to count it in.
+        Err(DeployError::UnknownComponent(_)) => {}
+    }
+    result
+}
+
 /// Validates `wasm` as the new version of `name` and swaps it in.
 pub async fn deploy(services: &Services, name: &str, wasm: &[u8]) -> Result<Deployed, DeployError> {
+    counted(services, name, swap_in(services, name, wasm).await)
+}
+
+async fn swap_in(services: &Services, name: &str, wasm: &[u8]) -> Result<Deployed, DeployError> {
     let set = services
         .components
         .get(name)
@@ -60,6 +82,10 @@ pub async fn deploy(services: &Services, name: &str, wasm: &[u8]) -> Result<Depl
 
 /// Swaps `name` back to the version before the last deploy.
 pub async fn rollback(services: &Services, name: &str) -> Result<Deployed, DeployError> {
+    counted(services, name, swap_back(services, name).await)
+}
+
+async fn swap_back(services: &Services, name: &str) -> Result<Deployed, DeployError> {
     let set = services
         .components
         .get(name)

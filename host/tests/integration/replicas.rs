@@ -420,4 +420,20 @@ async fn watch_deploys_a_rebuilt_component() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Swaps made by --watch are counted like the admin API's.
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (outcome, n) in [("success", 1), ("rejected", 1)] {
+        let sample = format!(
+            "comptoir_component_swaps_total{{component=\"clients\",outcome=\"{outcome}\"}} {n}"
+        );
+        assert!(metrics.contains(&sample), "{sample} not in /metrics");
+    }
 }
