@@ -3,7 +3,11 @@
 //! port, one database and one role per service, stop cleanly at exit.
 //!
 //! PostgreSQL refuses to run as root, so as root the server runs as the
-//! `postgres` OS user (which must own the cluster directory).
+//! `postgres` OS user (which must own the cluster directory). When that user
+//! cannot reach `<state>/pg` (a checkout under root's 0700 home, a
+//! `mktemp -d`), PostgreSQL's files go to `/var/lib/comptoir/<hash of the
+//! state directory>` instead, with `<state>/pg/data` a link to them; the
+//! passwords and the port stay under `<state>/pg`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,9 +21,15 @@ use tokio::process::Command;
 const POSTGRES_USER: &str = "postgres";
 /// Superuser role of the embedded cluster.
 const SUPERUSER: &str = "comptoir";
+/// Where clusters go when the `postgres` user cannot reach the state directory.
+const RELOCATED_ROOT: &str = "/var/lib/comptoir";
 
 /// A running embedded cluster.
 pub struct Cluster {
+    /// The directory PostgreSQL's own files live in (data, socket, log):
+    /// `<state>/pg`, or its relocated home when the server's user cannot
+    /// reach that.
+    home: PathBuf,
     data: PathBuf,
     port: u16,
     run_as: Option<nix::unistd::User>,
@@ -80,13 +90,18 @@ impl Cluster {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;
         let dir = dir.canonicalize()?;
-        let data = dir.join("data");
+        let home = match &run_as {
+            Some(user) if !reachable(&dir, user) => relocate(&dir)?,
+            _ => dir.clone(),
+        };
+        let data = home.join("data");
         let secrets_path = dir.join("secrets.json");
         let secrets: Secrets = match std::fs::read(&secrets_path) {
             Ok(bytes) => serde_json::from_slice(&bytes).context("corrupt secrets.json")?,
             Err(_) => Secrets::default(),
         };
         let mut cluster = Self {
+            home: home.clone(),
             data,
             port: 0,
             run_as,
@@ -97,8 +112,8 @@ impl Cluster {
             tracing::info!(dir = %cluster.data.display(), "initialising the embedded PostgreSQL cluster (first start)");
             cluster.secrets.superuser = random_secret()?;
             cluster.secrets.roles.clear();
-            cluster.own(&dir)?;
-            let pwfile = dir.join("initdb.pw");
+            cluster.own(&home)?;
+            let pwfile = home.join("initdb.pw");
             write_private(&pwfile, cluster.secrets.superuser.as_bytes())?;
             cluster.own(&pwfile)?;
             let result = cluster
@@ -124,7 +139,7 @@ impl Cluster {
             let _ = cluster.pg_ctl(&["stop", "-m", "fast", "-w"]).await;
         }
         cluster.port = free_port()?;
-        let socket_dir = dir.join("run");
+        let socket_dir = home.join("run");
         std::fs::create_dir_all(&socket_dir)?;
         cluster.own(&socket_dir)?;
         let options = format!(
@@ -132,7 +147,7 @@ impl Cluster {
             cluster.port,
             socket_dir.display()
         );
-        let log = dir.join("postgres.log");
+        let log = home.join("postgres.log");
         if cluster.run_as.is_some() && !log.exists() {
             write_private(&log, b"")?;
             cluster.own(&log)?;
@@ -236,13 +251,12 @@ impl Cluster {
 
     /// Starts a paused cluster again, on the same port.
     pub async fn resume(&self) -> anyhow::Result<()> {
-        let dir = self.data.parent().context("cluster directory")?;
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c max_connections=300 -k {} -c timezone=UTC",
             self.port,
-            dir.join("run").display()
+            self.home.join("run").display()
         );
-        let log = dir.join("postgres.log").display().to_string();
+        let log = self.home.join("postgres.log").display().to_string();
         self.pg_ctl(&["start", "-w", "-t", "60", "-l", &log, "-o", &options])
             .await
     }
@@ -287,7 +301,12 @@ impl Cluster {
             }
             None => std::process::Command::new(&program),
         };
-        command.args(args).stdin(Stdio::null());
+        // PostgreSQL's tools change back to the working directory, which the
+        // server's user may not be allowed into: run them from its home.
+        command
+            .args(args)
+            .current_dir(&self.home)
+            .stdin(Stdio::null());
         Ok(command)
     }
 
@@ -328,6 +347,49 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// Whether `user` may pass through every directory above `dir`.
+fn reachable(dir: &Path, user: &nix::unistd::User) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    dir.ancestors().skip(1).all(|above| {
+        std::fs::metadata(above).is_ok_and(|m| {
+            let execute = if m.uid() == user.uid.as_raw() {
+                0o100
+            } else if m.gid() == user.gid.as_raw() {
+                0o010
+            } else {
+                0o001
+            };
+            m.mode() & execute != 0
+        })
+    })
+}
+
+/// The home of the cluster of state directory `dir` under
+/// [`RELOCATED_ROOT`], with `dir/data` linked to its data for the tools
+/// that read it (`postmaster.pid`).
+fn relocate(dir: &Path) -> anyhow::Result<PathBuf> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let digest = hex::encode(sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes()));
+    let home = Path::new(RELOCATED_ROOT).join(&digest[..16]);
+    std::fs::create_dir_all(&home)
+        .with_context(|| format!("failed to create {}", home.display()))?;
+    std::fs::set_permissions(RELOCATED_ROOT, std::fs::Permissions::from_mode(0o755))?;
+    let link = dir.join("data");
+    if std::fs::read_link(&link).ok().as_deref() != Some(home.join("data").as_path()) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(home.join("data"), &link)
+            .with_context(|| format!("failed to link {}", link.display()))?;
+    }
+    tracing::info!(
+        state = %dir.display(),
+        cluster = %home.display(),
+        "the postgres user cannot reach the state directory: the PostgreSQL cluster lives in {}",
+        home.display()
+    );
+    Ok(home)
 }
 
 /// A port that was free on 127.0.0.1 a moment ago.

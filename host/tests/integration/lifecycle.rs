@@ -147,3 +147,50 @@ async fn shutdown_under_load_finishes_in_flight_work() {
         assert_eq!(found, 1, "acknowledged order {id} is missing");
     }
 }
+
+/// As root, with a state directory the `postgres` OS user cannot reach (a
+/// checkout under root's 0700 home, a `mktemp -d`), comptoir keeps the
+/// embedded cluster where that user can reach it, says where, and serves.
+#[tokio::test]
+async fn embedded_database_works_from_a_private_directory_as_root() {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root (the postgres user is what cannot reach the directory)");
+        return;
+    }
+    let private = tempfile::Builder::new()
+        .prefix("comptoir-private-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let state = private.path().join("checkout/.comptoir");
+    std::fs::create_dir_all(&state).unwrap();
+    let manifest = workspace().join("spin.toml");
+    let app = spawn(Launch {
+        manifest: &manifest,
+        state_dir: &state,
+        env: vec![],
+        args: vec![],
+    })
+    .await;
+    let created = app
+        .post_json(
+            "/clients",
+            &json!({"name": "Root", "email": "root@example.com"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let log = std::fs::read_to_string(&app.stderr_log).unwrap();
+    assert!(app.stop().success());
+    let home = std::fs::read_link(state.join("pg/data")).expect("pg/data links to the cluster");
+    assert!(home.starts_with("/var/lib/comptoir/"), "{}", home.display());
+    assert!(
+        log.contains(&home.parent().unwrap().display().to_string()),
+        "the log says where the cluster is:\n{log}"
+    );
+    assert!(
+        !home.join("postmaster.pid").exists(),
+        "PostgreSQL was stopped"
+    );
+    std::fs::remove_dir_all(home.parent().unwrap()).unwrap();
+}
