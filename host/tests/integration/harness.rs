@@ -356,6 +356,18 @@ impl App {
             .bearer_auth(&self.token)
     }
 
+    /// The admin listener's `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `GET /admin/components`, as JSON.
     pub async fn inventory(&self) -> serde_json::Value {
         let response = self
