@@ -8,9 +8,17 @@ import { Counter } from 'k6/metrics';
 /// Responses with a 5xx status, counted apart from other failures.
 export const serverErrors = new Counter('http_5xx');
 
+/// With DRILL_LOG set, failed requests and acknowledged orders are logged
+/// (to K6_CONSOLE_OUTPUT): `FAIL <epoch ms> <method> <url> <status>` and
+/// `ORDER <id> <lines>`, for `cargo xtask drill` to check afterwards.
+const DRILL_LOG = !!__ENV.DRILL_LOG;
+
 /// Counts `res` in `http_5xx` when the server failed; returns it.
 export function track(res) {
   if (res.status >= 500) serverErrors.add(1);
+  if (DRILL_LOG && (res.status === 0 || res.status >= 400)) {
+    console.log(`FAIL ${Date.now()} ${res.request.method} ${res.url} ${res.status}`);
+  }
   return res;
 }
 
@@ -80,6 +88,7 @@ export function placeOrder(clientId) {
   if (!check(res, { 'order placed (201)': (r) => r.status === 201 && body && body.status === 'validated' })) {
     return null;
   }
+  if (DRILL_LOG) console.log(`ORDER ${body.id} ${body.lines.length}`);
   return body.id;
 }
 

@@ -12,15 +12,25 @@
 //!   Prometheus scraping a running comptoir.
 //! - `cargo xtask fuzz [--examples N]`: schemathesis against `/openapi.json`
 //!   of the running stack (fixed seed).
+//! - `cargo xtask image`: comptoir's container image, built from source.
+//! - `cargo xtask compose up|down|test`: `compose.yaml` for real (Docker).
+//! - `cargo xtask validate`: the deployment files checked offline (hadolint,
+//!   docker-compose config, kubernetes-validate, vendored CRD schemas).
+//! - `cargo xtask drill`: the Compose stack under load while comptoir
+//!   containers are killed and cut off; every acknowledged order checked.
 
 mod bench;
+mod compose;
 mod cpu;
 mod dashboards;
+mod docker;
+mod drill;
 mod http;
 mod load;
 mod spin;
 mod stack;
 mod tools;
+mod validate;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -49,9 +59,13 @@ fn main() -> ExitCode {
         "bench" => bench::run(&root(), rest),
         "check-dashboards" => dashboards::check(&root(), !rest.iter().any(|a| a == "--debug")),
         "fuzz" => fuzz(rest),
+        "compose" => compose::run(&root(), rest),
+        "drill" => drill::run(&root(), rest),
+        "image" => docker::image(&root()),
+        "validate" => validate::run(&root()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|swap] | check-dashboards | fuzz [--examples N --debug]>"
+                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|swap] | check-dashboards | fuzz [--examples N --debug] | image | compose <up|down|test> [--debug] | drill [--debug] | validate>"
             );
             return ExitCode::from(2);
         }

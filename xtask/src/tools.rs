@@ -38,7 +38,7 @@ pub fn ensure_schemathesis() -> anyhow::Result<PathBuf> {
     ensure_pip_binary("st", "schemathesis")
 }
 
-fn ensure_pip_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
+pub fn ensure_pip_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
     if let Some(path) = found(name, &[]) {
         return Ok(path);
     }

@@ -48,7 +48,7 @@ async fn open(access: Arc<DatabaseAccess>, address: String) -> Result<Connection
         Error::ConnectionFailed(reason)
     })?;
     let conn = database.pool().acquire().await.map_err(convert::error)?;
-    Ok(Connection::new(conn, database.timer.clone()))
+    Ok(Connection::new(conn, &database))
 }
 
 async fn execute(
@@ -223,6 +223,7 @@ fn fail(held: &mut Held, error: sqlx::Error) -> Error {
     };
     if broken && let Some(conn) = held.conn.as_mut() {
         conn.close_on_drop();
+        held.staleness.broken();
     }
     convert::error(error)
 }

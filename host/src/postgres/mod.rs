@@ -17,6 +17,7 @@ mod oid;
 mod params;
 #[cfg(test)]
 mod parity;
+mod staleness;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub struct Database {
     /// `host:port` as written in `allowed_outbound_hosts` terms.
     host_port: String,
     pool: PgPool,
+    /// Which idle connections to ping before use.
+    staleness: Arc<staleness::Staleness>,
     /// Statement durations on this database.
     timer: prometheus::Histogram,
 }
@@ -57,20 +60,32 @@ impl Database {
             .parse()
             .with_context(|| format!("invalid database address for {}", redact(address)))?;
         let host_port = format!("{}:{}", options.get_host(), options.get_port());
+        let staleness = Arc::new(staleness::Staleness::new());
+        let check = staleness.clone();
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            // A dead connection surfaces as an error on its first statement
-            // (→ 503 + Retry-After); pinging on every acquire would add a
-            // round trip to every request.
+            // Pinging on every acquire would add a round trip to every
+            // request: only connections that may have died are pinged (a
+            // failed ping closes it and the pool takes or opens another).
             .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                let ping = check.check(meta.idle_for);
+                Box::pin(async move {
+                    if ping {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .idle_timeout(Duration::from_secs(300))
             .connect_lazy_with(options.options([("timezone", "UTC")]));
         Ok(Self {
             address: address.to_owned(),
             host_port,
             pool,
+            staleness,
             timer,
         })
     }
@@ -135,12 +150,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(conn: PoolConnection<Postgres>, timer: prometheus::Histogram) -> Self {
+    fn new(conn: PoolConnection<Postgres>, database: &Database) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Held {
                 conn: Some(conn),
                 in_transaction: false,
-                timer,
+                timer: database.timer.clone(),
+                staleness: database.staleness.clone(),
             })),
         }
     }
@@ -151,6 +167,7 @@ struct Held {
     conn: Option<PoolConnection<Postgres>>,
     in_transaction: bool,
     timer: prometheus::Histogram,
+    staleness: Arc<staleness::Staleness>,
 }
 
 impl Held {

@@ -134,3 +134,48 @@ async fn a_database_outage_is_contained_and_loses_no_acknowledged_write() {
         assert_eq!(found, 1, "acknowledged {sku} ({status}) was lost");
     }
 }
+
+/// A database restart fails no request once the server is back: the pool's
+/// connections from before the restart (all dead) are checked and replaced
+/// before a guest gets one, instead of failing a request each.
+#[tokio::test]
+async fn after_a_database_restart_no_request_fails_on_a_dead_pooled_connection() {
+    let db = TestDb::start(&["clients"]).await;
+    let dir = temp_dir();
+    let manifest = write_manifest_allowing(
+        dir.path(),
+        &[Component::clients()],
+        "postgres://127.0.0.1:*",
+    );
+    let app = spawn(Launch {
+        manifest: &manifest,
+        state_dir: dir.path(),
+        env: Launch::db_env(&db),
+        args: vec!["--replicas".into(), "2".into()],
+    })
+    .await;
+    let create = |round: &'static str| {
+        let app = &app;
+        futures::future::join_all((0..16).map(move |i| async move {
+            app.post_json(
+                "/clients",
+                &json!({"name": "R", "email": format!("{round}{i}@example.com")}),
+            )
+            .await
+            .status()
+            .as_u16()
+        }))
+    };
+    // Concurrent requests leave several connections in the pool.
+    assert!(create("before").await.iter().all(|s| *s == 201));
+
+    db.pause().await;
+    db.resume().await;
+
+    let after = create("after").await;
+    assert!(
+        after.iter().all(|s| *s == 201),
+        "requests failed after the restart: {after:?}"
+    );
+    assert_eq!(db.count("clients", "clients").await, 32);
+}

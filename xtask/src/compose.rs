@@ -1,0 +1,420 @@
+//! `cargo xtask compose up | down | test`: `compose.yaml` run for real —
+//! images built (stand-ins where no registry answers), the stack started
+//! and checked through NGINX on 127.0.0.1, and stopped again.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::docker::{self, Artifacts, Engine};
+use crate::http;
+
+const USAGE: &str = "usage: cargo xtask compose <up [--debug] | down [--volumes] | test [--debug]>";
+
+pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let release = !args.iter().any(|a| a == "--debug");
+    match args.first().map(String::as_str) {
+        Some("up") => up(root, release),
+        Some("down") => down(root, args.iter().any(|a| a == "--volumes")),
+        Some("test") => test(root, release),
+        _ => bail!(USAGE),
+    }
+}
+
+/// How a stack is started.
+pub struct Settings {
+    /// The Compose project (container, network and volume prefix).
+    pub project: String,
+    pub port: u16,
+    pub prometheus_port: u16,
+    /// The first three bytes of the stack network's /24.
+    pub subnet_prefix: String,
+    /// Package the release host build (else the debug one the tests made).
+    pub release: bool,
+    /// Passwords and token for this run only, instead of `.env`'s.
+    pub throwaway_secrets: bool,
+    /// Take the stack down (volumes too) when the `Stack` is dropped.
+    pub teardown: bool,
+}
+
+impl Settings {
+    /// A stack for a test or drill: its own project, ports and network,
+    /// secrets of its own, removed afterwards.
+    pub fn throwaway(project: &str, subnet_prefix: &str, release: bool) -> anyhow::Result<Self> {
+        Ok(Self {
+            project: project.into(),
+            port: crate::stack::free_port()?,
+            prometheus_port: crate::stack::free_port()?,
+            subnet_prefix: subnet_prefix.into(),
+            release,
+            throwaway_secrets: true,
+            teardown: true,
+        })
+    }
+}
+
+/// A running `compose.yaml` stack.
+pub struct Stack {
+    root: PathBuf,
+    pub settings: Settings,
+    env: Vec<(String, String)>,
+    // Dropped after the stack is down.
+    _engine: Engine,
+}
+
+impl Stack {
+    pub fn start(root: &Path, settings: Settings) -> anyhow::Result<Self> {
+        let work = root.join("target/docker");
+        crate::tools::ensure_debian_binary("docker-compose", "docker-compose", &[])?;
+        let engine = Engine::ensure(&work)?;
+        docker::ensure_base_image(&work)?;
+        let mut env = docker::stack_images(root)?;
+        crate::build_host(settings.release)?;
+        docker::build_comptoir(
+            root,
+            Artifacts::Host {
+                release: settings.release,
+            },
+            "",
+        )?;
+        env.extend([
+            ("COMPTOIR_PORT".to_owned(), settings.port.to_string()),
+            (
+                "PROMETHEUS_PORT".to_owned(),
+                settings.prometheus_port.to_string(),
+            ),
+            (
+                "COMPTOIR_SUBNET_PREFIX".to_owned(),
+                settings.subnet_prefix.clone(),
+            ),
+        ]);
+        if settings.throwaway_secrets {
+            env.extend(secrets()?);
+        } else {
+            ensure_env_file(root)?;
+        }
+        let stack = Self {
+            root: root.to_path_buf(),
+            settings,
+            env,
+            _engine: engine,
+        };
+        crate::step(
+            &format!("starting the stack ({})", stack.settings.project),
+            || {
+                let mut up = stack.compose();
+                up.args(["up", "-d", "--remove-orphans"]);
+                crate::run(up)?;
+                stack.wait_ready()
+            },
+        )?;
+        Ok(stack)
+    }
+
+    /// `docker-compose` for this stack's project, file and variables.
+    pub fn compose(&self) -> Command {
+        let mut c = Command::new("docker-compose");
+        c.current_dir(&self.root)
+            .args(["-p", &self.settings.project, "-f", "compose.yaml"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// The public URL, through NGINX.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.settings.port)
+    }
+
+    /// The id of a service's container.
+    pub fn container(&self, service: &str) -> anyhow::Result<String> {
+        let mut ps = self.compose();
+        ps.args(["ps", "-q", service]);
+        let id = docker::output(ps)?;
+        ensure!(!id.is_empty(), "no container for {service}");
+        Ok(id)
+    }
+
+    /// The fixed address of `comptoir-N` on the stack network.
+    pub fn comptoir_address(&self, n: u8) -> String {
+        format!("{}.{}", self.settings.subnet_prefix, 10 + n)
+    }
+
+    /// Runs `sql` as the superuser in `database`; rows as `|`-separated text.
+    pub fn sql(&self, database: &str, sql: &str) -> anyhow::Result<String> {
+        let mut psql = self.compose();
+        psql.args([
+            "exec", "-T", "db", "psql", "-U", "postgres", "-d", database, "-At", "-c", sql,
+        ]);
+        docker::output(psql)
+    }
+
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        let url = self.url("/readyz");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while http::status(&url) != Some(200) {
+            if Instant::now() > deadline {
+                let mut ps = self.compose();
+                ps.arg("ps");
+                let _ = crate::run(ps);
+                let mut logs = self.compose();
+                logs.args(["logs", "--tail", "30"]);
+                let _ = crate::run(logs);
+                bail!("the stack did not answer 200 at {url} within 180 s");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Ok(())
+    }
+
+    fn down(&self) -> anyhow::Result<()> {
+        let mut down = self.compose();
+        down.args(["down", "--volumes", "--remove-orphans", "--timeout", "15"]);
+        crate::run(down)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if self.settings.teardown {
+            eprintln!("==> taking the stack down ({})", self.settings.project);
+            if let Err(error) = self.down() {
+                eprintln!("xtask: {error:#}");
+            }
+        }
+    }
+}
+
+/// Passwords and an admin token for one run.
+fn secrets() -> anyhow::Result<Vec<(String, String)>> {
+    [
+        "POSTGRES_PASSWORD",
+        "CLIENTS_DB_PASSWORD",
+        "PANIER_DB_PASSWORD",
+        "COMMANDE_DB_PASSWORD",
+        "COMPTOIR_ADMIN_TOKEN",
+    ]
+    .into_iter()
+    .map(|name| Ok((name.to_owned(), random_hex()?)))
+    .collect()
+}
+
+fn random_hex() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `.env` with random passwords, unless there is one (mode 0600).
+fn ensure_env_file(root: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = root.join(".env");
+    if path.exists() {
+        return Ok(());
+    }
+    let mut text = String::from("# Written by `cargo xtask compose up` (see .env.example).\n");
+    for (name, value) in secrets()? {
+        text.push_str(&format!("{name}={value}\n"));
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("==> wrote {} with random passwords", path.display());
+    Ok(())
+}
+
+/// The user's stack: project `comptoir`, NGINX on 127.0.0.1:8080,
+/// Prometheus on 127.0.0.1:9090, left running.
+fn up(root: &Path, release: bool) -> anyhow::Result<()> {
+    let stack = Stack::start(
+        root,
+        Settings {
+            project: "comptoir".into(),
+            port: 8080,
+            prometheus_port: 9090,
+            subnet_prefix: "172.29.80".into(),
+            release,
+            throwaway_secrets: false,
+            teardown: false,
+        },
+    )?;
+    eprintln!(
+        "comptoir is up: {} (through NGINX), Prometheus on http://127.0.0.1:9090; `cargo xtask compose down` stops it",
+        stack.url("/")
+    );
+    // The engine stays up for the stack (even if this command started it).
+    std::mem::forget(stack);
+    Ok(())
+}
+
+fn down(root: &Path, volumes: bool) -> anyhow::Result<()> {
+    let mut down = Command::new("docker-compose");
+    down.current_dir(root).args([
+        "-p",
+        "comptoir",
+        "-f",
+        "compose.yaml",
+        "down",
+        "--remove-orphans",
+    ]);
+    if volumes {
+        down.arg("--volumes");
+    }
+    // compose.yaml requires the secrets to be set even to take it down.
+    if !root.join(".env").exists() {
+        down.envs(secrets()?);
+    }
+    crate::run(down)
+}
+
+/// The stack, for real: an order through NGINX, both comptoir scraped by
+/// Prometheus, the data kept across a database restart; then nothing left.
+fn test(root: &Path, release: bool) -> anyhow::Result<()> {
+    let stack = Stack::start(
+        root,
+        Settings::throwaway("comptoir-test", "172.29.81", release)?,
+    )?;
+    crate::step("an order through NGINX", || {
+        let order = place_order(&stack)?;
+        eprintln!("    order {order} placed (201)");
+        expect_both_scraped(&stack)?;
+        eprintln!("    Prometheus: up == 1 for comptoir-1 and comptoir-2");
+        let mut restart = stack.compose();
+        restart.args(["restart", "db"]);
+        crate::run(restart)?;
+        let restarted = Instant::now();
+        stack.wait_ready()?;
+        eprintln!(
+            "    ready again (/readyz 200 through NGINX) {:.1?} after the database restart",
+            restarted.elapsed()
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let response = loop {
+            let response =
+                http::request("GET", &stack.url(&format!("/commandes/{order}")), &[], &[]);
+            match response {
+                Ok(r) if r.status == 200 => break r,
+                _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
+                Ok(r) => bail!("GET the order after the database restart: {}", r.status),
+                Err(e) => return Err(e),
+            }
+        };
+        let body: serde_json::Value = serde_json::from_slice(&response.body)?;
+        ensure!(
+            body["lines"].as_array().map(Vec::len) == Some(2),
+            "the order lost its lines across the restart: {body}"
+        );
+        eprintln!("    the order and its 2 lines are there after `docker-compose restart db`");
+        // The `load` profile: k6 in its container, through NGINX; its
+        // thresholds (no failed request) decide the exit status.
+        let mut k6 = stack.compose();
+        k6.args([
+            "--profile",
+            "load",
+            "run",
+            "--rm",
+            "k6",
+            "run",
+            "--vus",
+            "4",
+            "--duration",
+            "5s",
+        ])
+        .arg("/load/order-flow.js");
+        crate::run(k6)?;
+        eprintln!("    the k6 service ran the order flow through NGINX with no failed request");
+        Ok(())
+    })?;
+    let project = stack.settings.project.clone();
+    drop(stack);
+    let left = docker::output({
+        let mut ps = docker::docker();
+        ps.args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+        ]);
+        ps
+    })?;
+    ensure!(left.is_empty(), "containers left after down: {left}");
+    eprintln!("    down: no container left");
+    Ok(())
+}
+
+/// Creates a client, fills its cart with two items, places the order.
+pub fn place_order(stack: &Stack) -> anyhow::Result<String> {
+    let json = [("content-type", "application/json")];
+    let email = format!("compose-{}@example.com", random_hex()?);
+    let client = http::request(
+        "POST",
+        &stack.url("/clients"),
+        &json,
+        format!(r#"{{"name":"Compose","email":"{email}"}}"#).as_bytes(),
+    )?;
+    ensure!(client.status == 201, "POST /clients: {}", client.status);
+    let client: serde_json::Value = serde_json::from_slice(&client.body)?;
+    let id = client["id"].as_str().context("no client id")?.to_owned();
+    for (product, price) in [("CAFE-250", 1250), ("THE-100", 499)] {
+        let item = http::request(
+            "POST",
+            &stack.url(&format!("/panier/{id}/items")),
+            &json,
+            format!(r#"{{"product_id":"{product}","name":"{product}","unit_price_cents":{price},"quantity":2}}"#)
+                .as_bytes(),
+        )?;
+        ensure!(
+            item.status == 200,
+            "POST /panier/{{id}}/items: {}",
+            item.status
+        );
+    }
+    let key = random_hex()?;
+    let order = http::request(
+        "POST",
+        &stack.url("/commandes"),
+        &[json[0], ("idempotency-key", key.as_str())],
+        format!(r#"{{"client_id":"{id}"}}"#).as_bytes(),
+    )?;
+    ensure!(
+        order.status == 201,
+        "POST /commandes: {} {}",
+        order.status,
+        String::from_utf8_lossy(&order.body)
+    );
+    let order: serde_json::Value = serde_json::from_slice(&order.body)?;
+    Ok(order["id"].as_str().context("no order id")?.to_owned())
+}
+
+/// Waits until Prometheus reports `up == 1` for both comptoir targets.
+fn expect_both_scraped(stack: &Stack) -> anyhow::Result<()> {
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/query?query=up%7Bjob%3D%22comptoir%22%7D%3D%3D1",
+        stack.settings.prometheus_port
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up: Vec<String> = http::request("GET", &url, &[], &[])
+            .ok()
+            .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+            .and_then(|v| v["data"]["result"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| r["metric"]["instance_name"].as_str().map(str::to_owned))
+            .collect();
+        if up.iter().any(|i| i == "comptoir-1") && up.iter().any(|i| i == "comptoir-2") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("Prometheus does not see both comptoir up (up: {up:?})");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,254 @@
+//! `cargo xtask drill`: the Compose stack under the k6 order flow through
+//! NGINX while one comptoir container is SIGKILLed and started again and
+//! the other is cut from the network and reconnected; then every
+//! acknowledged order is looked up in PostgreSQL. Report in
+//! `target/drill/report.md`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, ensure};
+
+use crate::compose::{Settings, Stack};
+use crate::docker;
+
+const VUS: u32 = 8;
+const DURATION_S: u64 = 60;
+
+/// One injected fault (times in ms since the epoch): when, when it was
+/// undone (`docker start`, `docker network connect`), and when the
+/// container it hit answered `/readyz` again.
+struct Fault {
+    what: &'static str,
+    at_ms: u128,
+    undone_ms: u128,
+    back_ms: Option<u128>,
+}
+
+pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let release = !args.iter().any(|a| a == "--debug");
+    let stack = Stack::start(
+        root,
+        Settings::throwaway("comptoir-drill", "172.29.82", release)?,
+    )?;
+    let out = root.join("target/drill");
+    std::fs::create_dir_all(&out)?;
+    let console = out.join("k6-console.log");
+    let _ = std::fs::remove_file(&console);
+    let network = format!("{}_comptoir", stack.settings.project);
+    let (first, second) = (
+        stack.container("comptoir-1")?,
+        stack.container("comptoir-2")?,
+    );
+
+    let base_url = stack.url("");
+    let run = crate::load::Run {
+        scenario: "drill",
+        label: "drill".into(),
+        base_url: &base_url,
+        vus: Some(VUS),
+        duration: Some(format!("{DURATION_S}s")),
+        env: vec![
+            ("DRILL_LOG".into(), "1".into()),
+            ("K6_CONSOLE_OUTPUT".into(), console.display().to_string()),
+        ],
+        out: &out,
+    };
+    let (figures, faults) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let k6 = scope.spawn(|| run.execute(root));
+        let started = Instant::now();
+        let at =
+            |s: u64| std::thread::sleep(Duration::from_secs(s).saturating_sub(started.elapsed()));
+        let mut faults = Vec::new();
+
+        at(10);
+        let mut kill = fault("docker kill comptoir-1 (SIGKILL)");
+        docker::output(docker_cmd(&["kill", &first]))?;
+        at(20);
+        // The restart policy may have brought it back already.
+        kill.undone_ms = now_ms();
+        docker::output(docker_cmd(&["start", &first]))?;
+        kill.back_ms = back(&stack.comptoir_address(1));
+        faults.push(kill);
+
+        at(30);
+        let mut cut = fault("docker network disconnect comptoir-2");
+        docker::output(docker_cmd(&["network", "disconnect", &network, &second]))?;
+        at(40);
+        cut.undone_ms = now_ms();
+        docker::output(docker_cmd(&[
+            "network",
+            "connect",
+            "--ip",
+            &stack.comptoir_address(2),
+            &network,
+            &second,
+        ]))?;
+        cut.back_ms = back(&stack.comptoir_address(2));
+        faults.push(cut);
+
+        let (figures, _) = k6.join().expect("k6 thread")?;
+        Ok((figures, faults))
+    })?;
+
+    let log = std::fs::read_to_string(&console).context("k6 wrote no console log")?;
+    let acknowledged: HashMap<String, u64> = log
+        .lines()
+        .filter_map(|l| l.split("ORDER ").nth(1))
+        .filter_map(|rest| {
+            let mut words = rest.split([' ', '"']);
+            Some((words.next()?.to_owned(), words.next()?.parse().ok()?))
+        })
+        .collect();
+    let failures: Vec<(u128, String)> = log
+        .lines()
+        .filter_map(|l| l.split("FAIL ").nth(1))
+        .filter_map(|rest| {
+            let (ms, what) = rest.split_once(' ')?;
+            Some((ms.parse().ok()?, what.trim_end_matches('"').to_owned()))
+        })
+        .collect();
+
+    let stored: HashMap<String, u64> = stack
+        .sql(
+            "commande",
+            "SELECT o.id, count(l.order_id) FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id GROUP BY o.id",
+        )?
+        .lines()
+        .filter_map(|l| {
+            let (id, lines) = l.split_once('|')?;
+            Some((id.to_owned(), lines.parse().ok()?))
+        })
+        .collect();
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|(id, lines)| stored.get(*id) != Some(lines))
+        .map(|(id, _)| id)
+        .collect();
+
+    let report = report(
+        &figures,
+        &faults,
+        &failures,
+        acknowledged.len(),
+        stored.len(),
+        missing.len(),
+    );
+    std::fs::write(out.join("report.md"), &report)?;
+    eprintln!("{report}");
+    drop(stack);
+
+    ensure!(
+        !acknowledged.is_empty(),
+        "no order was acknowledged during the drill"
+    );
+    ensure!(
+        missing.is_empty(),
+        "{} acknowledged orders are missing or lost lines: {missing:?}",
+        missing.len()
+    );
+    let bound = VUS as u64 * faults.len() as u64;
+    ensure!(
+        figures.failed <= bound,
+        "{} requests failed: more than the {bound} that can be in flight on a lost container",
+        figures.failed
+    );
+    for f in &faults {
+        ensure!(
+            f.back_ms.is_some(),
+            "{}: the container never answered again",
+            f.what
+        );
+    }
+    Ok(())
+}
+
+fn docker_cmd(args: &[&str]) -> std::process::Command {
+    let mut c = docker::docker();
+    c.args(args);
+    c
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
+
+fn fault(what: &'static str) -> Fault {
+    eprintln!("==> {what}");
+    let at_ms = now_ms();
+    Fault {
+        what,
+        at_ms,
+        undone_ms: at_ms,
+        back_ms: None,
+    }
+}
+
+/// When the comptoir at `address` answers `/readyz` again (within 60 s).
+fn back(address: &str) -> Option<u128> {
+    let url = format!("http://{address}:8080/readyz");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if crate::http::status(&url) == Some(200) {
+            return Some(now_ms());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn report(
+    figures: &crate::load::Figures,
+    faults: &[Fault],
+    failures: &[(u128, String)],
+    acknowledged: usize,
+    stored: usize,
+    missing: usize,
+) -> String {
+    let mut text = format!(
+        "# Drill: order flow through NGINX, {VUS} VUs, {DURATION_S} s\n\n\
+         k6: {figures}\n\n\
+         | fault | failed requests after it | last failure after | undone after | answering again after |\n\
+         | --- | ---: | ---: | ---: | ---: |\n"
+    );
+    for (i, fault) in faults.iter().enumerate() {
+        let until = faults.get(i + 1).map_or(u128::MAX, |next| next.at_ms);
+        let mine: Vec<_> = failures
+            .iter()
+            .filter(|(ms, _)| *ms >= fault.at_ms && *ms < until)
+            .collect();
+        let last = mine
+            .iter()
+            .map(|(ms, _)| format!("{:.1} s", (ms - fault.at_ms) as f64 / 1000.0))
+            .next_back()
+            .unwrap_or_else(|| "–".into());
+        let seconds = |ms: u128| format!("{:.1} s", ms.saturating_sub(fault.at_ms) as f64 / 1000.0);
+        let back = fault.back_ms.map_or("never".into(), seconds);
+        text.push_str(&format!(
+            "| {} | {} | {last} | {} | {back} |\n",
+            fault.what,
+            mine.len(),
+            seconds(fault.undone_ms)
+        ));
+    }
+    let before = failures
+        .iter()
+        .filter(|(ms, _)| faults.first().is_none_or(|f| *ms < f.at_ms))
+        .count();
+    text.push_str(&format!(
+        "\nfailed before any fault: {before}\n\
+         acknowledged orders: {acknowledged}; orders in PostgreSQL: {stored}; \
+         acknowledged but missing or with other lines: {missing}\n"
+    ));
+    if !failures.is_empty() {
+        text.push_str("\nfailed requests:\n");
+        for (ms, what) in failures {
+            text.push_str(&format!("- {ms} {what}\n"));
+        }
+    }
+    text
+}
