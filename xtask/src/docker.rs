@@ -227,29 +227,42 @@ pub fn build(
 /// that is present or can be pulled; else the local stand-in, built.
 pub fn stack_images(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mut env = Vec::new();
+    let mut to_build = Vec::new();
     for image in STACK_IMAGES {
         if image_exists(image.official) || pulled(image.official) {
             continue;
         }
         let local = format!("comptoir-local/{}:bookworm", image.local_dir);
         if !image_exists(&local) {
-            crate::step(
-                &format!(
-                    "building {local} from Debian packages ({} cannot be pulled)",
-                    image.official
-                ),
-                || {
-                    build(
-                        &local,
-                        &root.join("deploy/images").join(image.local_dir),
-                        None,
-                        &[],
-                    )
-                },
-            )?;
+            to_build.push((
+                local.clone(),
+                root.join("deploy/images").join(image.local_dir),
+            ));
         }
         env.push((image.variable.to_owned(), local));
     }
+    if to_build.is_empty() {
+        return Ok(env);
+    }
+    let names: Vec<&str> = to_build.iter().map(|(tag, _)| tag.as_str()).collect();
+    crate::step(
+        &format!(
+            "building {} from Debian packages (no registry answers)",
+            names.join(", ")
+        ),
+        || {
+            // Mostly downloads: built side by side.
+            std::thread::scope(|scope| {
+                let builds: Vec<_> = to_build
+                    .iter()
+                    .map(|(tag, dir)| scope.spawn(move || build(tag, dir, None, &[])))
+                    .collect();
+                builds
+                    .into_iter()
+                    .try_for_each(|b| b.join().expect("image build thread"))
+            })
+        },
+    )?;
     Ok(env)
 }
 
