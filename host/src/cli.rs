@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::Settings;
 use crate::pool::PoolSettings;
@@ -106,7 +106,12 @@ pub struct UpArgs {
     /// Live instances per component.
     #[arg(long, env = "COMPTOIR_REPLICAS", default_value_t = DEFAULT_REPLICAS, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub replicas: u16,
-    /// Concurrent requests per instance.
+    /// What a trap takes down: `instance` (requests share an instance, up
+    /// to --max-concurrency; the others in it fail too unless they can be
+    /// replayed) or `request` (one request per instance at a time).
+    #[arg(long, env = "COMPTOIR_ISOLATION", value_enum, default_value_t = Isolation::Instance)]
+    pub isolation: Isolation,
+    /// Concurrent requests per instance (with `--isolation instance`).
     #[arg(long, env = "COMPTOIR_MAX_CONCURRENCY", default_value_t = DEFAULT_MAX_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_concurrency: u16,
     /// Requests an instance serves before it is recycled.
@@ -134,6 +139,17 @@ pub struct UpArgs {
     /// Connections per service database pool.
     #[arg(long, env = "COMPTOIR_DB_POOL_SIZE", default_value_t = DEFAULT_DB_POOL_SIZE, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
+}
+
+/// How far a trap reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Isolation {
+    /// Up to `--max-concurrency` requests share an instance: a trap ends
+    /// all of them (idempotent body-less ones are replayed elsewhere).
+    Instance,
+    /// An instance serves one request at a time: a trap fails only the
+    /// request that caused it; the others queue for a free instance.
+    Request,
 }
 
 /// `30s`, `500ms`, `2m` or plain seconds.
@@ -169,6 +185,7 @@ impl CommonArgs {
             admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("constant address"),
             watch: false,
             replicas: 1,
+            isolation: Isolation::Request,
             max_concurrency: 1,
             max_requests: 1,
             max_queue: 0,
@@ -194,7 +211,10 @@ impl UpArgs {
             state_dir: self.common.state_dir.clone(),
             pool: PoolSettings {
                 replicas: usize::from(self.replicas),
-                max_concurrency: usize::from(self.max_concurrency),
+                max_concurrency: match self.isolation {
+                    Isolation::Instance => usize::from(self.max_concurrency),
+                    Isolation::Request => 1,
+                },
                 max_requests: self.max_requests,
                 max_queue: self.max_queue,
                 request_timeout: self.request_timeout,

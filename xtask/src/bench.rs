@@ -11,14 +11,17 @@
 //!   markdown table (also written to `target/load/bench.md`).
 //! - `swap`: time from a deploy's return to the first response of the new
 //!   version, and latency of steady traffic before vs during swaps.
+//! - `isolation`: `--isolation request` beside `--isolation instance`.
 //!
 //! # Layout
 //!
 //! - `table`: the flows table, Spin ÷ comptoir, and the targets' verdicts.
 //! - `floor`: the PostgreSQL floor (pgbench).
 //! - `swap`: the hot-swap benchmark.
+//! - `isolation`: the two isolation modes side by side.
 
 mod floor;
+mod isolation;
 mod swap;
 mod table;
 
@@ -40,7 +43,8 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         None | Some("flows") | Some("--vus") | Some("--duration") | Some("--replicas")
         | Some("--rate") => flows(root, args),
         Some("swap") => swap::swap(root, args),
-        Some(other) => bail!("unknown benchmark {other:?}: flows or swap"),
+        Some("isolation") => isolation::isolation(root, &args[1..]),
+        Some(other) => bail!("unknown benchmark {other:?}: flows, swap or isolation"),
     }
 }
 

@@ -132,7 +132,7 @@ impl Stack {
     pub fn container(&self, service: &str) -> anyhow::Result<String> {
         let mut ps = self.compose();
         ps.args(["ps", "-q", service]);
-        let id = docker::output(ps)?;
+        let id = crate::output(ps)?;
         ensure!(!id.is_empty(), "no container for {service}");
         Ok(id)
     }
@@ -148,7 +148,7 @@ impl Stack {
         psql.args([
             "exec", "-T", "db", "psql", "-U", "postgres", "-d", database, "-At", "-c", sql,
         ]);
-        docker::output(psql)
+        crate::output(psql)
     }
 
     fn wait_ready(&self) -> anyhow::Result<()> {
@@ -334,7 +334,7 @@ fn test(root: &Path, release: bool) -> anyhow::Result<()> {
     })?;
     let project = stack.settings.project.clone();
     drop(stack);
-    let left = docker::output({
+    let left = crate::output({
         let mut ps = docker::docker();
         ps.args([
             "ps",

@@ -63,22 +63,6 @@ pub fn docker() -> Command {
     command
 }
 
-/// Runs `command`, failing with its stderr if it fails; returns its stdout.
-pub fn output(mut command: Command) -> anyhow::Result<String> {
-    let out = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("failed to run {command:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{command:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 /// The Docker engine, for as long as this value lives. If it was not
 /// running, `dockerd` is started and stopped again on drop.
 pub struct Engine {
@@ -126,17 +110,17 @@ impl Drop for Engine {
 }
 
 fn answers() -> bool {
-    docker()
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    succeeds(&["info"])
 }
 
 pub fn image_exists(tag: &str) -> bool {
+    succeeds(&["image", "inspect", tag])
+}
+
+/// Whether `docker args` succeeds (its output discarded).
+fn succeeds(args: &[&str]) -> bool {
     docker()
-        .args(["image", "inspect", tag])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -267,12 +251,7 @@ pub fn stack_images(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 fn pulled(image: &str) -> bool {
-    docker()
-        .args(["pull", "--quiet", image])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    succeeds(&["pull", "--quiet", image])
 }
 
 /// Where comptoir's binaries come from when its image is built.
@@ -321,7 +300,7 @@ pub fn image(root: &Path) -> anyhow::Result<()> {
         local
     };
     build_comptoir(root, Artifacts::Source, &rust_image)?;
-    let size = output({
+    let size = crate::output({
         let mut c = docker();
         c.args(["image", "inspect", "-f", "{{.Size}}", COMPTOIR_IMAGE]);
         c

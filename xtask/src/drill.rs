@@ -64,20 +64,20 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
 
         at(10);
         let mut kill = fault("docker kill comptoir-1 (SIGKILL)");
-        docker::output(docker_cmd(&["kill", &first]))?;
+        crate::output(docker_cmd(&["kill", &first]))?;
         at(20);
         // The restart policy may have brought it back already.
         kill.undone_ms = now_ms();
-        docker::output(docker_cmd(&["start", &first]))?;
+        crate::output(docker_cmd(&["start", &first]))?;
         kill.back_ms = back(&stack.comptoir_address(1));
         faults.push(kill);
 
         at(30);
         let mut cut = fault("docker network disconnect comptoir-2");
-        docker::output(docker_cmd(&["network", "disconnect", &network, &second]))?;
+        crate::output(docker_cmd(&["network", "disconnect", &network, &second]))?;
         at(40);
         cut.undone_ms = now_ms();
-        docker::output(docker_cmd(&[
+        crate::output(docker_cmd(&[
             "network",
             "connect",
             "--ip",

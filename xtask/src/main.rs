@@ -33,7 +33,7 @@ mod tools;
 mod validate;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
@@ -90,6 +90,22 @@ fn step<T>(title: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Runs `command`, failing with its stderr if it fails; returns its stdout.
+pub fn output(mut command: Command) -> anyhow::Result<String> {
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("failed to run {command:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{command:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn run(mut command: Command) -> anyhow::Result<()> {

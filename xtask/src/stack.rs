@@ -64,9 +64,9 @@ fn spawn_comptoir(
     root: &Path,
     binary: &Path,
     state_dir: &Path,
-    port: u16,
-    admin_port: u16,
+    (port, admin_port): (u16, u16),
     replicas: u32,
+    flags: &[&str],
     env: &[(String, String)],
 ) -> anyhow::Result<Child> {
     std::fs::create_dir_all(state_dir)?;
@@ -78,6 +78,7 @@ fn spawn_comptoir(
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
         .args(["--replicas", &replicas.to_string()])
+        .args(flags)
         .arg("--state-dir")
         .arg(state_dir)
         .env("RUST_LOG", "comptoir=warn,warn")
@@ -150,6 +151,17 @@ impl Stack {
         )
     }
 
+    /// [`Stack::start`] with more `comptoir up` flags.
+    pub fn start_flags(
+        root: &Path,
+        work: &Path,
+        topology: Topology,
+        flags: &[&str],
+    ) -> anyhow::Result<Self> {
+        let binary = root.join("target/release/comptoir");
+        Self::start_full(root, &binary, work, topology, None, flags)
+    }
+
     /// [`Stack::start`] with another `binary`, and the (first) admin
     /// listener on `admin_port` if given.
     pub fn start_with(
@@ -158,6 +170,17 @@ impl Stack {
         work: &Path,
         topology: Topology,
         admin_port: Option<u16>,
+    ) -> anyhow::Result<Self> {
+        Self::start_full(root, binary, work, topology, admin_port, &[])
+    }
+
+    fn start_full(
+        root: &Path,
+        binary: &Path,
+        work: &Path,
+        topology: Topology,
+        admin_port: Option<u16>,
+        flags: &[&str],
     ) -> anyhow::Result<Self> {
         let state_dir = work.join("state");
         let _ = std::fs::remove_dir_all(&state_dir);
@@ -169,7 +192,15 @@ impl Stack {
         let replicas = match topology {
             Topology::Single { replicas } | Topology::Nginx { replicas } => replicas,
         };
-        let first = spawn_comptoir(root, binary, &state_dir, port, admin_port, replicas, &[])?;
+        let first = spawn_comptoir(
+            root,
+            binary,
+            &state_dir,
+            (port, admin_port),
+            replicas,
+            flags,
+            &[],
+        )?;
         let token = std::fs::read_to_string(state_dir.join("admin-token"))?
             .trim()
             .to_owned();
@@ -187,9 +218,9 @@ impl Stack {
                 root,
                 binary,
                 &work.join("state-2"),
-                second_port,
-                free_port()?,
+                (second_port, free_port()?),
                 replicas,
+                flags,
                 &env,
             )?;
             stack.processes.insert(0, second);

@@ -69,16 +69,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     }
     for dir in KUSTOMIZATIONS {
         eprintln!("==> kubectl kustomize {dir}");
-        let out = Command::new("kubectl")
-            .args(["kustomize", dir])
-            .current_dir(root)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "kubectl kustomize {dir}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        let mut kustomize = Command::new("kubectl");
+        kustomize.args(["kustomize", dir]).current_dir(root);
+        crate::output(kustomize)?;
     }
     Ok(())
 }
@@ -143,23 +136,11 @@ fn compose_config(root: &Path) -> anyhow::Result<()> {
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| l.split_once('='));
     eprintln!("==> docker-compose config (compose.yaml, .env.example)");
-    let out = Command::new(compose)
-        .args([
-            "-f",
-            "compose.yaml",
-            "--env-file",
-            ".env.example",
-            "config",
-            "--quiet",
-        ])
+    let mut config = Command::new(compose);
+    config
+        .args(["-f", "compose.yaml", "--env-file", ".env.example"])
+        .args(["config", "--quiet"])
         .envs(settings)
-        .current_dir(root)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "docker-compose config: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+        .current_dir(root);
+    crate::output(config).map(drop)
 }

@@ -431,3 +431,39 @@ async fn watch_deploys_a_rebuilt_component() {
         assert!(metrics.contains(&sample), "{sample} not in /metrics");
     }
 }
+
+/// With `--isolation request` a trap fails only its own request, even among
+/// concurrent requests that can never be replayed (POSTs with a body, here
+/// waiting in PostgreSQL): every instance serves one request at a time, the
+/// others wait for one. (With `--isolation instance` the trap would end
+/// the requests waiting in its instance.)
+#[tokio::test]
+async fn with_request_isolation_a_trap_fails_only_its_own_request() {
+    let s = stack(
+        vec![Component::fault()],
+        &["--replicas", "2", "--isolation", "request"],
+    )
+    .await;
+    let app = Arc::new(s.app);
+    let mut neighbours = Vec::new();
+    for _ in 0..6 {
+        let app = app.clone();
+        neighbours.push(tokio::spawn(async move {
+            app.post_json("/fault/db-wait", &json!({}))
+                .await
+                .status()
+                .as_u16()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let trapped = app.post_json("/fault/trap", &json!({})).await;
+    assert_eq!(trapped.status(), 500);
+    let statuses: Vec<u16> = futures::future::join_all(neighbours)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(statuses, [200; 6], "a request beside the trap failed");
+    let inventory = app.inventory().await;
+    assert_eq!(inventory["components"][0]["traps"], 1, "{inventory}");
+}

@@ -1,6 +1,8 @@
 //! A component that misbehaves on purpose, for the host's fault tests.
 //!
-//! `/fault/ok` answers; `/fault/sleep` takes 600 ms; `/fault/trap` traps; `/fault/loop` never returns;
+//! `/fault/ok` answers; `/fault/sleep` blocks its instance for 600 ms;
+//! `/fault/db-wait` waits 600 ms in PostgreSQL (an async call: other
+//! requests run in the instance meanwhile); `/fault/trap` traps; `/fault/loop` never returns;
 //! `/fault/alloc` allocates without bound; `POST /fault/open-db` opens the
 //! database address in its body; `POST /fault/outbound` fetches the URL in
 //! its body. It is never routed by the real `spin.toml`.
@@ -20,6 +22,13 @@ async fn handle(req: Request) -> Reply {
             std::thread::sleep(std::time::Duration::from_millis(600));
             text(StatusCode::OK, "slept".into())
         }
+        "/fault/db-wait" => match comptoir_kit::db::open().await {
+            Ok(db) => match db.execute("SELECT pg_sleep(0.6)", vec![]).await {
+                Ok(_) => text(StatusCode::OK, "waited".into()),
+                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            },
+            Err(p) => text(StatusCode::SERVICE_UNAVAILABLE, p.detail),
+        },
         "/fault/trap" => std::process::abort(),
         "/fault/loop" => {
             let mut n: u64 = 0;
