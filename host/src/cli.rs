@@ -106,10 +106,12 @@ pub struct UpArgs {
     /// Live instances per component.
     #[arg(long, env = "COMPTOIR_REPLICAS", default_value_t = DEFAULT_REPLICAS, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub replicas: u16,
-    /// What a trap takes down: `instance` (requests share an instance, up
-    /// to --max-concurrency; the others in it fail too unless they can be
-    /// replayed) or `request` (one request per instance at a time).
-    #[arg(long, env = "COMPTOIR_ISOLATION", value_enum, default_value_t = Isolation::Instance)]
+    /// What a trap takes down: `request` (one request per instance at a
+    /// time: only the request that trapped fails) or `instance` (requests
+    /// share an instance, up to --max-concurrency; the others in it fail
+    /// too unless they can be replayed). `request` costs no more CPU per
+    /// order flow (`cargo xtask bench isolation`).
+    #[arg(long, env = "COMPTOIR_ISOLATION", value_enum, default_value_t = Isolation::Request)]
     pub isolation: Isolation,
     /// Concurrent requests per instance (with `--isolation instance`).
     #[arg(long, env = "COMPTOIR_MAX_CONCURRENCY", default_value_t = DEFAULT_MAX_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]

@@ -41,7 +41,16 @@ async fn traps_of(app: &App, component: &str) -> u64 {
 async fn an_endless_loop_hits_the_deadline() {
     let s = stack(
         vec![Component::fault()],
-        &["--request-timeout", "1s", "--replicas", "2"],
+        // Instances shared by requests: the ones the loop starves are
+        // re-run elsewhere.
+        &[
+            "--request-timeout",
+            "1s",
+            "--replicas",
+            "2",
+            "--isolation",
+            "instance",
+        ],
     )
     .await;
     let app = Arc::new(s.app);

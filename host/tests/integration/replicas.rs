@@ -243,12 +243,13 @@ async fn invalid_uploads_are_refused_and_rollback_works() {
 }
 
 /// A request that traps gets a 500 problem; requests running beside it on
-/// other paths are unaffected, and the replica is replaced.
+/// other paths are unaffected (with shared instances: re-run elsewhere,
+/// being idempotent), and the replica is replaced.
 #[tokio::test]
 async fn a_trap_is_contained() {
     let s = stack(
         vec![Component::clients(), Component::fault()],
-        &["--replicas", "2"],
+        &["--replicas", "2", "--isolation", "instance"],
     )
     .await;
     let app = Arc::new(s.app);
