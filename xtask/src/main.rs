@@ -7,7 +7,7 @@
 //!   run every test of the workspace.
 //! - `cargo xtask load <scenario> [--vus N] [--duration D] [--replicas R] [--nginx]`:
 //!   run a k6 scenario of `load/` against a fresh release build.
-//! - `cargo xtask bench [flows | swap]`: the side-by-side benchmarks.
+//! - `cargo xtask bench [flows | swap | isolation]`: the side-by-side benchmarks.
 //! - `cargo xtask check-dashboards`: every Grafana query against a real
 //!   Prometheus scraping a running comptoir.
 //! - `cargo xtask fuzz [--examples N]`: schemathesis against `/openapi.json`
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         "validate" => validate::run(&root()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|swap] | check-dashboards | fuzz [--examples N --debug] | image | compose <up|down|test> [--debug] | drill [--debug] | validate>"
+                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|swap|isolation] | check-dashboards | fuzz [--examples N --debug] | image | compose <up|down|test> [--debug] | drill [--debug] | validate>"
             );
             return ExitCode::from(2);
         }
