@@ -94,7 +94,19 @@ struct Target<'a> {
     env: Vec<(String, String)>,
 }
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    /// The comptoir processes of `system` (and its PostgreSQL).
+    fn comptoir(system: &'a Stack, setup: String, tag: &'static str) -> Self {
+        Self {
+            setup,
+            tag,
+            base_url: &system.base_url,
+            servers: system.server_pids(),
+            postgres: system.postgres_pid(),
+            env: vec![],
+        }
+    }
+
     /// Runs the order flow at `load` for `duration`, metering CPU meanwhile.
     fn measure(&self, root: &Path, out: &Path, load: Load, duration: &str) -> anyhow::Result<Row> {
         let mut env = self.env.clone();
@@ -176,14 +188,7 @@ fn flows(root: &Path, args: &[String]) -> anyhow::Result<()> {
     for (i, (tag, name, topology)) in topologies.into_iter().enumerate() {
         eprintln!("\x1b[1m==> {name}: {topology}\x1b[0m");
         let system = Stack::start(root, &work, topology)?;
-        let comptoir = Target {
-            setup: format!("{name} ({topology})"),
-            tag,
-            base_url: &system.base_url,
-            servers: system.server_pids(),
-            postgres: system.postgres_pid(),
-            env: vec![],
-        };
+        let comptoir = Target::comptoir(&system, format!("{name} ({topology})"), tag);
         for &vus in &levels {
             rows.push(comptoir.measure(root, &out, Load::Vus(vus), duration)?);
         }

@@ -62,7 +62,7 @@ pub struct Stack {
     pub settings: Settings,
     env: Vec<(String, String)>,
     // Dropped after the stack is down.
-    _engine: Engine,
+    engine: Engine,
 }
 
 impl Stack {
@@ -100,7 +100,7 @@ impl Stack {
             root: root.to_path_buf(),
             settings,
             env,
-            _engine: engine,
+            engine,
         };
         crate::step(
             &format!("starting the stack ({})", stack.settings.project),
@@ -167,6 +167,13 @@ impl Stack {
             std::thread::sleep(Duration::from_millis(500));
         }
         Ok(())
+    }
+
+    /// Ends this command with the stack (and the engine, even if this
+    /// command started it) still running.
+    fn leave_running(mut self) {
+        self.settings.teardown = false;
+        self.engine.keep_running();
     }
 
     fn down(&self) -> anyhow::Result<()> {
@@ -249,8 +256,7 @@ fn up(root: &Path, release: bool) -> anyhow::Result<()> {
         "comptoir is up: {} (through NGINX), Prometheus on http://127.0.0.1:9090; `cargo xtask compose down` stops it",
         stack.url("/")
     );
-    // The engine stays up for the stack (even if this command started it).
-    std::mem::forget(stack);
+    stack.leave_running();
     Ok(())
 }
 

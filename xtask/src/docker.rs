@@ -97,6 +97,13 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Leaves a `dockerd` this value started running after it is dropped.
+    pub fn keep_running(&mut self) {
+        self.started = None;
+    }
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         if let Some(mut child) = self.started.take() {
@@ -173,12 +180,22 @@ pub fn ensure_base_image(work: &Path) -> anyhow::Result<()> {
                 }
             }
         }
-        let mut import = Command::new("sh");
-        import.arg("-c").arg(format!(
-            "tar -C '{}' -c . | /usr/bin/docker import -c 'CMD [\"bash\"]' - {BASE_IMAGE}",
-            rootfs.display()
-        ));
+        let mut tar = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("tar is needed to import the base image")?;
+        let mut import = docker();
+        import
+            .args(["import", "-c", r#"CMD ["bash"]"#, "-", BASE_IMAGE])
+            .stdin(tar.stdout.take().context("tar's output")?)
+            .stdout(Stdio::null());
         crate::run(import)?;
+        if !tar.wait()?.success() {
+            bail!("tar of {} failed", rootfs.display());
+        }
         std::fs::remove_dir_all(&rootfs)?;
         Ok(())
     })

@@ -23,14 +23,11 @@ pub fn isolation(root: &Path, args: &[String]) -> anyhow::Result<()> {
         let topology = Topology::Single { replicas };
         eprintln!("\x1b[1m==> --isolation {isolation}: {topology}\x1b[0m");
         let system = Stack::start_flags(root, &work, topology, &["--isolation", isolation])?;
-        let target = Target {
-            setup: format!("--isolation {isolation} ({topology})"),
+        let target = Target::comptoir(
+            &system,
+            format!("--isolation {isolation} ({topology})"),
             tag,
-            base_url: &system.base_url,
-            servers: system.server_pids(),
-            postgres: system.postgres_pid(),
-            env: vec![],
-        };
+        );
         rows.push(target.measure(root, &out, Load::Vus(10), duration)?);
         rows.push(target.measure(root, &out, Load::Rate(FIXED_RATE), duration)?);
     }
