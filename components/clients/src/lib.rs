@@ -1,7 +1,9 @@
 //! The clients service: comptoir's customers.
 //!
 //! Routes (under `/clients`, see DESIGN.md §4): `POST /clients`,
-//! `GET /clients`, `GET|PUT|DELETE /clients/{id}`. This file is the thin
+//! `GET /clients`, `GET|PUT|DELETE /clients/{id}`. Deleting a client tells
+//! the panier service (service chaining) to forget its cart, through an
+//! outbox so that a failed call is retried. This file is the thin
 //! spin-sdk adapter: it routes, reads JSON and turns results into HTTP;
 //! [`domain`] holds the rules and [`store`] the SQL.
 
@@ -10,7 +12,7 @@ mod store;
 
 use comptoir_kit::page::PageRequest;
 use comptoir_kit::request::{self, Query};
-use comptoir_kit::{HandlerResult, Problem, db, reply};
+use comptoir_kit::{HandlerResult, Problem, chain, db, reply};
 use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
 
@@ -80,11 +82,36 @@ async fn replace(id: uuid::Uuid, request: Request) -> HandlerResult {
     Ok(reply::json(StatusCode::OK, &client))
 }
 
+/// Deletes the client, then tells panier to forget its cart (and retries
+/// earlier forgets that failed). A forget that fails stays queued in the
+/// outbox (`cart_forgets`) and is retried by later deletions; the deletion
+/// itself stands.
 async fn delete(id: uuid::Uuid) -> HandlerResult {
     let db = db::open().await?;
-    if store::delete(&db, id).await? {
+    let deletion = store::delete(&db, id).await?;
+    let mut forgotten = Vec::new();
+    for client in &deletion.to_forget {
+        if forget_cart(*client).await {
+            forgotten.push(*client);
+        }
+    }
+    let _ = store::forgotten(&db, &forgotten).await;
+    if deletion.deleted {
         Ok(reply::no_content())
     } else {
         Err(not_found(id))
     }
+}
+
+/// Asks panier to forget `client`'s cart; whether it confirmed.
+async fn forget_cart(client: uuid::Uuid) -> bool {
+    let path = format!("/panier/{client}/forget");
+    let done = matches!(
+        chain::call("panier", Method::POST, &path, None).await,
+        Ok(reply) if reply.status == StatusCode::NO_CONTENT
+    );
+    if !done {
+        eprintln!("panier did not forget the cart of client {client}; will retry");
+    }
+    done
 }

@@ -8,9 +8,13 @@ use uuid::Uuid;
 
 use crate::domain::{Client, ClientFields};
 
+/// The columns of an answer, each cast to the type the component decodes:
+/// a statement either fails as a whole or its answer decodes, so a write
+/// needs no transaction around it to never be left behind by a 5xx.
 fn columns() -> String {
     format!(
-        "id, name, email, phone, address, {}, {}, seq",
+        "id, name::text AS name, email::text AS email, phone::text AS phone, \
+         address::text AS address, {}, {}, seq",
         db::utc("created_at"),
         db::utc("updated_at")
     )
@@ -69,13 +73,10 @@ pub async fn insert(db: &Connection, fields: &ClientFields) -> Result<Client, Pr
         "INSERT INTO clients (name, email, phone, address) VALUES ($1, $2, $3, $4) RETURNING {}",
         columns()
     );
-    // The row is committed only once its answer decodes.
-    db::transaction(db, async |db| {
-        one(db, &sql, fields_params(fields).to_vec())
-            .await?
-            .ok_or_else(|| Problem::internal("insert returned no row"))
-    })
-    .await
+    // One statement: its answer's types are pinned by `columns`.
+    one(db, &sql, fields_params(fields).to_vec())
+        .await?
+        .ok_or_else(|| Problem::internal("insert returned no row"))
 }
 
 pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Client>, Problem> {
@@ -98,13 +99,71 @@ pub async fn replace(
     db::transaction(db, async |db| one(db, &sql, params).await).await
 }
 
-/// Deletes the client; `false` when there was none.
-pub async fn delete(db: &Connection, id: Uuid) -> Result<bool, Problem> {
-    let deleted = db
-        .execute("DELETE FROM clients WHERE id = $1", vec![uuid_param(id)])
+/// What deleting a client did, and which carts panier must still forget.
+pub struct Deletion {
+    /// Whether this statement deleted the client (`false`: there was none).
+    pub deleted: bool,
+    /// Clients whose cart is still to be forgotten: this one if it was
+    /// deleted (or is still queued from an earlier deletion), and up to a
+    /// few older ones queued by earlier deletions that could not reach
+    /// panier.
+    pub to_forget: Vec<Uuid>,
+}
+
+/// Most cart forgets one deletion retries beside its own.
+const FORGETS_PER_REQUEST: i64 = 4;
+
+/// Deletes the client and queues "forget its cart" for panier, in one
+/// statement; returns what is queued (see [`Deletion`]).
+pub async fn delete(db: &Connection, id: Uuid) -> Result<Deletion, Problem> {
+    let rows = db
+        .query(
+            "WITH gone AS (DELETE FROM clients WHERE id = $1 RETURNING id), \
+             queued AS ( \
+                 INSERT INTO cart_forgets (client_id) SELECT id FROM gone \
+                 ON CONFLICT (client_id) DO NOTHING RETURNING client_id) \
+             SELECT client_id, true AS deleted FROM queued \
+             UNION ALL \
+             (SELECT client_id, false AS deleted FROM cart_forgets \
+              ORDER BY created_at LIMIT $2)",
+            vec![
+                uuid_param(id),
+                ParameterValue::Int64(FORGETS_PER_REQUEST + 1),
+            ],
+        )
+        .await
+        .map_err(db::problem)?
+        .collect()
         .await
         .map_err(db::problem)?;
-    Ok(deleted > 0)
+    let mut deletion = Deletion {
+        deleted: false,
+        to_forget: Vec::new(),
+    };
+    for row in &rows {
+        deletion.deleted |= column::<bool>(row, "deleted")?;
+        let client = column::<DbUuid>(row, "client_id")?.0;
+        if !deletion.to_forget.contains(&client) {
+            deletion.to_forget.push(client);
+        }
+    }
+    Ok(deletion)
+}
+
+/// Panier forgot the carts of `clients`: their queued rows go.
+pub async fn forgotten(db: &Connection, clients: &[Uuid]) -> Result<(), Problem> {
+    if clients.is_empty() {
+        return Ok(());
+    }
+    db.execute(
+        "DELETE FROM cart_forgets WHERE client_id = ANY($1::text[]::uuid[])",
+        vec![ParameterValue::ArrayStr(
+            clients.iter().map(|c| Some(c.to_string())).collect(),
+        )],
+    )
+    .await
+    .map_err(db::problem)?;
+    Ok(())
 }
 
 pub async fn list(db: &Connection, page: PageRequest) -> Result<Page<Client>, Problem> {

@@ -103,6 +103,15 @@ impl Draft {
     }
 }
 
+/// What an order's checkout takes off the cart: each line's SKU and
+/// quantity, in order.
+pub fn ordered_lines(lines: &[OrderLine]) -> Vec<(String, i32)> {
+    lines
+        .iter()
+        .map(|l| (l.product_id.clone(), l.quantity))
+        .collect()
+}
+
 /// An order as the API returns it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Order {
@@ -138,6 +147,19 @@ mod tests {
         .unwrap();
         assert_eq!(draft.lines[0].line_total_cents, 1000);
         assert_eq!(draft.total_cents, 2999);
+    }
+
+    #[test]
+    fn a_checkout_takes_what_the_order_took() {
+        let draft = Draft::from_cart(CartView {
+            items: vec![line("A", 250, 4), line("B", 1999, 1)],
+            currency: "EUR".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            ordered_lines(&draft.lines),
+            [("A".to_owned(), 4), ("B".to_owned(), 1)]
+        );
     }
 
     #[test]

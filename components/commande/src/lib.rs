@@ -4,12 +4,14 @@
 //! `Idempotency-Key`), `GET /commandes?client_id=`, `GET /commandes/{id}`,
 //! `POST /commandes/{id}/cancel`.
 //!
-//! Placing an order: check the client (clients service), read the cart
-//! (panier service), compute lines and total from it, then store the order,
-//! its lines, its idempotency key and a "clear this cart" outbox row in one
-//! transaction; only then clear the cart. A clear that fails leaves the
-//! outbox row, retried on later placements (and on a replay of the same
-//! key): the order is never rolled back, lost or duplicated.
+//! Placing an order: read the cart from the panier service (whose 404 says
+//! the client is unknown or deleted: clients is not asked), compute lines
+//! and total from it, then store the order, its lines, its idempotency key
+//! and a "clear this cart" outbox row in one statement; only then clear the
+//! cart. A clear that fails leaves the outbox row, retried by later
+//! placements (the statement recording a successful clear returns stale
+//! queued ones, so an empty outbox costs nothing) and by a replay of the
+//! same key: the order is never rolled back, lost or duplicated.
 
 pub mod domain;
 mod store;
@@ -25,7 +27,7 @@ use spin_sdk::pg::Connection;
 use uuid::Uuid;
 
 use crate::domain::{CartView, Draft, Order, PlaceOrderBody};
-use crate::store::Placed;
+use crate::store::{PendingClear, Placed};
 
 /// Outbox rows retried per placement, besides the new order's own.
 const CLEARS_PER_REQUEST: i64 = 5;
@@ -67,93 +69,113 @@ async fn place(request: Request) -> HandlerResult {
     let client = body.client_id;
     let db = db::open().await?;
 
-    if let Some(order) = store::by_idempotency_key(&db, &key).await? {
-        return replay(&db, order, client).await;
-    }
-    if !chain::client_exists(client).await? {
-        return Err(Problem::not_found(format!("no client {client}")));
-    }
-    let cart = chain::get("panier", &format!("/panier/{client}")).await?;
-    let cart: CartView = match cart.status {
-        StatusCode::OK => cart.json("panier")?,
-        StatusCode::NOT_FOUND => return Err(Problem::not_found(format!("no client {client}"))),
-        status => {
-            return Err(Problem::unavailable(format!(
-                "the panier service answered {status}"
-            )));
-        }
-    };
-    let draft = match Draft::from_cart(cart) {
+    // No separate key lookup and no question to clients: panier's answer
+    // says whether the client exists (404), and the insert below is what
+    // detects a replay. A replay whose cart is gone or emptied (by the
+    // order it placed) is recognised on those error paths.
+    let draft = match read_cart(client).await.and_then(Draft::from_cart) {
         Ok(draft) => draft,
-        Err(problem) => {
-            // A concurrent request with the same key may have placed the
-            // order and cleared the cart since we looked: answer as a replay.
-            return match store::by_idempotency_key(&db, &key).await? {
-                Some(order) => replay(&db, order, client).await,
-                None => Err(problem),
-            };
-        }
+        Err(problem) => return replay_or(&db, &key, client, problem).await,
     };
     match store::place(&db, client, &key, &draft).await? {
         Placed::Created(order) => {
-            flush_clears(&db, Some(order.id)).await;
-            flush_clears(&db, None).await;
+            let cleared = clear_cart(order.id, client, &draft_clear(&draft)).await;
+            // The statement recording this clear also returns any stale
+            // clear still queued: nothing else is read when none is.
+            if let Ok(stale) =
+                store::clear_outcome(&db, order.id, cleared, CLEARS_PER_REQUEST).await
+            {
+                retry_clears(&db, stale).await;
+            }
             Ok(created(&order))
         }
         Placed::AlreadyPlaced => {
-            let order = store::by_idempotency_key(&db, &key)
-                .await?
-                .ok_or_else(|| Problem::internal("a concurrent order vanished"))?;
-            replay(&db, order, client).await
+            replay_or(
+                &db,
+                &key,
+                client,
+                Problem::internal("a concurrent order vanished"),
+            )
+            .await
         }
+    }
+}
+
+/// The client's cart, from panier (which answers 404 for an unknown or
+/// deleted client).
+async fn read_cart(client: Uuid) -> Result<CartView, Problem> {
+    let cart = chain::get("panier", &format!("/panier/{client}")).await?;
+    match cart.status {
+        StatusCode::OK => cart.json("panier"),
+        StatusCode::NOT_FOUND => Err(Problem::not_found(format!("no client {client}"))),
+        status => Err(Problem::unavailable(format!(
+            "the panier service answered {status}"
+        ))),
+    }
+}
+
+/// The order placed with `key` if there is one (a replay), else `problem`.
+async fn replay_or(db: &Connection, key: &str, client: Uuid, problem: Problem) -> HandlerResult {
+    match store::by_idempotency_key(db, key).await? {
+        Some((order, pending)) => replay(db, order, pending, client).await,
+        None => Err(problem),
     }
 }
 
 /// The answer to a repeated `Idempotency-Key`: the same order and status,
 /// after retrying its cart clear if that is still pending.
-async fn replay(db: &Connection, order: Order, client: Uuid) -> HandlerResult {
+async fn replay(db: &Connection, order: Order, pending: bool, client: Uuid) -> HandlerResult {
     if order.client_id != client {
         return Err(Problem::rule(
             "idempotency-key-reused",
             "this Idempotency-Key was used for another client's order",
         ));
     }
-    flush_clears(db, Some(order.id)).await;
+    if pending {
+        let lines = domain::ordered_lines(&order.lines);
+        let cleared = clear_cart(order.id, client, &lines).await;
+        let _ = store::clear_outcome(db, order.id, cleared, 0).await;
+    }
     Ok(created(&order))
 }
 
-/// Clears carts whose order committed (best effort: failures stay queued).
-async fn flush_clears(db: &Connection, order: Option<Uuid>) {
-    let limit = if order.is_some() {
-        1
-    } else {
-        CLEARS_PER_REQUEST
-    };
-    let Ok(pending) = store::pending_clears(db, order, limit).await else {
-        return;
-    };
-    for pending in pending {
-        // Only what the order took leaves the cart (once per order), so an
-        // item added since the order read the cart stays in it.
+/// What the checkout of `draft` takes off the cart.
+fn draft_clear(draft: &Draft) -> Vec<(String, i32)> {
+    domain::ordered_lines(&draft.lines)
+}
+
+/// Asks panier to take `lines` (what `order` took) off the client's cart,
+/// once per order; whether it confirmed.
+async fn clear_cart(order: Uuid, client: Uuid, lines: &[(String, i32)]) -> bool {
+    // Only what the order took leaves the cart (once per order), so an item
+    // added since the order read the cart stays in it.
+    let lines: Vec<_> = lines
+        .iter()
+        .map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity}))
+        .collect();
+    let body = json!({"order_id": order, "lines": lines});
+    let path = format!("/panier/{client}/checkout");
+    let cleared = matches!(
+        chain::call("panier", Method::POST, &path, Some(&body)).await,
+        Ok(reply) if reply.status == StatusCode::NO_CONTENT || reply.status == StatusCode::NOT_FOUND
+    );
+    if !cleared {
+        eprintln!("clearing the cart of order {order} failed; will retry");
+    }
+    cleared
+}
+
+/// Retries other orders' queued cart clears (best effort: failures stay
+/// queued).
+async fn retry_clears(db: &Connection, stale: Vec<PendingClear>) {
+    for pending in stale {
         let lines: Vec<_> = pending
             .product_ids
-            .iter()
-            .zip(&pending.quantities)
-            .map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity}))
+            .into_iter()
+            .zip(pending.quantities)
             .collect();
-        let body = json!({"order_id": pending.order, "lines": lines});
-        let path = format!("/panier/{}/checkout", pending.client);
-        let cleared = matches!(
-            chain::call("panier", Method::POST, &path, Some(&body)).await,
-            Ok(reply) if reply.status == StatusCode::NO_CONTENT || reply.status == StatusCode::NOT_FOUND
-        );
-        if !cleared {
-            eprintln!(
-                "clearing the cart of order {} failed; will retry",
-                pending.order
-            );
-        }
-        let _ = store::clear_outcome(db, pending.order, cleared).await;
+        let cleared = clear_cart(pending.order, pending.client, &lines).await;
+        let _ = store::clear_outcome(db, pending.order, cleared, 0).await;
     }
 }
 

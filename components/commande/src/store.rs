@@ -96,28 +96,64 @@ async fn one(
     Ok(with_lines(db, found).await?.pop().map(|(_, o)| o))
 }
 
-pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
-    one(
+/// One order with its lines, in one statement (the order's columns
+/// repeated on each line's row); with `pending`, whether its cart clear is
+/// still queued.
+async fn with_its_lines(
+    db: &Connection,
+    filter: &str,
+    param: ParameterValue,
+    pending: bool,
+) -> Result<Option<(Order, bool)>, Problem> {
+    let pending_column = if pending {
+        "EXISTS (SELECT 1 FROM cart_clears c WHERE c.order_id = o.id)"
+    } else {
+        "false"
+    };
+    let found = rows(
         db,
         &format!(
-            "SELECT {cols} FROM orders WHERE id = $1",
-            cols = order_columns()
+            "SELECT o.id, o.seq, o.client_id, o.status, o.total_cents, o.currency, \
+                    o.created_at AT TIME ZONE 'UTC' AS created_at, \
+                    o.cancelled_at AT TIME ZONE 'UTC' AS cancelled_at, \
+                    {pending_column} AS clear_pending, \
+                    l.product_id, l.name, l.unit_price_cents, l.quantity, l.line_total_cents \
+             FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id \
+             WHERE {filter} ORDER BY l.position"
         ),
-        vec![uuid_param(id)],
+        vec![param],
     )
-    .await
+    .await?;
+    let Some(first) = found.first() else {
+        return Ok(None);
+    };
+    let (_, mut order) = order_row(first)?;
+    for row in &found {
+        if let Some(product_id) = column::<Option<String>>(row, "product_id")? {
+            order.lines.push(OrderLine {
+                product_id,
+                name: column(row, "name")?,
+                unit_price_cents: column(row, "unit_price_cents")?,
+                quantity: column(row, "quantity")?,
+                line_total_cents: column(row, "line_total_cents")?,
+            });
+        }
+    }
+    Ok(Some((order, column(first, "clear_pending")?)))
 }
 
-pub async fn by_idempotency_key(db: &Connection, key: &str) -> Result<Option<Order>, Problem> {
-    one(
-        db,
-        &format!(
-            "SELECT {cols} FROM orders WHERE idempotency_key = $1",
-            cols = order_columns()
-        ),
-        vec![text_param(key)],
-    )
-    .await
+pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
+    Ok(with_its_lines(db, "o.id = $1", uuid_param(id), false)
+        .await?
+        .map(|(order, _)| order))
+}
+
+/// The order placed with `key`, and whether its cart clear is pending.
+pub async fn by_idempotency_key(
+    db: &Connection,
+    key: &str,
+) -> Result<Option<(Order, bool)>, Problem> {
+    with_its_lines(db, "o.idempotency_key = $1", text_param(key), true).await
 }
 
 /// Orders (of one client, or all), oldest first.
@@ -161,34 +197,30 @@ pub enum Placed {
 }
 
 /// Inserts the order, its lines and its cart-clear outbox row in one
-/// transaction, unless an order with `key` exists (then nothing is written).
+/// statement (so one transaction), unless an order with `key` exists (then
+/// nothing is written).
 pub async fn place(
     db: &Connection,
     client: Uuid,
     key: &str,
     draft: &Draft,
 ) -> Result<Placed, Problem> {
-    db.execute("BEGIN", vec![]).await.map_err(db::problem)?;
-    let result = place_in_transaction(db, client, key, draft).await;
-    let end = match &result {
-        Ok(Placed::Created(_)) => "COMMIT",
-        _ => "ROLLBACK",
-    };
-    db.execute(end, vec![]).await.map_err(db::problem)?;
-    result
-}
-
-async fn place_in_transaction(
-    db: &Connection,
-    client: Uuid,
-    key: &str,
-    draft: &Draft,
-) -> Result<Placed, Problem> {
+    let n = draft.lines.len();
+    let positions = (0..n).map(|i| i32::try_from(i).ok()).collect();
     let inserted = rows(
         db,
         &format!(
-            "INSERT INTO orders (client_id, total_cents, currency, idempotency_key) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {cols}",
+            "WITH placed AS ( \
+                 INSERT INTO orders (client_id, total_cents, currency, idempotency_key) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING {cols}), \
+             lines AS ( \
+                 INSERT INTO order_lines (order_id, position, product_id, name, unit_price_cents, quantity, line_total_cents) \
+                 SELECT placed.id, l.* FROM placed, \
+                     unnest($5::int4[], $6::text[], $7::text[], $8::int8[], $9::int4[], $10::int8[]) AS l), \
+             queued AS ( \
+                 INSERT INTO cart_clears (order_id, client_id) SELECT id, client_id FROM placed) \
+             SELECT * FROM placed",
             cols = order_columns()
         ),
         vec![
@@ -196,20 +228,6 @@ async fn place_in_transaction(
             ParameterValue::Int64(draft.total_cents),
             text_param(&draft.currency),
             text_param(key),
-        ],
-    )
-    .await?;
-    let Some(row) = inserted.first() else {
-        return Ok(Placed::AlreadyPlaced);
-    };
-    let (_, mut order) = order_row(row)?;
-    let n = draft.lines.len();
-    let positions = (0..n).map(|i| i32::try_from(i).ok()).collect();
-    db.execute(
-        "INSERT INTO order_lines (order_id, position, product_id, name, unit_price_cents, quantity, line_total_cents) \
-         SELECT $1::uuid, * FROM unnest($2::int4[], $3::text[], $4::text[], $5::int8[], $6::int4[], $7::int8[])",
-        vec![
-            uuid_param(order.id),
             ParameterValue::ArrayInt32(positions),
             ParameterValue::ArrayStr(draft.lines.iter().map(|l| Some(l.product_id.clone())).collect()),
             ParameterValue::ArrayStr(draft.lines.iter().map(|l| Some(l.name.clone())).collect()),
@@ -218,14 +236,11 @@ async fn place_in_transaction(
             ParameterValue::ArrayInt64(draft.lines.iter().map(|l| Some(l.line_total_cents)).collect()),
         ],
     )
-    .await
-    .map_err(db::problem)?;
-    db.execute(
-        "INSERT INTO cart_clears (order_id, client_id) VALUES ($1, $2)",
-        vec![uuid_param(order.id), uuid_param(client)],
-    )
-    .await
-    .map_err(db::problem)?;
+    .await?;
+    let Some(row) = inserted.first() else {
+        return Ok(Placed::AlreadyPlaced);
+    };
+    let (_, mut order) = order_row(row)?;
     order.lines = draft.lines.clone();
     Ok(Placed::Created(order))
 }
@@ -268,27 +283,42 @@ pub struct PendingClear {
     pub quantities: Vec<i32>,
 }
 
-/// Carts still to clear, oldest first. With `order`, only that order's.
-pub async fn pending_clears(
+/// How old another placement's queued clear must be before this one
+/// retries it: younger ones are most likely being cleared by their own
+/// placement right now.
+const STALE_CLEAR: &str = "5 seconds";
+
+/// Records the outcome of clearing `order`'s cart. When the clear succeeded,
+/// the same statement returns up to `others` stale clears still queued
+/// (other orders', oldest first), so nothing is scanned by another statement
+/// when none is pending.
+pub async fn clear_outcome(
     db: &Connection,
-    order: Option<Uuid>,
-    limit: i64,
+    order: Uuid,
+    cleared: bool,
+    others: i64,
 ) -> Result<Vec<PendingClear>, Problem> {
-    let (filter, mut params) = match order {
-        Some(id) => ("WHERE c.order_id = $2", vec![uuid_param(id)]),
-        None => ("", vec![]),
-    };
-    params.insert(0, ParameterValue::Int64(limit));
+    if !cleared {
+        db.execute(
+            "UPDATE cart_clears SET attempts = attempts + 1 WHERE order_id = $1",
+            vec![uuid_param(order)],
+        )
+        .await
+        .map_err(db::problem)?;
+        return Ok(Vec::new());
+    }
     rows(
         db,
         &format!(
-            "SELECT c.order_id, c.client_id, \
+            "WITH done AS (DELETE FROM cart_clears WHERE order_id = $1) \
+             SELECT c.order_id, c.client_id, \
                     array_agg(l.product_id ORDER BY l.position) AS product_ids, \
                     array_agg(l.quantity ORDER BY l.position) AS quantities \
-             FROM cart_clears c JOIN order_lines l USING (order_id) {filter} \
-             GROUP BY c.order_id, c.client_id, c.created_at ORDER BY c.created_at LIMIT $1"
+             FROM cart_clears c JOIN order_lines l USING (order_id) \
+             WHERE c.order_id <> $1 AND c.created_at < now() - interval '{STALE_CLEAR}' \
+             GROUP BY c.order_id, c.client_id, c.created_at ORDER BY c.created_at LIMIT $2"
         ),
-        params,
+        vec![uuid_param(order), ParameterValue::Int64(others)],
     )
     .await?
     .iter()
@@ -307,17 +337,4 @@ pub async fn pending_clears(
         })
     })
     .collect()
-}
-
-/// Records the outcome of clearing `order`'s cart.
-pub async fn clear_outcome(db: &Connection, order: Uuid, cleared: bool) -> Result<(), Problem> {
-    let sql = if cleared {
-        "DELETE FROM cart_clears WHERE order_id = $1"
-    } else {
-        "UPDATE cart_clears SET attempts = attempts + 1 WHERE order_id = $1"
-    };
-    db.execute(sql, vec![uuid_param(order)])
-        .await
-        .map_err(db::problem)?;
-    Ok(())
 }

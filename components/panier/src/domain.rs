@@ -152,6 +152,36 @@ impl Cart {
     }
 }
 
+/// What panier knows of a cart's client (`carts.client_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientStatus {
+    /// The clients service confirmed the client when the cart row was
+    /// written: served without asking again.
+    Verified,
+    /// No cart row, or one written before checks were recorded: ask the
+    /// clients service.
+    Unknown,
+    /// The clients service deleted the client (a tombstone): 404.
+    Gone,
+}
+
+impl ClientStatus {
+    /// The status a statement reports (`verified`, `gone`; anything else,
+    /// `unchecked` or `none`, is unknown).
+    pub fn parse(state: &str) -> Self {
+        match state {
+            "verified" => Self::Verified,
+            "gone" => Self::Gone,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// Whether the clients service must be asked before serving the cart.
+    pub fn needs_check(self) -> bool {
+        self == Self::Unknown
+    }
+}
+
 /// Most lines one order removes from a cart at once.
 pub const CHECKOUT_LINES_MAX: usize = 100;
 
@@ -252,6 +282,18 @@ mod tests {
             unit_price_cents: price,
             quantity,
         }
+    }
+
+    #[test]
+    fn only_unknown_clients_are_asked_about() {
+        assert_eq!(ClientStatus::parse("verified"), ClientStatus::Verified);
+        assert_eq!(ClientStatus::parse("gone"), ClientStatus::Gone);
+        for state in ["unchecked", "none", ""] {
+            assert_eq!(ClientStatus::parse(state), ClientStatus::Unknown);
+        }
+        assert!(ClientStatus::Unknown.needs_check());
+        assert!(!ClientStatus::Verified.needs_check());
+        assert!(!ClientStatus::Gone.needs_check());
     }
 
     #[test]

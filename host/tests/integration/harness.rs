@@ -108,7 +108,8 @@ pub struct Component {
     /// Its `[[trigger.http]]` routes (`/clients/...`, or exact paths).
     pub routes: &'static [&'static str],
     pub db: bool,
-    /// Components it may chain to (`http://<id>.spin.internal`).
+    /// Components it may chain to (`http://<id>.spin.internal`), when the
+    /// manifest has them.
     pub chains: &'static [&'static str],
 }
 
@@ -119,7 +120,7 @@ impl Component {
             wasm: wasm("clients"),
             routes: &["/clients/..."],
             db: true,
-            chains: &[],
+            chains: &["panier"],
         }
     }
 
@@ -139,7 +140,7 @@ impl Component {
             wasm: wasm("commande"),
             routes: &["/commandes/..."],
             db: true,
-            chains: &["clients", "panier"],
+            chains: &["panier"],
         }
     }
 
@@ -196,8 +197,11 @@ pub fn write_manifest_allowing(dir: &Path, components: &[Component], postgres: &
             "[component.{id}]\nsource = \"{}\"\n\
              allowed_outbound_hosts = [\"{postgres}\"{}]\n",
             c.wasm.display(),
+            // Only to components of this manifest (Spin refuses chaining
+            // to a component the app does not have).
             c.chains
                 .iter()
+                .filter(|t| components.iter().any(|other| other.id == **t))
                 .map(|t| format!(", \"http://{t}.spin.internal\""))
                 .collect::<String>(),
             id = c.id,

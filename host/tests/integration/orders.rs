@@ -413,11 +413,13 @@ async fn a_failed_cart_clear_keeps_the_order_and_is_retried() {
     assert_eq!(cart["items"], json!([]), "the cart is empty after recovery");
 }
 
-/// An item whose answer cannot be built (here: a column type the runtime's
-/// `spin:postgres` does not decode as text) is not added: the write and the
-/// read of the cart share one transaction, so a 5xx leaves nothing behind.
+/// An add is one statement that changes the cart and returns it, each
+/// column cast to the type the component decodes: a column whose type
+/// drifted (here `name`, which the runtime's `spin:postgres` does not
+/// decode as text) still reads back, so the item added is never hidden
+/// behind a 5xx; a statement that fails writes nothing.
 #[tokio::test]
-async fn a_write_whose_answer_fails_leaves_nothing() {
+async fn a_write_answers_with_the_types_it_pins() {
     let s = services().await;
     let client = new_client(&s.app, "atomic@example.com").await;
     let panier = s.db.pool("panier").await;
@@ -427,9 +429,156 @@ async fn a_write_whose_answer_fails_leaves_nothing() {
         .await
         .unwrap();
     let added = add_item(&s.app, &client, "A", 300, 1).await;
-    assert_eq!(added.status(), 500);
-    assert_eq!(s.db.count("panier", "cart_items").await, 0);
-    assert_eq!(s.db.count("panier", "carts").await, 0);
+    assert_eq!(added.status(), 200);
+    let cart: Value = added.json().await.unwrap();
+    assert_eq!(cart["items"][0]["name"], "Product A");
+    assert_eq!(cart["total_cents"], 300);
+    // Over the line limit: the statement fails, nothing changes.
+    problem(add_item(&s.app, &client, "A", 300, 1000).await, 422).await;
+    let read: Value = s
+        .app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read, cart);
+    assert_eq!(s.db.count("panier", "cart_items").await, 1);
+}
+
+/// Cart rows of `client` that are not a tombstone, and its lines.
+async fn live_cart_rows(s: &Stack, client: &str) -> (i64, i64) {
+    let pool = s.db.pool("panier").await;
+    let id = uuid::Uuid::parse_str(client).unwrap();
+    let carts = sqlx::query_scalar(
+        "SELECT count(*) FROM carts WHERE client_id = $1 AND client_status <> 'gone'",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let items = sqlx::query_scalar("SELECT count(*) FROM cart_items WHERE client_id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    (carts, items)
+}
+
+/// Every cart and placement route of a deleted client is a 404.
+async fn assert_gone_everywhere(app: &App, client: &str, key: &str) {
+    problem(app.get(&format!("/panier/{client}")).await, 404).await;
+    problem(add_item(app, client, "B", 100, 1).await, 404).await;
+    let put = app
+        .http
+        .put(app.url(&format!("/panier/{client}/items/A")))
+        .json(&json!({"quantity": 2}))
+        .send()
+        .await
+        .unwrap();
+    problem(put, 404).await;
+    let remove = app
+        .http
+        .delete(app.url(&format!("/panier/{client}/items/A")))
+        .send()
+        .await
+        .unwrap();
+    problem(remove, 404).await;
+    let clear = app
+        .http
+        .delete(app.url(&format!("/panier/{client}")))
+        .send()
+        .await
+        .unwrap();
+    problem(clear, 404).await;
+    problem(place(app, client, key).await, 404).await;
+}
+
+/// Deleting a client who has a cart removes the cart (clients tells panier
+/// through chaining): every cart route and placing an order answer 404
+/// afterwards, and panier's database keeps no line of it.
+#[tokio::test]
+async fn a_deleted_clients_cart_is_gone() {
+    let s = services().await;
+    let app = &s.app;
+    let client = new_client(app, "leaving@example.com").await;
+    assert_eq!(add_item(app, &client, "A", 300, 2).await.status(), 200);
+    assert_eq!(add_item(app, &client, "B", 100, 1).await.status(), 200);
+    assert_eq!(live_cart_rows(&s, &client).await, (1, 2));
+
+    let deleted = app
+        .http
+        .delete(app.url(&format!("/clients/{client}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        live_cart_rows(&s, &client).await,
+        (0, 0),
+        "the cart is gone"
+    );
+    assert_eq!(
+        s.db.count("clients", "cart_forgets").await,
+        0,
+        "panier confirmed"
+    );
+    assert_gone_everywhere(app, &client, "leaving-1").await;
+    assert_eq!(live_cart_rows(&s, &client).await, (0, 0), "and stays gone");
+    assert_eq!(s.db.count("commande", "orders").await, 0);
+}
+
+/// A client deleted while adds race to (re)create its cart: whichever
+/// order they run in, no cart survives the deletion.
+#[tokio::test]
+async fn a_client_deleted_during_adds_keeps_no_cart() {
+    let s = services().await;
+    let app = &s.app;
+    for round in 0..4 {
+        let client = new_client(app, &format!("race-{round}@example.com")).await;
+        if round % 2 == 1 {
+            // Half the rounds start with a verified cart, half without.
+            assert_eq!(add_item(app, &client, "A", 100, 1).await.status(), 200);
+        }
+        let adds = futures::future::join_all(
+            (0..6).map(|k| add_item(app, &client, if k % 2 == 0 { "A" } else { "B" }, 100, 1)),
+        );
+        let delete = app
+            .http
+            .delete(app.url(&format!("/clients/{client}")))
+            .send();
+        let (deleted, adds) = futures::join!(delete, adds);
+        assert_eq!(deleted.unwrap().status(), 204);
+        for added in adds {
+            assert!(
+                [200, 404].contains(&added.status().as_u16()),
+                "an add answered {}",
+                added.status()
+            );
+        }
+        assert_eq!(live_cart_rows(&s, &client).await, (0, 0), "round {round}");
+        assert_gone_everywhere(app, &client, &format!("race-key-{round}")).await;
+    }
+}
+
+/// `forget` only removes the cart of a client the clients service no
+/// longer has: called for a live client, it is a 409 and changes nothing.
+#[tokio::test]
+async fn a_live_clients_cart_cannot_be_forgotten() {
+    let s = services().await;
+    let app = &s.app;
+    let client = new_client(app, "staying@example.com").await;
+    add_item(app, &client, "A", 300, 2).await;
+    let forget = app
+        .http
+        .post(app.url(&format!("/panier/{client}/forget")))
+        .send()
+        .await
+        .unwrap();
+    problem(forget, 409).await;
+    assert_eq!(live_cart_rows(&s, &client).await, (1, 1));
+    assert_eq!(place(app, &client, "staying-1").await.status(), 201);
 }
 
 /// Every route that takes a body refuses valid JSON that is not an object
