@@ -1,5 +1,5 @@
 //! The admin listener: `GET /metrics`, and under `/admin/` (bearer token)
-//! the component inventory, hot-swap deploys and rollbacks.
+//! the component inventory, hot-swap deploys, rollbacks and canaries.
 //!
 //! The token comes from `COMPTOIR_ADMIN_TOKEN` or is generated at start and
 //! written to `<state>/admin-token` (mode 0600), which the CLI reads. It is
@@ -118,13 +118,37 @@ pub async fn handle(admin: &Admin, request: http::Request<Incoming>) -> http::Re
         }
         (Method::PUT, ["admin", "components", name]) => {
             let name = (*name).to_owned();
-            match upload(request).await {
-                Ok(bytes) => outcome(deploy::deploy(&admin.services, &name, &bytes).await),
-                Err(response) => response,
+            // The share is checked once the body is read: answering early
+            // would cut the client off in the middle of its upload.
+            let share = canary_share(request.uri().query());
+            let bytes = match upload(request).await {
+                Ok(bytes) => bytes,
+                Err(response) => return response,
+            };
+            let canary = match share {
+                Ok(share) => share,
+                Err(response) => return response,
+            };
+            match canary {
+                None => outcome(
+                    StatusCode::OK,
+                    deploy::deploy(&admin.services, &name, &bytes).await,
+                ),
+                Some(share) => outcome(
+                    StatusCode::ACCEPTED,
+                    deploy::start_canary(&admin.services, &name, &bytes, share).await,
+                ),
             }
         }
-        (Method::POST, ["admin", "components", name, "rollback"]) => {
-            outcome(deploy::rollback(&admin.services, name).await)
+        (Method::POST, ["admin", "components", name, "rollback"]) => outcome(
+            StatusCode::OK,
+            deploy::rollback(&admin.services, name).await,
+        ),
+        (Method::POST, ["admin", "components", name, "promote"]) => {
+            outcome(StatusCode::OK, deploy::promote(&admin.services, name).await)
+        }
+        (Method::POST, ["admin", "components", name, "abort"]) => {
+            outcome(StatusCode::OK, deploy::abort(&admin.services, name).await)
         }
         _ => problem::problem(
             StatusCode::NOT_FOUND,
@@ -161,21 +185,51 @@ async fn upload(
     }
 }
 
-fn outcome(result: Result<deploy::Deployed, DeployError>) -> http::Response<WasiBody> {
+/// `?canary=N` (1–99, percent of the requests), if given.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the 400 to answer, built once here"
+)]
+fn canary_share(query: Option<&str>) -> Result<Option<u8>, http::Response<WasiBody>> {
+    let Some(raw) = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("canary="))
+    else {
+        return Ok(None);
+    };
+    match raw.parse::<u8>() {
+        Ok(share @ 1..=99) => Ok(Some(share)),
+        _ => Err(problem::problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-canary-share",
+            format!("canary={raw:?}: the share is a percentage of requests from 1 to 99"),
+        )),
+    }
+}
+
+/// The answer to a deploy-type request: `success` with what was done, or
+/// the problem saying why nothing changed.
+fn outcome<T: serde::Serialize>(
+    success: StatusCode,
+    result: Result<T, DeployError>,
+) -> http::Response<WasiBody> {
     match result {
-        Ok(done) => problem::json(StatusCode::OK, &json!(done)),
+        Ok(done) => problem::json(success, &json!(done)),
         Err(error) => {
             let (status, slug) = match &error {
                 DeployError::UnknownComponent(_) => (StatusCode::NOT_FOUND, "unknown-component"),
                 DeployError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid-component"),
                 DeployError::NoPrevious(_) => (StatusCode::CONFLICT, "no-previous-version"),
+                DeployError::CanaryRunning(_) => (StatusCode::CONFLICT, "canary-running"),
+                DeployError::NoCanary(_) => (StatusCode::CONFLICT, "no-canary"),
             };
             problem::problem(status, slug, error.to_string())
         }
     }
 }
 
-fn rfc3339(time: std::time::SystemTime) -> String {
+pub fn rfc3339(time: std::time::SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -193,6 +247,7 @@ pub fn inventory(services: &Services) -> serde_json::Value {
                 "loaded_at": rfc3339(current.loaded_at),
                 "previous": set.previous().map(|p| p.label()),
                 "traps": set.traps(),
+                "canary": services.canary(set.name()).and_then(|c| c.report()),
                 "replicas": set.replicas().iter().enumerate().map(|(slot, r)| json!({
                     "slot": slot,
                     "version": r.version().label(),

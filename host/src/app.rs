@@ -37,6 +37,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub max_instance_memory: usize,
     pub db_pool_size: u32,
+    /// When canaries are judged and how much worse they may be.
+    pub canary: crate::canary::Policy,
 }
 
 /// The databases the application uses, and the cluster if comptoir runs it.
@@ -184,9 +186,9 @@ async fn run(
     let engine = engine::build(
         &EngineSettings {
             // Every replica, one being recycled or swapped in per replica,
-            // and the trial instance of a load.
+            // a canary's replicas, and the trial instance of a load.
             max_instances: components
-                .saturating_mul(replicas.saturating_mul(3))
+                .saturating_mul(replicas.saturating_mul(4))
                 .saturating_add(8),
             max_instance_memory: settings.max_instance_memory,
         },
@@ -224,6 +226,12 @@ async fn run(
         linker,
         deploying: tokio::sync::Mutex::new(()),
         metrics: metrics.clone(),
+        canaries: manifest
+            .components
+            .keys()
+            .map(|id| (id.clone(), crate::canary::Slot::default()))
+            .collect(),
+        canary_policy: settings.canary.clone(),
     });
     let _ = handle.set(Arc::downgrade(&services));
 

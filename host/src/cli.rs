@@ -24,6 +24,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: &str = "30s";
 pub const DEFAULT_MAX_INSTANCE_MEMORY_MIB: u16 = 64;
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 pub const DEFAULT_DB_POOL_SIZE: u32 = 32;
+pub const DEFAULT_CANARY_MIN_REQUESTS: u64 = 200;
+pub const DEFAULT_CANARY_WINDOW: &str = "60s";
 /// Longest request URI (414 beyond).
 pub const MAX_URI: usize = 8 * 1024;
 /// Largest request head hyper buffers (431 beyond).
@@ -46,12 +48,32 @@ pub enum Command {
     Up(UpArgs),
     /// Apply every service's database migrations, then exit.
     Migrate(CommonArgs),
-    /// Hot-swap a component of a running comptoir with a new .wasm.
+    /// Hot-swap a component of a running comptoir with a new .wasm (or, with
+    /// --canary, send it a share of the requests until it is judged).
     Deploy {
         /// The component (as named in spin.toml).
         component: String,
         /// The new .wasm.
         file: PathBuf,
+        /// Deploy as a canary taking this percentage of the component's
+        /// requests; promoted or rolled back automatically once judged.
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=99))]
+        canary: Option<u8>,
+        /// With --canary: wait for the decision, and fail if it was rolled back.
+        #[arg(long, requires = "canary")]
+        wait: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Promote a component's running canary now.
+    Promote {
+        component: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Roll a component's running canary back now.
+    Abort {
+        component: String,
         #[command(flatten)]
         remote: RemoteArgs,
     },
@@ -141,6 +163,73 @@ pub struct UpArgs {
     /// Connections per service database pool.
     #[arg(long, env = "COMPTOIR_DB_POOL_SIZE", default_value_t = DEFAULT_DB_POOL_SIZE, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
+    #[command(flatten)]
+    pub canary: CanaryArgs,
+}
+
+/// How canaries (`comptoir deploy --canary`) are judged.
+#[derive(Debug, Clone, Args)]
+pub struct CanaryArgs {
+    /// A canary is judged after this many requests…
+    #[arg(long = "canary-min-requests", env = "COMPTOIR_CANARY_MIN_REQUESTS", default_value_t = DEFAULT_CANARY_MIN_REQUESTS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_requests: u64,
+    /// …or after this long, on what it saw (none at all: rolled back).
+    #[arg(long = "canary-window", env = "COMPTOIR_CANARY_WINDOW", default_value = DEFAULT_CANARY_WINDOW, value_parser = parse_duration)]
+    pub window: Duration,
+    /// Percentage points its 5xx, trap and deadline-kill rates may exceed
+    /// the stable version's.
+    #[arg(long = "canary-max-error-increase", env = "COMPTOIR_CANARY_MAX_ERROR_INCREASE", default_value_t = 1.0, value_parser = percentage_points)]
+    pub max_error_increase: f64,
+    /// Percentage points its share of 4xx answers may exceed the stable
+    /// version's (a lost route answers 404).
+    #[arg(long = "canary-max-4xx-increase", env = "COMPTOIR_CANARY_MAX_4XX_INCREASE", default_value_t = 5.0, value_parser = percentage_points)]
+    pub max_4xx_increase: f64,
+    /// How many times the stable version's p99 its p99 may be (a p99
+    /// within 5 ms of stable's always passes).
+    #[arg(long = "canary-max-p99-ratio", env = "COMPTOIR_CANARY_MAX_P99_RATIO", default_value_t = 1.5, value_parser = ratio)]
+    pub max_p99_ratio: f64,
+}
+
+impl CanaryArgs {
+    pub fn policy(&self) -> crate::canary::Policy {
+        crate::canary::Policy {
+            min_requests: self.min_requests,
+            window: self.window,
+            max_error_increase: self.max_error_increase / 100.0,
+            max_4xx_increase: self.max_4xx_increase / 100.0,
+            max_p99_ratio: self.max_p99_ratio,
+        }
+    }
+}
+
+impl Default for CanaryArgs {
+    fn default() -> Self {
+        Self {
+            min_requests: DEFAULT_CANARY_MIN_REQUESTS,
+            window: parse_duration(DEFAULT_CANARY_WINDOW).expect("constant duration"),
+            max_error_increase: 1.0,
+            max_4xx_increase: 5.0,
+            max_p99_ratio: 1.5,
+        }
+    }
+}
+
+/// A number of percentage points, 0 to 100.
+fn percentage_points(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(n) if (0.0..=100.0).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{raw:?} is not a number of percentage points from 0 to 100"
+        )),
+    }
+}
+
+/// A ratio of at least 1.
+fn ratio(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(n) if n >= 1.0 && n.is_finite() => Ok(n),
+        _ => Err(format!("{raw:?} is not a ratio of at least 1")),
+    }
 }
 
 /// How far a trap reaches.
@@ -196,6 +285,7 @@ impl CommonArgs {
             max_body: 0,
             db_pool_size: 2,
             cors_origins: Vec::new(),
+            canary: CanaryArgs::default(),
         }
         .settings()
         .expect("constant settings are valid")
@@ -232,6 +322,7 @@ impl UpArgs {
             },
             max_instance_memory: usize::from(self.max_instance_memory) * 1024 * 1024,
             db_pool_size: self.db_pool_size,
+            canary: self.canary.policy(),
         })
     }
 }

@@ -4,11 +4,18 @@
 //! linkable, instantiable) and pre-instantiated before anything changes;
 //! then new requests go to it atomically while requests already running
 //! finish on the old one. The previous version is kept for rollback.
+//!
+//! A canary deploy prepares the new version the same way, then gives it a
+//! share of the requests beside the stable version until it is judged
+//! (see [`crate::canary`]): promoted means swapped in as above, rolled back
+//! means its replicas are retired and nothing else changed.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use crate::canary::{Canary, Report, Slot, State, Verdict};
 use crate::instance::ComponentVersion;
+use crate::pool::ReplicaSet;
 use crate::router::Services;
 
 /// Why a deploy or rollback did not happen (nothing changed).
@@ -20,6 +27,10 @@ pub enum DeployError {
     Invalid(String),
     #[error("{0} has no previous version to roll back to")]
     NoPrevious(String),
+    #[error("a canary of {0} is running: promote or abort it first")]
+    CanaryRunning(String),
+    #[error("no canary of {0} is running")]
+    NoCanary(String),
 }
 
 /// What a deploy or rollback did.
@@ -42,11 +53,11 @@ fn counted(
 ) -> Result<Deployed, DeployError> {
     match &result {
         Ok(_) => services.metrics.swap(name, "success"),
-        Err(DeployError::Invalid(_) | DeployError::NoPrevious(_)) => {
-            services.metrics.swap(name, "rejected")
-        }
-        // No such component: no series to count it in.
-        Err(DeployError::UnknownComponent(_)) => {}
+        Err(
+            DeployError::Invalid(_) | DeployError::NoPrevious(_) | DeployError::CanaryRunning(_),
+        ) => services.metrics.swap(name, "rejected"),
+        // No such component: no series to count it in; no canary: no swap.
+        Err(DeployError::UnknownComponent(_) | DeployError::NoCanary(_)) => {}
     }
     result
 }
@@ -62,13 +73,8 @@ async fn swap_in(services: &Services, name: &str, wasm: &[u8]) -> Result<Deploye
         .get(name)
         .ok_or_else(|| DeployError::UnknownComponent(name.to_owned()))?;
     let _one_at_a_time = services.deploying.lock().await;
-    let started = Instant::now();
-    let env = set.current().env.clone();
-    let (version, _) = ComponentVersion::load(&services.engine, &services.linker, env, wasm)
-        .await
-        .map_err(|e| DeployError::Invalid(format!("{e:#}")))?;
-    let prepare = started.elapsed();
-    let version = Arc::new(version);
+    refuse_during_canary(services, name)?;
+    let (version, prepare) = prepare(services, set, wasm).await?;
     let old = set.swap(version.clone());
     tracing::info!(component = %name, from = %old.label(), to = %version.label(), prepare = ?prepare, "deployed");
     Ok(Deployed {
@@ -91,6 +97,7 @@ async fn swap_back(services: &Services, name: &str) -> Result<Deployed, DeployEr
         .get(name)
         .ok_or_else(|| DeployError::UnknownComponent(name.to_owned()))?;
     let _one_at_a_time = services.deploying.lock().await;
+    refuse_during_canary(services, name)?;
     let from = set.current();
     let to = set
         .rollback()
@@ -103,6 +110,157 @@ async fn swap_back(services: &Services, name: &str) -> Result<Deployed, DeployEr
         previous: from.label(),
         prepare_ms: 0.0,
     })
+}
+
+/// Compiles, validates and pre-instantiates `wasm` as a version of `set`'s
+/// component; returns it with the time that took.
+async fn prepare(
+    services: &Services,
+    set: &ReplicaSet,
+    wasm: &[u8],
+) -> Result<(Arc<ComponentVersion>, Duration), DeployError> {
+    let started = Instant::now();
+    let env = set.current().env.clone();
+    let (version, _) = ComponentVersion::load(&services.engine, &services.linker, env, wasm)
+        .await
+        .map_err(|e| DeployError::Invalid(format!("{e:#}")))?;
+    Ok((Arc::new(version), started.elapsed()))
+}
+
+/// A plain deploy or rollback waits for the running canary to be decided.
+fn refuse_during_canary(services: &Services, name: &str) -> Result<(), DeployError> {
+    match services.canary(name).and_then(Slot::running) {
+        Some(_) => Err(DeployError::CanaryRunning(name.to_owned())),
+        None => Ok(()),
+    }
+}
+
+/// A canary that started.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CanaryStarted {
+    pub component: String,
+    pub version: String,
+    pub sha256: String,
+    pub stable: String,
+    pub share: u8,
+    pub min_requests: u64,
+    pub window_s: f64,
+    pub prepare_ms: f64,
+}
+
+/// Validates `wasm` as a new version of `name` and starts it as a canary
+/// taking `share` % of the requests; a task judges it until it is decided.
+pub async fn start_canary(
+    services: &Arc<Services>,
+    name: &str,
+    wasm: &[u8],
+    share: u8,
+) -> Result<CanaryStarted, DeployError> {
+    let (set, slot) = services
+        .components
+        .get(name)
+        .zip(services.canary(name))
+        .ok_or_else(|| DeployError::UnknownComponent(name.to_owned()))?;
+    let _one_at_a_time = services.deploying.lock().await;
+    refuse_during_canary(services, name)?;
+    let (version, prepare) = prepare(services, set, wasm).await?;
+    let policy = services.canary_policy.clone();
+    let canary = Arc::new(Canary::new(set, version.clone(), share, policy.clone()));
+    if slot.start(canary.clone()).is_err() {
+        canary.retire();
+        return Err(DeployError::CanaryRunning(name.to_owned()));
+    }
+    services.metrics.canary_state(name, State::Running);
+    tracing::info!(component = %name, canary = %version.label(), stable = %set.current().label(), share, "canary started");
+    tokio::spawn(judge(Arc::downgrade(services), name.to_owned(), canary));
+    Ok(CanaryStarted {
+        component: name.to_owned(),
+        version: version.label(),
+        sha256: version.sha256.clone(),
+        stable: set.current().label(),
+        share,
+        min_requests: policy.min_requests,
+        window_s: policy.window.as_secs_f64(),
+        prepare_ms: millis(prepare),
+    })
+}
+
+/// Watches `canary` until the judge decides or someone else ends it.
+async fn judge(services: Weak<Services>, name: String, canary: Arc<Canary>) {
+    loop {
+        tokio::time::sleep(crate::canary::JUDGE_EVERY).await;
+        let Some(services) = services.upgrade() else {
+            return;
+        };
+        let still_running = services
+            .canary(&name)
+            .and_then(Slot::running)
+            .is_some_and(|running| Arc::ptr_eq(&running, &canary));
+        if !still_running {
+            return;
+        }
+        if let Some(verdict) = canary.verdict() {
+            let _ = decide(&services, &name, &canary, verdict, false).await;
+            return;
+        }
+    }
+}
+
+/// `comptoir promote NAME`: swaps the running canary in now.
+pub async fn promote(services: &Services, name: &str) -> Result<Report, DeployError> {
+    let canary = running_canary(services, name)?;
+    let reason = "promoted by hand".to_owned();
+    decide(services, name, &canary, Verdict::Promote(reason), true).await
+}
+
+/// `comptoir abort NAME`: rolls the running canary back now.
+pub async fn abort(services: &Services, name: &str) -> Result<Report, DeployError> {
+    let canary = running_canary(services, name)?;
+    let reason = "aborted by hand".to_owned();
+    decide(services, name, &canary, Verdict::RollBack(reason), true).await
+}
+
+fn running_canary(services: &Services, name: &str) -> Result<Arc<Canary>, DeployError> {
+    if !services.components.contains_key(name) {
+        return Err(DeployError::UnknownComponent(name.to_owned()));
+    }
+    services
+        .canary(name)
+        .and_then(Slot::running)
+        .ok_or_else(|| DeployError::NoCanary(name.to_owned()))
+}
+
+/// Carries out `verdict` on `canary`, unless it was already decided.
+async fn decide(
+    services: &Services,
+    name: &str,
+    canary: &Arc<Canary>,
+    verdict: Verdict,
+    manual: bool,
+) -> Result<Report, DeployError> {
+    let (Some(set), Some(slot)) = (services.components.get(name), services.canary(name)) else {
+        return Err(DeployError::UnknownComponent(name.to_owned()));
+    };
+    let _one_at_a_time = services.deploying.lock().await;
+    if !slot.end(canary) {
+        return Err(DeployError::NoCanary(name.to_owned()));
+    }
+    let (state, outcome, reason) = match verdict {
+        Verdict::Promote(reason) => {
+            let old = set.swap(canary.version().clone());
+            services.metrics.swap(name, "success");
+            tracing::info!(component = %name, from = %old.label(), to = %canary.version().label(), manual, %reason, "canary promoted");
+            (State::Promoted, "promoted", reason)
+        }
+        Verdict::RollBack(reason) => {
+            tracing::warn!(component = %name, canary = %canary.version().label(), stable = %set.current().label(), manual, %reason, "canary rolled back");
+            (State::RolledBack, "rolled_back", reason)
+        }
+    };
+    canary.retire();
+    services.metrics.canary_state(name, state);
+    services.metrics.canary_decided(name, outcome);
+    Ok(slot.record(canary, state, reason, manual))
 }
 
 fn millis(d: Duration) -> f64 {

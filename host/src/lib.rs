@@ -16,7 +16,8 @@
 //! - [`router`]: the running application; [`server`]: the public listener;
 //!   [`cors`]: the origin allow-list; [`problem`]: every error response the host makes.
 //! - [`admin`]: the admin listener (metrics, inventory, deploys);
-//!   [`deploy`]: hot swap, rollback, `--watch`; [`metrics`]: Prometheus.
+//!   [`deploy`]: hot swap, rollback, `--watch`, canaries; [`canary`]: a
+//!   canary's share, counts and verdict; [`metrics`]: Prometheus.
 //! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`.
 //! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
 //!   [`migrate`]: schema migrations; [`cluster`]: the embedded PostgreSQL.
@@ -25,6 +26,7 @@
 pub mod admin;
 pub mod app;
 pub mod bindings;
+pub mod canary;
 pub mod chaining;
 pub mod cli;
 pub mod cluster;

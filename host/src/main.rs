@@ -22,8 +22,23 @@ async fn main() -> std::process::ExitCode {
         Command::Deploy {
             component,
             file,
+            canary: None,
             remote,
+            ..
         } => comptoir::remote::deploy(&remote, &component, &file).await,
+        Command::Deploy {
+            component,
+            file,
+            canary: Some(share),
+            wait,
+            remote,
+        } => comptoir::remote::canary(&remote, &component, &file, share, wait).await,
+        Command::Promote { component, remote } => {
+            comptoir::remote::decide(&remote, &component, "promote").await
+        }
+        Command::Abort { component, remote } => {
+            comptoir::remote::decide(&remote, &component, "abort").await
+        }
         Command::Rollback { component, remote } => {
             comptoir::remote::rollback(&remote, &component).await
         }

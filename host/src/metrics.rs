@@ -28,6 +28,9 @@ pub struct Metrics {
     swaps: IntCounterVec,
     instantiation: Histogram,
     db_query: HistogramVec,
+    canary_state: IntGaugeVec,
+    canary_decisions: IntCounterVec,
+    invocations: IntCounterVec,
 }
 
 impl Metrics {
@@ -36,17 +39,17 @@ impl Metrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 "comptoir_http_requests_total",
-                "HTTP requests answered, by service, method, route template and status.",
+                "HTTP requests answered, by service, version (sha256 prefix), method, route template and status.",
             ),
-            &["service", "method", "route", "status"],
+            &["service", "version", "method", "route", "status"],
         )?;
         let request_duration = HistogramVec::new(
             HistogramOpts::new(
                 "comptoir_http_request_duration_seconds",
-                "Time to the response head, by service, method, route template and status class.",
+                "Time to the response head, by service, version, method, route template and status class.",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
-            &["service", "method", "route", "status"],
+            &["service", "version", "method", "route", "status"],
         )?;
         let instances = IntGaugeVec::new(
             Opts::new(
@@ -91,6 +94,30 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["database"],
         )?;
+        let canary_state = IntGaugeVec::new(
+            Opts::new(
+                "comptoir_canary_state",
+                "Each component's canary: 0 none yet, 1 running, 2 promoted, 3 rolled back.",
+            ),
+            &["component"],
+        )?;
+        let canary_decisions = IntCounterVec::new(
+            Opts::new(
+                "comptoir_canary_decisions_total",
+                "Canaries decided, by outcome (promoted, rolled_back; by the judge or by hand).",
+            ),
+            &["component", "outcome"],
+        )?;
+        let invocations = IntCounterVec::new(
+            Opts::new(
+                "comptoir_component_invocations_total",
+                "Requests run by each component, by caller (`public`, or the component that chained to it).",
+            ),
+            &["component", "caller"],
+        )?;
+        registry.register(Box::new(invocations.clone()))?;
+        registry.register(Box::new(canary_state.clone()))?;
+        registry.register(Box::new(canary_decisions.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(instances.clone()))?;
@@ -112,19 +139,50 @@ impl Metrics {
             swaps,
             instantiation,
             db_query,
+            canary_state,
+            canary_decisions,
+            invocations,
         })
     }
 
     /// Records one answered request.
-    pub fn request(&self, service: &str, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn request(
+        &self,
+        service: &str,
+        version: &str,
+        method: &str,
+        route: &str,
+        status: u16,
+        seconds: f64,
+    ) {
         let status_text = status.to_string();
         self.requests
-            .with_label_values(&[service, method, route, &status_text])
+            .with_label_values(&[service, version, method, route, &status_text])
             .inc();
         let class = format!("{}xx", status / 100);
         self.request_duration
-            .with_label_values(&[service, method, route, &class])
+            .with_label_values(&[service, version, method, route, &class])
             .observe(seconds);
+    }
+
+    /// A canary of `component` started (1) or ended (2 promoted, 3 rolled back).
+    pub fn canary_state(&self, component: &str, state: crate::canary::State) {
+        self.canary_state
+            .with_label_values(&[component])
+            .set(state as i64);
+    }
+
+    pub fn canary_decided(&self, component: &str, outcome: &str) {
+        self.canary_decisions
+            .with_label_values(&[component, outcome])
+            .inc();
+    }
+
+    /// `component` was asked to run a request by `caller` (`public` or a component).
+    pub fn invocation(&self, component: &str, caller: &str) {
+        self.invocations
+            .with_label_values(&[component, caller])
+            .inc();
     }
 
     pub fn trap(&self, component: &str) {
@@ -149,13 +207,21 @@ impl Metrics {
         self.traps.with_label_values(&[component]);
         self.swaps.with_label_values(&[component, "success"]);
         self.swaps.with_label_values(&[component, "rejected"]);
+        self.canary_state.with_label_values(&[component]).set(0);
+        for outcome in ["promoted", "rolled_back"] {
+            self.canary_decisions
+                .with_label_values(&[component, outcome]);
+        }
     }
 
     /// The Prometheus text exposition, with replica gauges read now.
     pub fn render(&self, services: &Services) -> http::Response<wasmtime_wasi_http::WasiBody> {
         self.instances.reset();
         for set in services.components.values() {
-            let replicas = set.replicas();
+            let mut replicas = set.replicas();
+            if let Some(canary) = services.canary(set.name()).and_then(|c| c.running()) {
+                replicas.extend(canary.replicas());
+            }
             for replica in &replicas {
                 self.instances
                     .with_label_values(&[set.name(), &replica.version().label()])

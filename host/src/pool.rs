@@ -215,6 +215,18 @@ impl ReplicaSet {
         Some(previous)
     }
 
+    pub fn settings(&self) -> &PoolSettings {
+        &self.settings
+    }
+
+    /// Retires every replica: each finishes what it was given, then exits
+    /// (for a canary's replicas once it is decided).
+    pub fn retire_all(&self) {
+        for slot in &self.slots {
+            slot.load().retire();
+        }
+    }
+
     pub fn traps(&self) -> u64 {
         self.traps.load(Relaxed)
     }
@@ -284,7 +296,19 @@ impl ReplicaSet {
     /// it, or overran the deadline so that the instance was dropped — is
     /// retried once on a fresh replica when that is safe: an idempotent
     /// method (GET, HEAD, OPTIONS, DELETE) with no body.
+    ///
+    /// Returns the version that ran it (or, when none did, the current one).
     pub async fn dispatch(
+        self: &Arc<Self>,
+        request: Request,
+    ) -> (Arc<ComponentVersion>, Result<Response, DispatchError>) {
+        match self.dispatch_replayed(request).await {
+            Ok((response, version)) => (version, Ok(response)),
+            Err(error) => (self.current(), Err(error)),
+        }
+    }
+
+    async fn dispatch_replayed(
         self: &Arc<Self>,
         request: Request,
     ) -> Result<(Response, Arc<ComponentVersion>), DispatchError> {

@@ -1,5 +1,5 @@
-//! The CLI side of the admin API: `comptoir deploy | rollback | status`
-//! talk to a running comptoir over HTTP with the admin token.
+//! The CLI side of the admin API: `comptoir deploy | rollback | promote |
+//! abort | status` talk to a running comptoir over HTTP with the admin token.
 
 use std::path::Path;
 
@@ -10,7 +10,11 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 
 use crate::admin::TOKEN_FILE;
+use crate::canary::Report;
+use crate::canary::State;
+use crate::canary::stats::Snapshot;
 use crate::cli::RemoteArgs;
+use crate::deploy::CanaryStarted;
 
 /// The token to present: `COMPTOIR_ADMIN_TOKEN`, else the running
 /// comptoir's token file.
@@ -115,6 +119,104 @@ pub async fn rollback(remote: &RemoteArgs, component: &str) -> anyhow::Result<()
     Ok(())
 }
 
+/// `comptoir deploy <component> <file.wasm> --canary <share> [--wait]`.
+pub async fn canary(
+    remote: &RemoteArgs,
+    component: &str,
+    file: &Path,
+    share: u8,
+    wait: bool,
+) -> anyhow::Result<()> {
+    let wasm = std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
+    let started = call(
+        remote,
+        Method::PUT,
+        &format!("/admin/components/{component}?canary={share}"),
+        wasm.into(),
+    )
+    .await?;
+    let started: CanaryStarted = serde_json::from_value(started)?;
+    println!(
+        "{component}: canary {} takes {share} % of the requests beside {}; judged after {} canary requests or {:.0} s (prepared in {:.1} ms)",
+        started.version, started.stable, started.min_requests, started.window_s, started.prepare_ms
+    );
+    if !wait {
+        return Ok(());
+    }
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let inventory = call(remote, Method::GET, "/admin/components", Bytes::new()).await?;
+        let report = inventory["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == component)
+            .map(|c| serde_json::from_value::<Option<Report>>(c["canary"].clone()))
+            .transpose()?
+            .flatten();
+        let Some(report) = report.filter(|r| r.version == started.version) else {
+            bail!("the canary of {component} is no longer reported");
+        };
+        match report.state {
+            State::Running => continue,
+            State::Promoted => {
+                println!("{component}: {}", describe(&report));
+                return Ok(());
+            }
+            State::RolledBack => bail!("{component}: {}", describe(&report)),
+        }
+    }
+}
+
+/// `comptoir promote | abort <component>`.
+pub async fn decide(remote: &RemoteArgs, component: &str, action: &str) -> anyhow::Result<()> {
+    let report = call(
+        remote,
+        Method::POST,
+        &format!("/admin/components/{component}/{action}"),
+        Bytes::new(),
+    )
+    .await?;
+    let report: Report = serde_json::from_value(report)?;
+    println!("{component}: {}", describe(&report));
+    Ok(())
+}
+
+/// One line on a canary: where it stands and how each version did.
+fn describe(report: &Report) -> String {
+    let side = |s: &Snapshot| {
+        format!(
+            "{} requests, 5xx {:.1} %, 4xx {:.1} %, p99 {}",
+            s.requests,
+            s.share(s.server_errors) * 100.0,
+            s.share(s.client_errors) * 100.0,
+            s.p99_ms
+                .map_or_else(|| "–".into(), |p| format!("{p:.1} ms"))
+        )
+    };
+    let head = match report.state {
+        State::Running => format!(
+            "canary {} running ({} %, {:.0} s left)",
+            report.version,
+            report.share,
+            report.time_left_s.unwrap_or_default()
+        ),
+        State::Promoted => format!("canary {} promoted", report.version),
+        State::RolledBack => format!("canary {} rolled back", report.version),
+    };
+    let why = report
+        .reason
+        .as_deref()
+        .map(|r| format!(" — {r}{}", if report.manual { "" } else { " (automatic)" }))
+        .unwrap_or_default();
+    format!(
+        "{head}{why}\n    canary: {}\n    stable {}: {}",
+        side(&report.canary),
+        report.stable_version,
+        side(&report.stable)
+    )
+}
+
 /// `comptoir status`: a table of components and replicas.
 pub async fn status(remote: &RemoteArgs) -> anyhow::Result<()> {
     let inventory = call(remote, Method::GET, "/admin/components", Bytes::new()).await?;
@@ -141,6 +243,15 @@ pub async fn status(remote: &RemoteArgs) -> anyhow::Result<()> {
             c["traps"].as_u64().unwrap_or(0),
             c["previous"].as_str().unwrap_or("-"),
         );
+    }
+    for c in inventory["components"].as_array().into_iter().flatten() {
+        if let Ok(Some(report)) = serde_json::from_value::<Option<Report>>(c["canary"].clone()) {
+            println!(
+                "{}: {}",
+                c["name"].as_str().unwrap_or("?"),
+                describe(&report)
+            );
+        }
     }
     Ok(())
 }

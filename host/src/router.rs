@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use wasmtime_wasi_http::WasiBody;
 
+use crate::canary::{Policy, Slot};
 use crate::instance::ComponentVersion;
 use crate::manifest::Route;
 use crate::pool::{DispatchError, ReplicaSet};
@@ -23,6 +24,10 @@ pub struct Services {
     /// One deploy or rollback at a time.
     pub deploying: tokio::sync::Mutex<()>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Each component's canary slot.
+    pub canaries: BTreeMap<String, Slot>,
+    /// When canaries are judged and how much worse they may be.
+    pub canary_policy: Policy,
 }
 
 /// How components reach the running application: set once it is built.
@@ -37,23 +42,44 @@ impl Services {
         self.routes.iter().find(|r| r.matches(path))
     }
 
-    /// Runs `request` on a replica of `component`, tagging the response
-    /// with the version that served it.
-    pub async fn dispatch(
+    /// Runs `request` on a replica of `component` — of its canary for the
+    /// canary's share while one runs — and returns the version it went to.
+    async fn dispatch(
+        &self,
+        caller: &str,
+        component: &str,
+        request: http::Request<WasiBody>,
+    ) -> Option<(
+        Arc<ComponentVersion>,
+        Result<http::Response<WasiBody>, DispatchError>,
+    )> {
+        let set = self.components.get(component)?;
+        self.metrics.invocation(component, caller);
+        let canary = self.canaries.get(component).and_then(Slot::running);
+        Some(match canary {
+            Some(canary) => canary.dispatch(set, request).await,
+            None => set.dispatch(request).await,
+        })
+    }
+
+    /// Answers a public request routed to `component`: the component's
+    /// response, or the problem saying why there is none, tagged with the
+    /// version that served it.
+    pub async fn serve(
         &self,
         component: &str,
         request: http::Request<WasiBody>,
-    ) -> Result<http::Response<WasiBody>, DispatchError> {
-        let set = self
-            .components
-            .get(component)
-            .ok_or_else(|| DispatchError::Failed {
-                component: component.to_owned(),
-                reason: "no such component".into(),
-            })?;
-        let (mut response, version) = set.dispatch(request).await?;
+    ) -> http::Response<WasiBody> {
+        let Some((version, result)) = self.dispatch("public", component, request).await else {
+            return crate::problem::problem(
+                http::StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no component {component}"),
+            );
+        };
+        let mut response = result.unwrap_or_else(|error| crate::problem::dispatch_error(&error));
         tag(&mut response, &version);
-        Ok(response)
+        response
     }
 
     /// A chained call from `caller` to `target` (`http://target.spin.internal`).
@@ -63,10 +89,17 @@ impl Services {
         target: &str,
         request: http::Request<WasiBody>,
     ) -> anyhow::Result<http::Response<WasiBody>> {
-        if !self.components.contains_key(target) {
+        let Some((version, result)) = self.dispatch(caller, target, request).await else {
             anyhow::bail!("{caller} chained to unknown component {target}");
-        }
-        Ok(self.dispatch(target, request).await?)
+        };
+        let mut response = result?;
+        tag(&mut response, &version);
+        Ok(response)
+    }
+
+    /// The canary slot of `component`.
+    pub fn canary(&self, component: &str) -> Option<&Slot> {
+        self.canaries.get(component)
     }
 
     /// Whether every database answers.

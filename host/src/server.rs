@@ -122,8 +122,17 @@ async fn handle(
     let origin = request.headers().get(http::header::ORIGIN).cloned();
     let mut response = route_request(services, settings, route, request).await;
     settings.cors.decorate(origin.as_ref(), &mut response);
+    // The version label: the sha256 prefix of the `comptoir-component`
+    // header (at most two per component: stable and canary).
+    let version = response
+        .headers()
+        .get(crate::router::COMPONENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once('@'))
+        .map_or("", |(_, sha)| sha);
     services.metrics.request(
         service,
+        version,
         method.as_str(),
         label,
         response.status().as_u16(),
@@ -237,10 +246,7 @@ async fn route_request(
         }
     };
     let request = http::Request::from_parts(parts, problem::body(body));
-    match services.dispatch(&route.component, request).await {
-        Ok(response) => response,
-        Err(error) => problem::dispatch_error(&error),
-    }
+    services.serve(&route.component, request).await
 }
 
 async fn readyz(services: &Services) -> http::Response<WasiBody> {

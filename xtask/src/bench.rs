@@ -12,6 +12,8 @@
 //! - `swap`: time from a deploy's return to the first response of the new
 //!   version, and latency of steady traffic before vs during swaps.
 //! - `isolation`: `--isolation request` beside `--isolation instance`.
+//! - `canary`: a faulty canary of panier under load (rolled back by
+//!   itself), then a good one (promoted by itself), failures on a timeline.
 //!
 //! # Layout
 //!
@@ -19,7 +21,9 @@
 //! - `floor`: the PostgreSQL floor (pgbench).
 //! - `swap`: the hot-swap benchmark.
 //! - `isolation`: the two isolation modes side by side.
+//! - `canary`: the canary scenario and its timeline.
 
+mod canary;
 mod floor;
 mod isolation;
 mod swap;
@@ -44,7 +48,8 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         | Some("--rate") => flows(root, args),
         Some("swap") => swap::swap(root, args),
         Some("isolation") => isolation::isolation(root, &args[1..]),
-        Some(other) => bail!("unknown benchmark {other:?}: flows, swap or isolation"),
+        Some("canary") => canary::canary(root, &args[1..]),
+        Some(other) => bail!("unknown benchmark {other:?}: flows, swap, isolation or canary"),
     }
 }
 

@@ -7,7 +7,7 @@
 //!   run every test of the workspace.
 //! - `cargo xtask load <scenario> [--vus N] [--duration D] [--replicas R] [--nginx]`:
 //!   run a k6 scenario of `load/` against a fresh release build.
-//! - `cargo xtask bench [flows | swap | isolation]`: the side-by-side benchmarks.
+//! - `cargo xtask bench [flows | swap | isolation | canary]`: the side-by-side benchmarks.
 //! - `cargo xtask check-dashboards`: every Grafana query against a real
 //!   Prometheus scraping a running comptoir.
 //! - `cargo xtask fuzz [--examples N]`: schemathesis against `/openapi.json`
@@ -42,7 +42,7 @@ use anyhow::{Context as _, bail};
 const SERVICES: &[&str] = &["clients", "panier", "commande", "docs"];
 /// Components only the tests load (never routed by `spin.toml`).
 const TEST_COMPONENTS: &[&str] = &["testing-fault", "testing-escape", "testing-bad-init"];
-const WASM_TARGET: &str = "wasm32-wasip2";
+pub const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         "validate" => validate::run(&root()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|swap|isolation] | check-dashboards | fuzz [--examples N --debug] | image | compose <up|down|test> [--debug] | drill [--debug] | validate>"
+                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|swap|isolation|canary] | check-dashboards | fuzz [--examples N --debug] | image | compose <up|down|test> [--debug] | drill [--debug] | validate>"
             );
             return ExitCode::from(2);
         }
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
 }
 
 /// Prints a step header and runs `f`, then how long it took.
-fn step<T>(title: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub fn step<T>(title: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     eprintln!("\x1b[1m==> {title}\x1b[0m");
     let started = Instant::now();
     let out = f()?;
@@ -88,7 +88,7 @@ fn step<T>(title: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result
     Ok(out)
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
@@ -108,7 +108,7 @@ pub fn output(mut command: Command) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn run(mut command: Command) -> anyhow::Result<()> {
+pub fn run(mut command: Command) -> anyhow::Result<()> {
     let status = command
         .status()
         .with_context(|| format!("failed to run {command:?}"))?;

@@ -5,6 +5,7 @@
 //! `COMPTOIR_TEST_RUNTIME=spin` the contract tests (`clients`, `orders`,
 //! `docs`) run against a real `spin up` instead (see `runtime`).
 
+mod canary;
 mod clients;
 mod docs;
 mod hardening;

@@ -1,0 +1,389 @@
+//! Canary deploys: a share of a component's requests (public and chained)
+//! to a new version, judged against the stable one, then promoted or rolled
+//! back — automatically or by hand — with the decision in status and metrics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{App, Component, deploy, problem, stack, variant, wasm};
+
+/// Starts a canary of `component` taking `share` %.
+async fn canary(app: &App, component: &str, bytes: Vec<u8>, share: &str) -> reqwest::Response {
+    app.admin_request(
+        Method::PUT,
+        &format!("/admin/components/{component}?canary={share}"),
+    )
+    .body(bytes)
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn admin_post(app: &App, path: &str) -> reqwest::Response {
+    app.admin_request(Method::POST, path).send().await.unwrap()
+}
+
+/// The inventory entry of `component`.
+async fn component(app: &App, name: &str) -> Value {
+    let inventory = app.inventory().await;
+    inventory["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+        .clone()
+}
+
+/// The sample of `metric` (name and labels, as exposed), if exposed.
+fn sample(metrics: &str, metric: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(metric)?.trim().parse().ok())
+}
+
+fn version_of(response: &reqwest::Response) -> String {
+    response.headers()["comptoir-component"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A canary that lost the component's routes (it answers 404 where the
+/// stable version answers 200) is rolled back by itself; only its own share
+/// of the requests saw it, and afterwards every request is served by stable.
+#[tokio::test]
+async fn a_canary_that_lost_its_routes_is_rolled_back_automatically() {
+    let s = stack(
+        vec![Component::clients()],
+        &["--replicas", "2", "--canary-min-requests", "40"],
+    )
+    .await;
+    let stable = component(&s.app, "clients").await["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Any valid component fits the platform world: the fault-test one has
+    // none of clients' routes.
+    let lost = std::fs::read(wasm("testing_fault")).unwrap();
+    let started = canary(&s.app, "clients", lost.clone(), "25").await;
+    assert_eq!(started.status(), 202);
+    let started: Value = started.json().await.unwrap();
+    let canary_version = started["version"].as_str().unwrap().to_owned();
+    assert_ne!(canary_version, stable);
+    assert_eq!(started["stable"], stable.as_str());
+
+    // One canary at a time, and no plain deploy or rollback meanwhile.
+    let again = canary(&s.app, "clients", variant(&lost, "2"), "10").await;
+    assert_eq!(
+        problem(again, 409).await["type"],
+        "https://comptoir.dev/problems/canary-running"
+    );
+    let plain = deploy(&s.app, "clients", variant(&lost, "3")).await;
+    problem(plain, 409).await;
+    problem(
+        admin_post(&s.app, "/admin/components/clients/rollback").await,
+        409,
+    )
+    .await;
+
+    let mut by_version: std::collections::BTreeMap<(String, u16), u32> = Default::default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let response = s.app.get("/clients").await;
+        *by_version
+            .entry((version_of(&response), response.status().as_u16()))
+            .or_default() += 1;
+        let report = component(&s.app, "clients").await["canary"].clone();
+        if report["state"] != "running" {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "never decided: {report}");
+    };
+    assert_eq!(report["state"], "rolled_back", "{report}");
+    assert_eq!(report["manual"], false);
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("4xx share"), "{reason}");
+    // Every 404 came from the canary, every answer of stable was a 200.
+    for ((version, status), n) in &by_version {
+        match status {
+            200 => assert_eq!(version, &stable, "{by_version:?}"),
+            404 => assert_eq!(version, &canary_version, "{by_version:?}"),
+            other => panic!("{n} × {other} from {version}"),
+        }
+    }
+    let canary_requests = report["canary"]["requests"].as_u64().unwrap();
+    assert!(canary_requests >= 40, "{report}");
+    assert_eq!(report["canary"]["client_errors"], canary_requests);
+
+    // Rolled back: stable serves everything, and nothing else changed.
+    for _ in 0..20 {
+        let response = s.app.get("/clients").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(version_of(&response), stable);
+    }
+    let after = component(&s.app, "clients").await;
+    assert_eq!(after["version"], stable.as_str());
+    assert!(
+        after["previous"].is_null(),
+        "a rolled-back canary is no previous version"
+    );
+    let metrics = s.app.metrics().await;
+    assert_eq!(
+        sample(&metrics, r#"comptoir_canary_state{component="clients"}"#),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"comptoir_canary_decisions_total{component="clients",outcome="rolled_back"}"#
+        ),
+        Some(1.0)
+    );
+    let canary_sha = canary_version.split_once('@').unwrap().1;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("comptoir_http_requests_total")
+                && l.contains(&format!(r#"version="{canary_sha}""#))
+                && l.contains(r#"status="404""#)),
+        "requests are counted by version"
+    );
+}
+
+/// Under concurrent writes and reads, a canary of an equivalent build is
+/// promoted by itself: no request fails, both versions served, and then
+/// the canary is the version and the old one the rollback target.
+#[tokio::test]
+async fn a_good_canary_is_promoted_automatically_with_no_failed_request() {
+    let s = stack(
+        vec![Component::clients()],
+        &["--replicas", "2", "--canary-min-requests", "60"],
+    )
+    .await;
+    let app = Arc::new(s.app);
+    let stable = component(&app, "clients").await["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let original = std::fs::read(wasm("clients")).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for worker in 0..6 {
+        let (app, stop) = (app.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut failures = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let created = app
+                    .post_json(
+                        "/clients",
+                        &json!({"name": "Canary", "email": format!("c{worker}-{i}@example.com")}),
+                    )
+                    .await;
+                seen.insert(version_of(&created));
+                if created.status() != 201 {
+                    failures.push(format!("POST {}", created.status()));
+                    continue;
+                }
+                let id = created.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let fetched = app.get(&format!("/clients/{id}")).await;
+                seen.insert(version_of(&fetched));
+                if fetched.status() != 200 {
+                    failures.push(format!("GET {}", fetched.status()));
+                }
+            }
+            (seen, failures)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = canary(&app, "clients", variant(&original, "canary"), "20").await;
+    assert_eq!(started.status(), 202);
+    let started: Value = started.json().await.unwrap();
+    let canary_version = started["version"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let report = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let report = component(&app, "clients").await["canary"].clone();
+        if report["state"] != "running" {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "never decided: {report}");
+    };
+    // A little traffic after the promotion, then stop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = std::collections::BTreeSet::new();
+    for worker in workers {
+        let (versions, failures) = worker.await.unwrap();
+        assert!(failures.is_empty(), "failed requests: {failures:?}");
+        seen.extend(versions);
+    }
+    assert_eq!(report["state"], "promoted", "{report}");
+    assert_eq!(report["manual"], false);
+    assert!(
+        report["canary"]["requests"].as_u64().unwrap() >= 60,
+        "{report}"
+    );
+    assert!(
+        seen.contains(&stable) && seen.contains(&canary_version),
+        "{seen:?}"
+    );
+    let after = component(&app, "clients").await;
+    assert_eq!(after["version"], canary_version.as_str());
+    assert_eq!(after["previous"], stable.as_str());
+    assert!(
+        after["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["version"] == canary_version.as_str()),
+        "{after}"
+    );
+    let metrics = app.metrics().await;
+    assert_eq!(
+        sample(&metrics, r#"comptoir_canary_state{component="clients"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"comptoir_canary_decisions_total{component="clients",outcome="promoted"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"comptoir_component_swaps_total{component="clients",outcome="success"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+/// `promote` and `abort` decide at once; the canary's share is checked;
+/// with nothing running both are 409.
+#[tokio::test]
+async fn canaries_can_be_promoted_and_aborted_by_hand() {
+    let s = stack(
+        vec![Component::clients()],
+        &[
+            "--replicas",
+            "1",
+            "--canary-min-requests",
+            "100000",
+            "--canary-window",
+            "10m",
+        ],
+    )
+    .await;
+    let original = std::fs::read(wasm("clients")).unwrap();
+    let b = variant(&original, "by-hand");
+    for share in ["0", "100", "ten", ""] {
+        let refused = canary(&s.app, "clients", b.clone(), share).await;
+        assert_eq!(
+            problem(refused, 400).await["type"],
+            "https://comptoir.dev/problems/invalid-canary-share"
+        );
+    }
+    assert!(component(&s.app, "clients").await["canary"].is_null());
+    for action in ["promote", "abort"] {
+        let none = admin_post(&s.app, &format!("/admin/components/clients/{action}")).await;
+        assert_eq!(
+            problem(none, 409).await["type"],
+            "https://comptoir.dev/problems/no-canary"
+        );
+        let unknown = admin_post(&s.app, &format!("/admin/components/nope/{action}")).await;
+        problem(unknown, 404).await;
+    }
+
+    let stable = component(&s.app, "clients").await["version"].clone();
+    assert_eq!(
+        canary(&s.app, "clients", b.clone(), "50").await.status(),
+        202
+    );
+    let running = component(&s.app, "clients").await["canary"].clone();
+    assert_eq!(running["state"], "running");
+    assert_eq!(running["share"], 50);
+    assert!(running["time_left_s"].as_f64().unwrap() > 500.0);
+    for _ in 0..10 {
+        assert_eq!(s.app.get("/clients").await.status(), 200);
+    }
+    let running = component(&s.app, "clients").await["canary"].clone();
+    assert_eq!(running["canary"]["requests"], 5, "exactly half: {running}");
+    assert_eq!(running["stable"]["requests"], 5);
+
+    let promoted = admin_post(&s.app, "/admin/components/clients/promote").await;
+    assert_eq!(promoted.status(), 200);
+    let promoted: Value = promoted.json().await.unwrap();
+    assert_eq!(promoted["state"], "promoted");
+    assert_eq!(promoted["manual"], true);
+    let now = component(&s.app, "clients").await;
+    assert_eq!(now["version"], promoted["version"]);
+    assert_eq!(now["previous"], stable);
+
+    // A canary of the original build, aborted: the promoted one stays.
+    assert_eq!(
+        canary(&s.app, "clients", original, "10").await.status(),
+        202
+    );
+    let aborted = admin_post(&s.app, "/admin/components/clients/abort").await;
+    assert_eq!(aborted.status(), 200);
+    let aborted: Value = aborted.json().await.unwrap();
+    assert_eq!(aborted["state"], "rolled_back");
+    assert_eq!(aborted["reason"], "aborted by hand");
+    let after = component(&s.app, "clients").await;
+    assert_eq!(after["version"], promoted["version"]);
+    assert_eq!(after["canary"]["state"], "rolled_back");
+    let response = s.app.get("/clients").await;
+    assert_eq!(version_of(&response), promoted["version"].as_str().unwrap());
+}
+
+/// Chained calls are a component's requests too: panier's calls to clients
+/// are shared between clients' stable version and its canary.
+#[tokio::test]
+async fn chained_calls_reach_the_canary_too() {
+    let s = stack(
+        vec![Component::clients(), Component::panier()],
+        &[
+            "--replicas",
+            "1",
+            "--canary-min-requests",
+            "100000",
+            "--canary-window",
+            "10m",
+        ],
+    )
+    .await;
+    let created = s
+        .app
+        .post_json(
+            "/clients",
+            &json!({"name": "Chain", "email": "chain@example.com"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = variant(&std::fs::read(wasm("clients")).unwrap(), "chained");
+    assert_eq!(canary(&s.app, "clients", b, "50").await.status(), 202);
+    for _ in 0..10 {
+        assert_eq!(s.app.get(&format!("/panier/{id}")).await.status(), 200);
+    }
+    let report = component(&s.app, "clients").await["canary"].clone();
+    let (canary_n, stable_n) = (
+        report["canary"]["requests"].as_u64().unwrap(),
+        report["stable"]["requests"].as_u64().unwrap(),
+    );
+    assert!(canary_n > 0 && stable_n > 0, "{report}");
+}
