@@ -30,7 +30,19 @@ use crate::store::Outcome;
 
 #[http_service]
 async fn handle(request: Request) -> Reply {
+    #[cfg(feature = "fault-injection")]
+    if injected_fault() {
+        return Problem::internal("injected fault (a fault-injection build)").into_reply();
+    }
     route(request).await.unwrap_or_else(Problem::into_reply)
+}
+
+/// One request in five, at random (the keys of `RandomState` come from
+/// the host's randomness).
+#[cfg(feature = "fault-injection")]
+fn injected_fault() -> bool {
+    use std::hash::BuildHasher as _;
+    std::collections::hash_map::RandomState::new().hash_one(0u8) % 5 == 0
 }
 
 async fn route(request: Request) -> HandlerResult {
