@@ -39,6 +39,8 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// When canaries are judged and how much worse they may be.
     pub canary: crate::canary::Policy,
+    /// Name guest functions for `perf` (`/tmp/perf-<pid>.map`).
+    pub perf_map: bool,
 }
 
 /// The databases the application uses, and the cluster if comptoir runs it.
@@ -191,6 +193,7 @@ async fn run(
                 .saturating_mul(replicas.saturating_mul(4))
                 .saturating_add(8),
             max_instance_memory: settings.max_instance_memory,
+            perf_map: settings.perf_map,
         },
         &settings.state_dir.join("cache"),
     )?;

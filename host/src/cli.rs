@@ -165,6 +165,10 @@ pub struct UpArgs {
     pub db_pool_size: u32,
     #[command(flatten)]
     pub canary: CanaryArgs,
+    /// Write /tmp/perf-<pid>.map so that `perf record`/`perf report` name
+    /// the components' functions (for profiling).
+    #[arg(long, env = "COMPTOIR_PERF_MAP")]
+    pub perf_map: bool,
 }
 
 /// How canaries (`comptoir deploy --canary`) are judged.
@@ -286,6 +290,7 @@ impl CommonArgs {
             db_pool_size: 2,
             cors_origins: Vec::new(),
             canary: CanaryArgs::default(),
+            perf_map: false,
         }
         .settings()
         .expect("constant settings are valid")
@@ -323,6 +328,7 @@ impl UpArgs {
             max_instance_memory: usize::from(self.max_instance_memory) * 1024 * 1024,
             db_pool_size: self.db_pool_size,
             canary: self.canary.policy(),
+            perf_map: self.perf_map,
         })
     }
 }

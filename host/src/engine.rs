@@ -21,6 +21,8 @@ pub struct EngineSettings {
     pub max_instances: u32,
     /// Linear-memory limit of one instance.
     pub max_instance_memory: usize,
+    /// Write `/tmp/perf-<pid>.map` so that `perf` names guest functions.
+    pub perf_map: bool,
 }
 
 /// Builds the engine, caching compiled artifacts under `cache_dir`.
@@ -29,6 +31,9 @@ pub fn build(settings: &EngineSettings, cache_dir: &Path) -> anyhow::Result<Engi
     config.wasm_component_model(true);
     config.wasm_component_model_async(true);
     config.epoch_interruption(true);
+    if settings.perf_map {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
 
     let mut pooling = PoolingAllocationConfig::default();
     let instances = settings.max_instances.max(1);

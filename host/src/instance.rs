@@ -96,12 +96,19 @@ pub struct ComponentVersion {
     pub loaded_at: std::time::SystemTime,
     pub pre: ServicePre<InstanceState>,
     engine: Engine,
+    /// [`Self::label`] as a header value, made once (every response carries it).
+    header: http::HeaderValue,
 }
 
 impl ComponentVersion {
     /// `name@<first 12 hex of sha256>`, as in the `comptoir-component` header.
     pub fn label(&self) -> String {
-        format!("{}@{}", self.env.id, &self.sha256[..12])
+        label(&self.env.id, &self.sha256)
+    }
+
+    /// The `comptoir-component` header of the responses it gives.
+    pub fn header(&self) -> &http::HeaderValue {
+        &self.header
     }
 
     /// Compiles `bytes`, checks it against the platform world, links it and
@@ -124,8 +131,11 @@ impl ComponentVersion {
         let pre = ServicePre::new(pre)
             .map_err(anyhow::Error::from)
             .context("component does not export wasi:http/handler@0.3.0")?;
+        let header = http::HeaderValue::from_str(&label(&env.id, &sha256))
+            .context("the component id is not a valid header value")?;
         let version = Self {
             env,
+            header,
             sha256,
             loaded_at: std::time::SystemTime::now(),
             pre,
@@ -191,6 +201,10 @@ impl ComponentVersion {
         });
         store
     }
+}
+
+fn label(id: &str, sha256: &str) -> String {
+    format!("{id}@{}", &sha256[..12])
 }
 
 /// The environment of `spec` for the running application.

@@ -113,7 +113,7 @@ impl Services {
 }
 
 fn tag(response: &mut http::Response<WasiBody>, version: &ComponentVersion) {
-    if let Ok(value) = http::HeaderValue::from_str(&version.label()) {
-        response.headers_mut().insert(COMPONENT_HEADER, value);
-    }
+    response
+        .headers_mut()
+        .insert(COMPONENT_HEADER, version.header().clone());
 }

@@ -56,11 +56,14 @@ pub fn variant(wasm: &[u8], tag: &str) -> Vec<u8> {
 }
 
 pub async fn deploy(app: &App, component: &str, bytes: Vec<u8>) -> reqwest::Response {
-    app.admin_request(reqwest::Method::PUT, &format!("/admin/components/{component}"))
-        .body(bytes)
-        .send()
-        .await
-        .unwrap()
+    app.admin_request(
+        reqwest::Method::PUT,
+        &format!("/admin/components/{component}"),
+    )
+    .body(bytes)
+    .send()
+    .await
+    .unwrap()
 }
 
 /// A temporary directory the `postgres` OS user can traverse.

@@ -137,6 +137,7 @@ fn every_service_component_fits_the_platform_world() {
         &comptoir::engine::EngineSettings {
             max_instances: 4,
             max_instance_memory: 64 << 20,
+            perf_map: false,
         },
         &dir.path().join("cache"),
     )
