@@ -7,8 +7,12 @@
 //!   same concurrency; then (b) at a fixed 40 flows/s; and, when a Spin
 //!   binary is found, (b′) `spin up` serving the same `.wasm` files and
 //!   `spin.toml` against (b)'s databases, at the same loads. Each row has
-//!   the CPU per flow of the serving processes and of PostgreSQL. Prints a
-//!   markdown table (also written to `target/load/bench.md`).
+//!   the CPU per flow of the serving processes, of PostgreSQL and of k6
+//!   (pgbench for the floor) and, for comptoir, the component invocations
+//!   and SQL statements per flow from its own metrics; then the `hello`
+//!   cell. Prints a markdown table (also written to `target/load/bench.md`).
+//! - `hello`: a spin-sdk hello component under comptoir and under
+//!   `wasmtime serve`, alternated: requests/s and CPU per request.
 //! - `swap`: time from a deploy's return to the first response of the new
 //!   version, and latency of steady traffic before vs during swaps.
 //! - `isolation`: `--isolation request` beside `--isolation instance`.
@@ -19,12 +23,14 @@
 //!
 //! - `table`: the flows table, Spin ÷ comptoir, and the targets' verdicts.
 //! - `floor`: the PostgreSQL floor (pgbench).
+//! - `hello`: comptoir beside `wasmtime serve` on a hello component.
 //! - `swap`: the hot-swap benchmark.
 //! - `isolation`: the two isolation modes side by side.
 //! - `canary`: the canary scenario and its timeline.
 
 mod canary;
 mod floor;
+mod hello;
 mod isolation;
 mod swap;
 mod table;
@@ -36,6 +42,7 @@ use anyhow::bail;
 use crate::cpu::Meter;
 use crate::flag;
 use crate::load::{Figures, Run};
+use crate::metrics::Counts;
 use crate::spin::SpinUp;
 use crate::stack::{Stack, Topology};
 
@@ -49,7 +56,10 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("swap") => swap::swap(root, args),
         Some("isolation") => isolation::isolation(root, &args[1..]),
         Some("canary") => canary::canary(root, &args[1..]),
-        Some(other) => bail!("unknown benchmark {other:?}: flows, swap, isolation or canary"),
+        Some("hello") => hello::bench(root, &args[1..]),
+        Some(other) => {
+            bail!("unknown benchmark {other:?}: flows, hello, swap, isolation or canary")
+        }
     }
 }
 
@@ -82,6 +92,11 @@ struct Row {
     server_ms: Option<f64>,
     /// CPU-ms per completed flow of PostgreSQL (postmaster and backends).
     postgres_ms: Option<f64>,
+    /// CPU-ms per completed flow of k6 itself.
+    k6_ms: Option<f64>,
+    /// Component invocations and SQL statements per completed flow, from
+    /// comptoir's metrics (none for Spin).
+    counts: Option<Counts>,
 }
 
 /// Something serving the order flow, and the processes to charge for it.
@@ -95,6 +110,9 @@ struct Target<'a> {
     /// Roots of the process trees that serve (comptoir, NGINX, `spin up`).
     servers: Vec<u32>,
     postgres: Option<u32>,
+    /// Admin APIs whose `/metrics` count invocations and statements
+    /// (every comptoir process; none for Spin).
+    admin_urls: Vec<String>,
     /// Extra k6 environment (`READY_PATH` for Spin).
     env: Vec<(String, String)>,
 }
@@ -108,6 +126,7 @@ impl<'a> Target<'a> {
             base_url: &system.base_url,
             servers: system.server_pids(),
             postgres: system.postgres_pid(),
+            admin_urls: system.admin_urls().to_vec(),
             env: vec![],
         }
     }
@@ -133,27 +152,46 @@ impl<'a> Target<'a> {
             env,
             out,
         };
+        let counted = self.counts()?;
         let server = Meter::start(&self.servers);
         let postgres = self.postgres.map(|pid| Meter::start(&[pid]));
         let (figures, _) = run.execute(root)?;
         let server_ms = server.stop();
         let postgres_ms = postgres.map(Meter::stop);
-        let per_flow = |ms: f64| (figures.iterations > 0).then(|| ms / figures.iterations as f64);
+        let flows = figures.iterations;
+        let counts = match (counted, self.counts()?) {
+            (Some(before), Some(after)) => after.per_flow(before, flows),
+            _ => None,
+        };
+        let per_flow = |ms: f64| (flows > 0).then(|| ms / flows as f64);
         let row = Row {
             tag: self.tag,
             setup: self.setup.clone(),
             load,
             server_ms: per_flow(server_ms),
             postgres_ms: postgres_ms.and_then(per_flow),
+            k6_ms: per_flow(figures.k6_cpu_ms),
+            counts,
             figures,
         };
         eprintln!(
-            "    {load}: {}, server {} CPU-ms/flow, PostgreSQL {} CPU-ms/flow",
+            "    {load}: {}; CPU-ms/flow: server {}, PostgreSQL {}, k6 {}; per flow: {} invocations, {} statements",
             row.figures,
             table::ms(row.server_ms),
-            table::ms(row.postgres_ms)
+            table::ms(row.postgres_ms),
+            table::ms(row.k6_ms),
+            table::count(row.counts.map(|c| c.invocations)),
+            table::count(row.counts.map(|c| c.statements)),
         );
         Ok(row)
+    }
+
+    /// comptoir's invocation and statement counters now (none for Spin).
+    fn counts(&self) -> anyhow::Result<Option<Counts>> {
+        if self.admin_urls.is_empty() {
+            return Ok(None);
+        }
+        Counts::scrape(&self.admin_urls).map(Some)
     }
 }
 
@@ -211,9 +249,14 @@ fn flows(root: &Path, args: &[String]) -> anyhow::Result<()> {
         if i == 0 {
             // The floor, on the same PostgreSQL, before this cluster stops.
             for &vus in &levels {
-                let tps = floor::pgbench(root, &system.state_dir, vus, duration)?;
-                eprintln!("    pgbench {vus} clients: {tps:.1} flows/s");
-                floor.push((vus, tps));
+                let row = floor::pgbench(root, &system, vus, duration)?;
+                eprintln!(
+                    "    pgbench {vus} clients: {:.1} flows/s; CPU-ms/flow: PostgreSQL {}, pgbench {}",
+                    row.tps,
+                    table::ms(row.postgres_ms),
+                    table::ms(row.client_ms)
+                );
+                floor.push(row);
             }
         }
     }
@@ -225,7 +268,9 @@ fn flows(root: &Path, args: &[String]) -> anyhow::Result<()> {
         ),
         None => "Spin column skipped: no SPIN_BIN and no spin on PATH.".to_owned(),
     };
-    let table = table::render(&rows, &floor, replicas, rss, &spin_note);
+    let hello = hello::cell(root, &out, replicas, hello::DURATION)?;
+    let mut table = table::render(&rows, &floor, replicas, rss, &spin_note);
+    table += &hello::render(&hello);
     println!("\n{table}");
     std::fs::write(out.join("bench.md"), &table)?;
     eprintln!("written to {}", out.join("bench.md").display());
@@ -255,6 +300,7 @@ fn spin_rows(
         base_url: &server.base_url,
         servers: vec![server.pid()],
         postgres: system.postgres_pid(),
+        admin_urls: vec![],
         // Spin has no /readyz; the docs component answers here.
         env: vec![("READY_PATH".to_owned(), "/openapi.json".to_owned())],
     };

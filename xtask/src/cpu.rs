@@ -2,6 +2,8 @@
 //! "CPU per order flow" is measured. A tree is a process and all its live
 //! descendants; each one's reaped children count too (`cutime`, `cstime`),
 //! so a child that exits during a run is neither lost nor counted twice.
+//! A client this process runs to completion (k6, pgbench) is measured by
+//! [`reaped_children_ms`] instead: once reaped, it is in no tree.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -30,6 +32,26 @@ impl Meter {
     pub fn stop(self) -> f64 {
         ticks(&self.roots).saturating_sub(self.started) as f64 * 1000.0 / clock_ticks_per_s()
     }
+}
+
+/// CPU milliseconds `run` took, measured as the growth of this process's
+/// reaped children's time (`getrusage(RUSAGE_CHILDREN)`): what the child
+/// that `run` spawns and waits for spent, and its reaped descendants.
+/// Only meaningful when `run` reaps nothing else.
+pub fn reaped_children_ms<T>(run: impl FnOnce() -> T) -> (T, f64) {
+    let before = children_ms();
+    let out = run();
+    (out, children_ms() - before)
+}
+
+/// User + system CPU of every reaped child so far, in milliseconds.
+fn children_ms() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0.0, |usage| {
+        let ms =
+            |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0;
+        ms(usage.user_time()) + ms(usage.system_time())
+    })
 }
 
 /// Ticks spent so far by the trees rooted at `roots` (a process listed
@@ -112,6 +134,18 @@ mod tests {
         .expect("a well-formed stat line");
         assert_eq!(stat.ppid, 7);
         assert_eq!(stat.ticks, 11 + 22 + 3 + 4);
+    }
+
+    /// A busy child's CPU shows up once it is reaped.
+    #[test]
+    fn reaped_child_cpu_is_seen() {
+        let (status, ms) = reaped_children_ms(|| {
+            Command::new("sh")
+                .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+                .status()
+        });
+        assert!(status.expect("sh runs").success());
+        assert!(ms > 0.0, "no CPU seen for a busy child");
     }
 
     /// This process's own CPU shows up: busy reading /proc, it spends some.

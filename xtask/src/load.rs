@@ -21,6 +21,9 @@ pub struct Figures {
     pub p99_ms: f64,
     pub failed: u64,
     pub http_5xx: u64,
+    /// CPU-ms k6 itself spent on the run (not from the summary: the
+    /// reaped k6 process's own time).
+    pub k6_cpu_ms: f64,
 }
 
 /// One k6 run.
@@ -67,8 +70,12 @@ impl Run<'_> {
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command.arg(format!("{}.js", self.scenario));
-        let status = command.status().context("failed to run k6")?;
-        let figures = read_summary(&summary)?;
+        let (status, k6_cpu_ms) = crate::cpu::reaped_children_ms(|| command.status());
+        let status = status.context("failed to run k6")?;
+        let figures = Figures {
+            k6_cpu_ms,
+            ..read_summary(&summary)?
+        };
         Ok((figures, status.success()))
     }
 }
@@ -93,6 +100,7 @@ pub fn read_summary(path: &PathBuf) -> anyhow::Result<Figures> {
         // For the `http_req_failed` rate, "passes" counts failed requests.
         failed: metric("http_req_failed", "passes") as u64,
         http_5xx: metric("http_5xx", "count") as u64,
+        k6_cpu_ms: 0.0,
     })
 }
 

@@ -7,7 +7,7 @@
 //!   run every test of the workspace.
 //! - `cargo xtask load <scenario> [--vus N] [--duration D] [--replicas R] [--nginx]`:
 //!   run a k6 scenario of `load/` against a fresh release build.
-//! - `cargo xtask bench [flows | swap | isolation | canary]`: the side-by-side benchmarks.
+//! - `cargo xtask bench [flows | hello | swap | isolation | canary]`: the side-by-side benchmarks.
 //! - `cargo xtask check-dashboards`: every Grafana query against a real
 //!   Prometheus scraping a running comptoir.
 //! - `cargo xtask fuzz [--examples N]`: schemathesis against `/openapi.json`
@@ -27,6 +27,7 @@ mod docker;
 mod drill;
 mod http;
 mod load;
+mod metrics;
 mod spin;
 mod stack;
 mod tools;
@@ -41,7 +42,12 @@ use anyhow::{Context as _, bail};
 /// The components routed by `spin.toml`.
 const SERVICES: &[&str] = &["clients", "panier", "commande", "docs"];
 /// Components only the tests load (never routed by `spin.toml`).
-const TEST_COMPONENTS: &[&str] = &["testing-fault", "testing-escape", "testing-bad-init"];
+const TEST_COMPONENTS: &[&str] = &[
+    "testing-fault",
+    "testing-escape",
+    "testing-bad-init",
+    "testing-hello",
+];
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> ExitCode {
@@ -65,7 +71,7 @@ fn main() -> ExitCode {
         "validate" => validate::run(&root()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|swap|isolation|canary] | check-dashboards | fuzz [--examples N --debug] | image | compose <up|down|test> [--debug] | drill [--debug] | validate>"
+                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|hello|swap|isolation|canary] | check-dashboards | fuzz [--examples N --debug] | image | compose <up|down|test> [--debug] | drill [--debug] | validate>"
             );
             return ExitCode::from(2);
         }
@@ -137,17 +143,22 @@ fn ensure_target() -> anyhow::Result<()> {
 }
 
 fn build_components(with_test_components: bool) -> anyhow::Result<()> {
-    ensure_target()?;
     let mut packages: Vec<&str> = SERVICES.to_vec();
     if with_test_components {
         packages.extend(TEST_COMPONENTS);
     }
+    build_wasm(&packages)
+}
+
+/// Builds `packages` for wasm32-wasip2, release.
+pub fn build_wasm(packages: &[&str]) -> anyhow::Result<()> {
+    ensure_target()?;
     step(
         &format!("building components ({})", packages.join(", ")),
         || {
             let mut c = cargo();
             c.args(["build", "--release", "--target", WASM_TARGET]);
-            for p in &packages {
+            for p in packages {
                 c.args(["-p", p]);
             }
             run(c)
@@ -349,12 +360,23 @@ fn load_command(args: &[String]) -> anyhow::Result<()> {
         env,
         out: &out,
     };
+    let counted = metrics::Counts::scrape(system.admin_urls())?;
     let sampler = stack::RssSampler::start(&system);
     let (figures, passed) = run.execute(&root)?;
     let samples = sampler.stop();
+    let counts =
+        metrics::Counts::scrape(system.admin_urls())?.per_flow(counted, figures.iterations);
     let connections = system.database_connections();
     drop(system);
     println!("\n{scenario} ({topology}): {figures}");
+    if let Some(counts) = counts {
+        println!(
+            "per iteration: {:.2} component invocations, {:.2} SQL statements, {:.2} k6 CPU-ms",
+            counts.invocations,
+            counts.statements,
+            figures.k6_cpu_ms / figures.iterations as f64
+        );
+    }
     if let Some(report) = stack::RssSampler::report(&samples) {
         println!("{report}");
     }

@@ -37,6 +37,8 @@ pub struct Stack {
     pub token: String,
     /// The first process's state directory (its embedded PostgreSQL).
     pub state_dir: PathBuf,
+    /// Every comptoir process's admin API (the first one first).
+    admin_urls: Vec<String>,
     processes: Vec<Child>,
 }
 
@@ -209,21 +211,25 @@ impl Stack {
             admin_url: format!("http://127.0.0.1:{admin_port}"),
             token,
             state_dir: state_dir.clone(),
+            admin_urls: vec![format!("http://127.0.0.1:{admin_port}")],
             processes: vec![first],
         };
         if let Topology::Nginx { replicas } = topology {
-            let second_port = free_port()?;
+            let (second_port, second_admin) = (free_port()?, free_port()?);
             let env = shared_db_env(&state_dir)?;
             let second = spawn_comptoir(
                 root,
                 binary,
                 &work.join("state-2"),
-                (second_port, free_port()?),
+                (second_port, second_admin),
                 replicas,
                 flags,
                 &env,
             )?;
             stack.processes.insert(0, second);
+            stack
+                .admin_urls
+                .push(format!("http://127.0.0.1:{second_admin}"));
             let nginx_port = free_port()?;
             let nginx = start_nginx(root, work, &[port, second_port], nginx_port)?;
             stack.processes.insert(0, nginx);
@@ -261,6 +267,11 @@ impl Stack {
     /// PostgreSQL is none of their descendants: `pg_ctl` detaches it.)
     pub fn server_pids(&self) -> Vec<u32> {
         self.processes.iter().map(Child::id).collect()
+    }
+
+    /// Every comptoir process's admin API: where its `/metrics` are.
+    pub fn admin_urls(&self) -> &[String] {
+        &self.admin_urls
     }
 
     /// The embedded PostgreSQL's postmaster, parent of every backend.

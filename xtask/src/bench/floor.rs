@@ -1,14 +1,31 @@
 //! The PostgreSQL floor: pgbench running the order flow's SQL statements
-//! (`load/pgbench/order-flow.sql`) at the same concurrency as k6.
+//! (`load/pgbench/order-flow.sql`) at the same concurrency as k6, and
+//! what PostgreSQL and pgbench spent per flow meanwhile.
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
+use crate::cpu::Meter;
+use crate::stack::Stack;
+
+/// One pgbench run: a row of the floor.
+pub struct Floor {
+    pub clients: u32,
+    /// Order flows (pgbench transactions) per second.
+    pub tps: f64,
+    /// CPU-ms per flow of PostgreSQL: the postmaster and every backend.
+    pub postgres_ms: Option<f64>,
+    /// CPU-ms per flow of pgbench itself (the floor's k6).
+    pub client_ms: Option<f64>,
+}
+
 /// pgbench running `load/pgbench/order-flow.sql` with `clients` connections
-/// for `duration` on a database holding all three services' tables.
-pub fn pgbench(root: &Path, state_dir: &Path, clients: u32, duration: &str) -> anyhow::Result<f64> {
+/// for `duration` on a database holding all three services' tables, in
+/// `system`'s PostgreSQL.
+pub fn pgbench(root: &Path, system: &Stack, clients: u32, duration: &str) -> anyhow::Result<Floor> {
+    let state_dir = system.state_dir.as_path();
     let admin = crate::stack::superuser_url(state_dir, "postgres")?;
     let bench = crate::stack::superuser_url(state_dir, "bench")?;
     let psql = |url: &str, args: &[&str]| -> anyhow::Result<()> {
@@ -44,7 +61,9 @@ pub fn pgbench(root: &Path, state_dir: &Path, clients: u32, duration: &str) -> a
         }
     }
     let seconds = duration.trim_end_matches('s').parse::<u32>().unwrap_or(20);
-    let output = Command::new("pgbench")
+    let postgres = system.postgres_pid().map(|pid| Meter::start(&[pid]));
+    let mut command = Command::new("pgbench");
+    command
         .args(["-n", "-M", "prepared", "-f"])
         .arg(root.join("load/pgbench/order-flow.sql"))
         .args([
@@ -55,9 +74,10 @@ pub fn pgbench(root: &Path, state_dir: &Path, clients: u32, duration: &str) -> a
             "-T",
             &seconds.to_string(),
         ])
-        .arg(&bench)
-        .output()
-        .context("pgbench is needed for the PostgreSQL floor")?;
+        .arg(&bench);
+    let (output, client_ms) = crate::cpu::reaped_children_ms(|| command.output());
+    let postgres_ms = postgres.map(Meter::stop);
+    let output = output.context("pgbench is needed for the PostgreSQL floor")?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         bail!(
@@ -66,8 +86,18 @@ pub fn pgbench(root: &Path, state_dir: &Path, clients: u32, duration: &str) -> a
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    text.lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
-        .context("no tps in pgbench output")
+    let figure = |prefix: &str, nth: usize| -> anyhow::Result<f64> {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(nth)?.parse().ok())
+            .with_context(|| format!("no {prefix:?} in pgbench output"))
+    };
+    let flows = figure("number of transactions actually processed:", 5)?;
+    let per_flow = |ms: f64| (flows > 0.0).then(|| ms / flows);
+    Ok(Floor {
+        clients,
+        tps: figure("tps = ", 2)?,
+        postgres_ms: postgres_ms.and_then(per_flow),
+        client_ms: per_flow(client_ms),
+    })
 }

@@ -1,6 +1,7 @@
 //! The flows benchmark's markdown: every row, Spin ÷ comptoir at the same
 //! loads, and DESIGN.md §8's targets for (b), each met or missed.
 
+use super::floor::Floor;
 use super::{Load, Row, verdict};
 
 /// DESIGN.md §8: comptoir's CPU per order flow at 10 VUs, in ms.
@@ -10,15 +11,25 @@ const P50_MS: f64 = 1.0;
 const P99_MS: f64 = 5.0;
 /// DESIGN.md §8: host RSS after load, 150 MB (in MiB).
 const RSS_MIB: f64 = 143.05;
+/// DESIGN.md §8: PostgreSQL's CPU per flow, as a multiple of the floor's.
+const POSTGRES_FLOOR_RATIO: f64 = 2.0;
+/// DESIGN.md §8: component invocations and SQL statements per order flow.
+const INVOCATIONS_PER_FLOW: f64 = 10.0;
+const STATEMENTS_PER_FLOW: f64 = 16.0;
 
 /// `ms` with two decimals, or empty when not measured.
 pub fn ms(ms: Option<f64>) -> String {
     ms.map(|v| format!("{v:.2}")).unwrap_or_default()
 }
 
+/// A count per flow with two decimals, or empty when not counted.
+pub fn count(count: Option<f64>) -> String {
+    ms(count)
+}
+
 pub fn render(
     rows: &[Row],
-    floor: &[(u32, f64)],
+    floor: &[Floor],
     replicas: u32,
     rss: Option<u64>,
     spin_note: &str,
@@ -34,17 +45,17 @@ pub fn render(
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let floor_at = |vus: u32| floor.iter().find(|(v, _)| *v == vus).map(|(_, t)| *t);
+    let floor_at = |vus: u32| floor.iter().find(|f| f.clients == vus);
     let mut t = format!(
         "Order flow (7 requests: create client, 3 × add item, read cart, place order, read order), k6 on the same machine ({cores} cores, {cpu}).\n\n\
-         | setup | load | flows/s | req/s | avg ms | p50 ms | p95 ms | p99 ms | 5xx | failed | server CPU-ms/flow | PostgreSQL CPU-ms/flow | ÷ PostgreSQL floor |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+         | setup | load | flows/s | req/s | avg ms | p50 ms | p95 ms | p99 ms | 5xx | failed | server CPU-ms/flow | PostgreSQL CPU-ms/flow | k6 CPU-ms/flow | invocations/flow | statements/flow | ÷ PostgreSQL floor |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     );
     for row in rows {
         let f = &row.figures;
         let ratio = match row.load {
             Load::Vus(vus) => floor_at(vus)
-                .map(|tps| format!("{:.2}", f.iterations_per_s / tps))
+                .map(|floor| format!("{:.2}", f.iterations_per_s / floor.tps))
                 .unwrap_or_default(),
             Load::Rate(_) => String::new(),
         };
@@ -54,7 +65,7 @@ pub fn render(
             String::new()
         };
         t += &format!(
-            "| {} | {} | {:.1}{dropped} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {:.1}{dropped} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.setup,
             row.load,
             f.iterations_per_s,
@@ -67,13 +78,20 @@ pub fn render(
             f.failed,
             ms(row.server_ms),
             ms(row.postgres_ms),
+            ms(row.k6_ms),
+            count(row.counts.map(|c| c.invocations)),
+            count(row.counts.map(|c| c.statements)),
             ratio
         );
     }
-    for (clients, tps) in floor {
-        let plural = if *clients == 1 { "" } else { "s" };
+    for f in floor {
+        let plural = if f.clients == 1 { "" } else { "s" };
         t += &format!(
-            "| (d) PostgreSQL floor (pgbench, same SQL) | {clients} client{plural} | {tps:.1} | | | | | | | | | | 1.00 |\n"
+            "| (d) PostgreSQL floor (pgbench, same SQL) | {} client{plural} | {:.1} | | | | | | | | | {} | {} | | | 1.00 |\n",
+            f.clients,
+            f.tps,
+            ms(f.postgres_ms),
+            ms(f.client_ms)
         );
     }
     let spin = if rows.iter().any(|r| r.tag == "spin") {
@@ -84,7 +102,10 @@ pub fn render(
     t += &format!(
         "\nCPU from `/proc/<pid>/stat` (utime + stime, reaped children included), over each whole k6 run, per completed flow. \
          Server: the comptoir process; (c) both comptoirs and NGINX{spin}. \
-         PostgreSQL: the postmaster and every backend.\n"
+         PostgreSQL: the postmaster and every backend. \
+         k6: the k6 process (for (d), pgbench). \
+         Invocations and statements: the growth of comptoir's `comptoir_component_invocations_total` and \
+         `comptoir_db_query_duration_seconds_count` (every label, every comptoir process) over the run, per completed flow.\n"
     );
     t += &parity(rows);
     t += &format!("\n{spin_note}\n");
@@ -129,7 +150,7 @@ fn parity(rows: &[Row]) -> String {
 
 /// DESIGN.md §8's targets for (b), each with its figure and, as a
 /// multiple of the target, by how much it is met or missed.
-fn targets(rows: &[Row], floor_10: Option<f64>, replicas: u32, rss: Option<u64>) -> String {
+fn targets(rows: &[Row], floor_10: Option<&Floor>, replicas: u32, rss: Option<u64>) -> String {
     let b = |load: Load| rows.iter().find(|r| r.load == load && r.tag == "b");
     let mut t = String::from("\nTargets (DESIGN.md §8), for (b):\n\n");
     if let Some(row) = b(Load::Vus(10)) {
@@ -140,12 +161,36 @@ fn targets(rows: &[Row], floor_10: Option<f64>, replicas: u32, rss: Option<u64>)
                 format!("{cpu:.2} CPU-ms, {:.2} × the target", cpu / CPU_MS_PER_FLOW),
             );
         }
-        if let Some(tps) = floor_10 {
-            let ratio = row.figures.iterations_per_s / tps;
+        if let Some(floor) = floor_10 {
+            let ratio = row.figures.iterations_per_s / floor.tps;
             t += &verdict(
                 "10 VUs: flows/s ≥ 0.5 × floor",
                 ratio >= 0.5,
                 format!("{ratio:.2} × floor"),
+            );
+        }
+        if let (Some(postgres), Some(floor)) =
+            (row.postgres_ms, floor_10.and_then(|f| f.postgres_ms))
+        {
+            let ratio = postgres / floor;
+            t += &verdict(
+                &format!(
+                    "10 VUs: PostgreSQL ≤ {POSTGRES_FLOOR_RATIO:.0} × the floor's CPU per flow"
+                ),
+                ratio <= POSTGRES_FLOOR_RATIO,
+                format!("{postgres:.2} vs {floor:.2} CPU-ms, {ratio:.2} × the floor"),
+            );
+        }
+        if let Some(counts) = row.counts {
+            t += &verdict(
+                &format!("10 VUs: ≤ {INVOCATIONS_PER_FLOW:.0} component invocations per flow"),
+                counts.invocations <= INVOCATIONS_PER_FLOW,
+                format!("{:.2}", counts.invocations),
+            );
+            t += &verdict(
+                &format!("10 VUs: ≤ {STATEMENTS_PER_FLOW:.0} SQL statements per flow"),
+                counts.statements <= STATEMENTS_PER_FLOW,
+                format!("{:.2}", counts.statements),
             );
         }
     }
