@@ -54,7 +54,10 @@ function canary(which) {
     tags: { name: 'PUT /admin/components/{name}?canary' },
     timeout: '60s',
   });
-  if (!check(res, { [`${which} canary started (202)`]: (r) => r.status === 202 })) return null;
+  if (!check(res, { [`${which} canary started (202)`]: (r) => r.status === 202 })) {
+    console.error(`the ${which} canary was refused: ${res.status} ${res.body}`);
+    return null;
+  }
   const version = res.json().version;
   if (LOG) console.log(`CANARY ${Date.now()} ${which} ${version}`);
   for (;;) {

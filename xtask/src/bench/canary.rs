@@ -171,7 +171,8 @@ fn parse(log: &str) -> anyhow::Result<(Vec<u64>, Course, Course)> {
     for line in log.lines() {
         // k6 may wrap console lines: `time=… level=info msg="FAIL …" source=console`.
         let message = line.split_once("msg=\"").map_or(line, |(_, rest)| {
-            rest.rsplit_once("\" source=").map_or(rest, |(m, _)| m)
+            rest.rsplit_once("\" source=")
+                .map_or(rest.trim_end_matches('"'), |(m, _)| m)
         });
         let words: Vec<&str> = message.split_whitespace().collect();
         match words.as_slice() {
@@ -228,7 +229,7 @@ mod tests {
         let log = "\
 time=\"x\" level=info msg=\"CANARY 1000 faulty panier@aaa\" source=console
 FAIL 1500 POST http://127.0.0.1/panier/x/items 500
-DECISION 2000 faulty rolled_back 30 6 1.00 5xx rate 20.0 % (6 of 30) vs 0.0 % on stable
+time=\"y\" level=info msg=\"DECISION 2000 faulty rolled_back 30 6 1.00 5xx rate 20.0 % (6 of 30) vs 0.0 % on stable\"
 CANARY 9000 good panier@bbb
 DECISION 12000 good promoted 200 0 3.00 no worse than stable
 ";
@@ -237,7 +238,7 @@ DECISION 12000 good promoted 200 0 3.00 no worse than stable
         assert_eq!((faulty.started_ms, faulty.decided_ms), (1000, 2000));
         assert_eq!(faulty.state, "rolled_back");
         assert_eq!((faulty.canary_requests, faulty.canary_5xx), (30, 6));
-        assert!(faulty.reason.starts_with("5xx rate 20.0 %"));
+        assert_eq!(faulty.reason, "5xx rate 20.0 % (6 of 30) vs 0.0 % on stable");
         assert_eq!(
             (good.state.as_str(), good.seconds_to_decide),
             ("promoted", 3.0)
