@@ -387,3 +387,104 @@ async fn chained_calls_reach_the_canary_too() {
     );
     assert!(canary_n > 0 && stable_n > 0, "{report}");
 }
+
+/// Runs the `comptoir` CLI against the admin API at `admin`.
+fn comptoir(admin: &str, state_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_comptoir"))
+        .args(args)
+        .arg("--admin-url")
+        .arg(admin)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env_remove("COMPTOIR_ADMIN_TOKEN")
+        .output()
+        .unwrap()
+}
+
+/// The CLI: `deploy --canary N --wait` returns once the canary is decided
+/// (non-zero when it was rolled back), `status` shows the canary, `abort`
+/// decides by hand.
+#[tokio::test]
+async fn the_cli_deploys_canaries_and_waits_for_the_decision() {
+    let s = stack(
+        vec![Component::clients()],
+        &["--replicas", "1", "--canary-min-requests", "20"],
+    )
+    .await;
+    let state_dir = s.state_dir().to_path_buf();
+    let app = Arc::new(s.app);
+    let original = std::fs::read(wasm("clients")).unwrap();
+    let good = state_dir.join("good.wasm");
+    std::fs::write(&good, variant(&original, "cli-canary")).unwrap();
+    let next = state_dir.join("next.wasm");
+    std::fs::write(&next, variant(&original, "cli-canary-2")).unwrap();
+    let lost = wasm("testing_fault");
+    // Traffic for the canaries to be judged on, until the test ends.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let (app, stop) = (app.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                app.get("/clients").await;
+            }
+        })
+    };
+    // `--wait` blocks: run it off the runtime that drives the traffic.
+    let waited = |file: &std::path::Path| {
+        let (admin, state, file) = (app.admin.clone(), state_dir.clone(), file.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let file = file.to_str().unwrap();
+            comptoir(
+                &admin,
+                &state,
+                &["deploy", "clients", file, "--canary", "50", "--wait"],
+            )
+        })
+    };
+
+    let out = waited(&good).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("takes 50 %") && stdout.contains("promoted"),
+        "{stdout}"
+    );
+
+    let out = waited(&lost).await.unwrap();
+    assert!(
+        !out.status.success(),
+        "a rolled-back canary fails the deploy"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rolled back") && stderr.contains("4xx share"),
+        "{stderr}"
+    );
+
+    let status = comptoir(&app.admin, &state_dir, &["status"]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("rolled back") && status.contains("canary:"),
+        "{status}"
+    );
+
+    // Abort by hand: a 1 % canary, far from its 20 requests.
+    let next = next.to_str().unwrap();
+    let started = comptoir(
+        &app.admin,
+        &state_dir,
+        &["deploy", "clients", next, "--canary", "1"],
+    );
+    assert!(started.status.success());
+    let aborted = comptoir(&app.admin, &state_dir, &["abort", "clients"]);
+    assert!(aborted.status.success());
+    assert!(String::from_utf8_lossy(&aborted.stdout).contains("aborted by hand"));
+    let none = comptoir(&app.admin, &state_dir, &["promote", "clients"]);
+    assert!(!none.status.success(), "nothing left to promote");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    traffic.await.unwrap();
+}
