@@ -238,7 +238,10 @@ DECISION 12000 good promoted 200 0 3.00 no worse than stable
         assert_eq!((faulty.started_ms, faulty.decided_ms), (1000, 2000));
         assert_eq!(faulty.state, "rolled_back");
         assert_eq!((faulty.canary_requests, faulty.canary_5xx), (30, 6));
-        assert_eq!(faulty.reason, "5xx rate 20.0 % (6 of 30) vs 0.0 % on stable");
+        assert_eq!(
+            faulty.reason,
+            "5xx rate 20.0 % (6 of 30) vs 0.0 % on stable"
+        );
         assert_eq!(
             (good.state.as_str(), good.seconds_to_decide),
             ("promoted", 3.0)
