@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{App, Component, deploy, problem, stack, variant, wasm};
+use crate::harness::{
+    App, Component, comptoir_cli, deploy, problem, stack, variant, version_of, wasm,
+};
 
 /// Starts a canary of `component` taking `share` %.
 async fn canary(app: &App, component: &str, bytes: Vec<u8>, share: &str) -> reqwest::Response {
@@ -43,13 +45,6 @@ fn sample(metrics: &str, metric: &str) -> Option<f64> {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(metric)?.trim().parse().ok())
-}
-
-fn version_of(response: &reqwest::Response) -> String {
-    response.headers()["comptoir-component"]
-        .to_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// A canary that lost the component's routes (it answers 404 where the
@@ -388,19 +383,6 @@ async fn chained_calls_reach_the_canary_too() {
     assert!(canary_n > 0 && stable_n > 0, "{report}");
 }
 
-/// Runs the `comptoir` CLI against the admin API at `admin`.
-fn comptoir(admin: &str, state_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_comptoir"))
-        .args(args)
-        .arg("--admin-url")
-        .arg(admin)
-        .arg("--state-dir")
-        .arg(state_dir)
-        .env_remove("COMPTOIR_ADMIN_TOKEN")
-        .output()
-        .unwrap()
-}
-
 /// The CLI: `deploy --canary N --wait` returns once the canary is decided
 /// (non-zero when it was rolled back), `status` shows the canary, `abort`
 /// decides by hand.
@@ -434,7 +416,7 @@ async fn the_cli_deploys_canaries_and_waits_for_the_decision() {
         let (admin, state, file) = (app.admin.clone(), state_dir.clone(), file.to_owned());
         tokio::task::spawn_blocking(move || {
             let file = file.to_str().unwrap();
-            comptoir(
+            comptoir_cli(
                 &admin,
                 &state,
                 &["deploy", "clients", file, "--canary", "50", "--wait"],
@@ -465,7 +447,7 @@ async fn the_cli_deploys_canaries_and_waits_for_the_decision() {
         "{stderr}"
     );
 
-    let status = comptoir(&app.admin, &state_dir, &["status"]);
+    let status = comptoir_cli(&app.admin, &state_dir, &["status"]);
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(
         status.contains("rolled back") && status.contains("canary:"),
@@ -474,16 +456,16 @@ async fn the_cli_deploys_canaries_and_waits_for_the_decision() {
 
     // Abort by hand: a 1 % canary, far from its 20 requests.
     let next = next.to_str().unwrap();
-    let started = comptoir(
+    let started = comptoir_cli(
         &app.admin,
         &state_dir,
         &["deploy", "clients", next, "--canary", "1"],
     );
     assert!(started.status.success());
-    let aborted = comptoir(&app.admin, &state_dir, &["abort", "clients"]);
+    let aborted = comptoir_cli(&app.admin, &state_dir, &["abort", "clients"]);
     assert!(aborted.status.success());
     assert!(String::from_utf8_lossy(&aborted.stdout).contains("aborted by hand"));
-    let none = comptoir(&app.admin, &state_dir, &["promote", "clients"]);
+    let none = comptoir_cli(&app.admin, &state_dir, &["promote", "clients"]);
     assert!(!none.status.success(), "nothing left to promote");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     traffic.await.unwrap();

@@ -66,6 +66,28 @@ pub async fn deploy(app: &App, component: &str, bytes: Vec<u8>) -> reqwest::Resp
     .unwrap()
 }
 
+/// The version that answered (`comptoir-component: name@sha`).
+pub fn version_of(response: &reqwest::Response) -> String {
+    response.headers()["comptoir-component"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs the `comptoir` CLI against the admin API at `admin`, with the token
+/// read from `state_dir` as a user's CLI would.
+pub fn comptoir_cli(admin: &str, state_dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_comptoir"))
+        .args(args)
+        .arg("--admin-url")
+        .arg(admin)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env_remove("COMPTOIR_ADMIN_TOKEN")
+        .output()
+        .unwrap()
+}
+
 /// A temporary directory the `postgres` OS user can traverse.
 pub fn temp_dir() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()

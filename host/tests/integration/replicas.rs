@@ -7,14 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Component, deploy, problem, stack, variant, wasm};
-
-fn version_of(response: &reqwest::Response) -> String {
-    response.headers()["comptoir-component"]
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
+use crate::harness::{Component, comptoir_cli, deploy, problem, stack, variant, version_of, wasm};
 
 /// With 4 replicas, sequential requests are shared evenly (±1).
 #[tokio::test]
@@ -310,15 +303,7 @@ async fn the_cli_deploys_and_rolls_back() {
     )
     .unwrap();
     let cli = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_comptoir"))
-            .args(args)
-            .arg("--admin-url")
-            .arg(&s.app.admin)
-            .arg("--state-dir")
-            .arg(s.state_dir())
-            .env_remove("COMPTOIR_ADMIN_TOKEN")
-            .output()
-            .unwrap();
+        let output = comptoir_cli(&s.app.admin, s.state_dir(), args);
         assert!(
             output.status.success(),
             "{args:?}: {}",
