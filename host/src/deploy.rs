@@ -242,25 +242,24 @@ async fn decide(
         return Err(DeployError::UnknownComponent(name.to_owned()));
     };
     let _one_at_a_time = services.deploying.lock().await;
-    if !slot.end(canary) {
-        return Err(DeployError::NoCanary(name.to_owned()));
-    }
     let (state, outcome, reason) = match verdict {
-        Verdict::Promote(reason) => {
-            let old = set.swap(canary.version().clone());
-            services.metrics.swap(name, "success");
-            tracing::info!(component = %name, from = %old.label(), to = %canary.version().label(), manual, %reason, "canary promoted");
-            (State::Promoted, "promoted", reason)
-        }
-        Verdict::RollBack(reason) => {
-            tracing::warn!(component = %name, canary = %canary.version().label(), stable = %set.current().label(), manual, %reason, "canary rolled back");
-            (State::RolledBack, "rolled_back", reason)
-        }
+        Verdict::Promote(reason) => (State::Promoted, "promoted", reason),
+        Verdict::RollBack(reason) => (State::RolledBack, "rolled_back", reason),
     };
+    let report = slot
+        .end(canary, state, reason.clone(), manual)
+        .ok_or_else(|| DeployError::NoCanary(name.to_owned()))?;
+    if state == State::Promoted {
+        let old = set.swap(canary.version().clone());
+        services.metrics.swap(name, "success");
+        tracing::info!(component = %name, from = %old.label(), to = %canary.version().label(), manual, %reason, "canary promoted");
+    } else {
+        tracing::warn!(component = %name, canary = %canary.version().label(), stable = %set.current().label(), manual, %reason, "canary rolled back");
+    }
     canary.retire();
     services.metrics.canary_state(name, state);
     services.metrics.canary_decided(name, outcome);
-    Ok(slot.record(canary, state, reason, manual))
+    Ok(report)
 }
 
 fn millis(d: Duration) -> f64 {

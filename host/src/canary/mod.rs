@@ -199,29 +199,37 @@ impl Slot {
         }
     }
 
-    /// Ends `canary` if it is still the running one: exactly one caller
-    /// (the judge or a manual override) gets `true`.
-    pub fn end(&self, canary: &Arc<Canary>) -> bool {
+    /// Ends `canary` if it is still the running one, recording how it
+    /// ended: exactly one caller (the judge or a manual override) gets the
+    /// report. Readers never see it neither running nor decided.
+    pub fn end(
+        &self,
+        canary: &Arc<Canary>,
+        state: State,
+        reason: String,
+        manual: bool,
+    ) -> Option<Report> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let previous = self.running.compare_and_swap(canary, None::<Arc<Canary>>);
-        previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, canary))
-    }
-
-    /// Records how a canary ended, for `status`.
-    pub fn record(&self, canary: &Canary, state: State, reason: String, manual: bool) -> Report {
+        if !previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, canary)) {
+            return None;
+        }
         let mut report = canary.report();
         report.state = state;
         report.time_left_s = None;
         report.reason = Some(reason);
         report.manual = manual;
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
-        report
+        *last = Some(report.clone());
+        Some(report)
     }
 
     /// The running canary's report, else the last decision's.
     pub fn report(&self) -> Option<Report> {
+        // `last` first: `end` holds it while the canary stops running.
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match self.running() {
             Some(canary) => Some(canary.report()),
-            None => self.last.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            None => last.clone(),
         }
     }
 }
