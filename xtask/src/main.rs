@@ -174,31 +174,38 @@ fn up(flags: &[String]) -> anyhow::Result<()> {
     run(c)
 }
 
-/// Crates compiled to wasm whose domain rules have native unit tests. They
-/// are cdylibs with wasm-only exports, so only their test harness (`--lib`)
-/// is built natively, never the library itself.
-const UNIT_TESTED_GUEST_CRATES: &[&str] =
-    &["comptoir-kit", "clients", "panier", "commande", "docs"];
+/// Every native test crate, built and run by one cargo invocation so the
+/// two cores share one dependency graph: the host and xtask, and the crates
+/// compiled to wasm whose domain rules have native unit tests. The guests
+/// are cdylibs with wasm-only exports, so only test harnesses are built
+/// (`--tests`: no doctest links the library itself natively).
+const NATIVE_TEST_CRATES: &[&str] = &[
+    "comptoir",
+    "xtask",
+    "comptoir-kit",
+    "clients",
+    "panier",
+    "commande",
+    "docs",
+];
+
+/// `cargo test --tests` over [`NATIVE_TEST_CRATES`].
+fn cargo_test() -> Command {
+    let mut c = cargo();
+    c.args(["test", "--tests"]);
+    for p in NATIVE_TEST_CRATES {
+        c.args(["-p", p]);
+    }
+    c
+}
 
 fn test(args: &[String]) -> anyhow::Result<()> {
     build_components(true)?;
     step(
-        "unit tests of the components' domain rules (native)",
+        "unit tests (components' domain rules, host, xtask) and integration tests (real PostgreSQL, components, HTTP)",
         || {
-            let mut c = cargo();
-            c.args(["test", "--lib"]);
-            for p in UNIT_TESTED_GUEST_CRATES {
-                c.args(["-p", p]);
-            }
+            let mut c = cargo_test();
             c.args(args);
-            run(c)
-        },
-    )?;
-    step(
-        "host unit and integration tests (real PostgreSQL, components, HTTP)",
-        || {
-            let mut c = cargo();
-            c.args(["test", "-p", "comptoir", "-p", "xtask"]).args(args);
             run(c)
         },
     )?;
@@ -252,7 +259,8 @@ pub fn build_host(release: bool) -> anyhow::Result<()> {
         if release {
             c.args(["build", "--release", "-p", "comptoir"]);
         } else {
-            c.args(["test", "--no-run", "-p", "comptoir", "-p", "xtask"]);
+            c = cargo_test();
+            c.arg("--no-run");
         }
         run(c)
     })
