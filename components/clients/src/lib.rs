@@ -12,23 +12,21 @@ mod store;
 
 use comptoir_kit::page::PageRequest;
 use comptoir_kit::request::{self, Query};
-use comptoir_kit::{HandlerResult, Problem, chain, db, reply};
+use comptoir_kit::{HandlerResult, Problem, Reply, chain, db, reply};
 use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
 
 use crate::domain::{ClientBody, ClientFields};
 
 #[http_service]
-async fn handle(request: Request) -> comptoir_kit::reply::Reply {
-    route(request).await.unwrap_or_else(Problem::into_reply)
+async fn handle(request: Request) -> Reply {
+    comptoir_kit::serve(request, route).await
 }
 
-async fn route(request: Request) -> HandlerResult {
-    let uri = request.uri().clone();
-    let method = request.method().clone();
-    match (method, request::segments(&uri).as_slice()) {
+async fn route(method: Method, path: &[&str], request: Request) -> HandlerResult {
+    match (method, path) {
         (Method::POST, ["clients"]) => create(request).await,
-        (Method::GET, ["clients"]) => list(&Query::of(&uri)).await,
+        (Method::GET, ["clients"]) => list(&Query::of(request.uri())).await,
         (_, ["clients"]) => Err(Problem::method_not_allowed("GET, POST")),
         (Method::GET, ["clients", id]) => get(request::parse_uuid(id, "client id")?).await,
         (Method::PUT, ["clients", id]) => {
@@ -37,7 +35,7 @@ async fn route(request: Request) -> HandlerResult {
         }
         (Method::DELETE, ["clients", id]) => delete(request::parse_uuid(id, "client id")?).await,
         (_, ["clients", _]) => Err(Problem::method_not_allowed("GET, PUT, DELETE")),
-        _ => Err(Problem::not_found(format!("no route for {}", uri.path()))),
+        _ => Err(comptoir_kit::no_route(&request)),
     }
 }
 

@@ -58,13 +58,7 @@ async fn one(
     sql: &str,
     params: Vec<ParameterValue>,
 ) -> Result<Option<Client>, Problem> {
-    let rows = db
-        .query(sql, params)
-        .await
-        .map_err(write_error)?
-        .collect()
-        .await
-        .map_err(write_error)?;
+    let rows = db::rows_or(db, sql, params, write_error).await?;
     rows.first().map(|r| client(r).map(|(_, c)| c)).transpose()
 }
 
@@ -116,9 +110,9 @@ const FORGETS_PER_REQUEST: i64 = 4;
 /// Deletes the client and queues "forget its cart" for panier, in one
 /// statement; returns what is queued (see [`Deletion`]).
 pub async fn delete(db: &Connection, id: Uuid) -> Result<Deletion, Problem> {
-    let rows = db
-        .query(
-            "WITH gone AS (DELETE FROM clients WHERE id = $1 RETURNING id), \
+    let rows = db::rows(
+        db,
+        "WITH gone AS (DELETE FROM clients WHERE id = $1 RETURNING id), \
              queued AS ( \
                  INSERT INTO cart_forgets (client_id) SELECT id FROM gone \
                  ON CONFLICT (client_id) DO NOTHING RETURNING client_id) \
@@ -126,16 +120,12 @@ pub async fn delete(db: &Connection, id: Uuid) -> Result<Deletion, Problem> {
              UNION ALL \
              (SELECT client_id, false AS deleted FROM cart_forgets \
               ORDER BY created_at LIMIT $2)",
-            vec![
-                uuid_param(id),
-                ParameterValue::Int64(FORGETS_PER_REQUEST + 1),
-            ],
-        )
-        .await
-        .map_err(db::problem)?
-        .collect()
-        .await
-        .map_err(db::problem)?;
+        vec![
+            uuid_param(id),
+            ParameterValue::Int64(FORGETS_PER_REQUEST + 1),
+        ],
+    )
+    .await?;
     let mut deletion = Deletion {
         deleted: false,
         to_forget: Vec::new(),
@@ -171,19 +161,15 @@ pub async fn list(db: &Connection, page: PageRequest) -> Result<Page<Client>, Pr
         "SELECT {} FROM clients WHERE seq > $1 ORDER BY seq LIMIT $2",
         columns()
     );
-    let rows = db
-        .query(
-            sql,
-            vec![
-                ParameterValue::Int64(page.after),
-                ParameterValue::Int64(page.fetch_limit()),
-            ],
-        )
-        .await
-        .map_err(db::problem)?
-        .collect()
-        .await
-        .map_err(db::problem)?;
+    let rows = db::rows(
+        db,
+        sql,
+        vec![
+            ParameterValue::Int64(page.after),
+            ParameterValue::Int64(page.fetch_limit()),
+        ],
+    )
+    .await?;
     let rows = rows.iter().map(client).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(page, rows))
 }

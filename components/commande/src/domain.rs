@@ -112,12 +112,44 @@ pub fn ordered_lines(lines: &[OrderLine]) -> Vec<(String, i32)> {
         .collect()
 }
 
+/// Where an order stands: `validated` when placed, `cancelled` once
+/// cancelled (the only change an order can go through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    Validated,
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The status as the API and the `orders.status` column spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Validated => "validated",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status spelled `raw`, if it is one.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Validated, Self::Cancelled]
+            .into_iter()
+            .find(|status| status.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An order as the API returns it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Order {
     pub id: uuid::Uuid,
     pub client_id: uuid::Uuid,
-    pub status: String,
+    pub status: OrderStatus,
     pub lines: Vec<OrderLine>,
     pub total_cents: i64,
     pub currency: String,
@@ -180,6 +212,20 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(problem.status, 422);
+    }
+
+    /// A status reads back as it is written, in the API and the column.
+    #[test]
+    fn statuses_round_trip() {
+        for status in [OrderStatus::Validated, OrderStatus::Cancelled] {
+            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
+        }
+        assert_eq!(OrderStatus::parse("Validated"), None);
+        assert_eq!(OrderStatus::Cancelled.to_string(), "cancelled");
     }
 
     #[test]

@@ -12,37 +12,35 @@
 //! placements (the statement recording a successful clear returns stale
 //! queued ones, so an empty outbox costs nothing) and by a replay of the
 //! same key: the order is never rolled back, lost or duplicated.
+//!
+//! This file is the thin spin-sdk adapter (routing, chaining, statements);
+//! [`placement`] decides what a placement answers and what the outbox
+//! does, [`domain`] holds the order rules and `store` the SQL.
 
 pub mod domain;
+pub mod placement;
 mod store;
 
 use comptoir_kit::page::PageRequest;
-use comptoir_kit::reply::Reply;
 use comptoir_kit::request::{self, Query};
-use comptoir_kit::{HandlerResult, Problem, chain, db, reply};
-use serde_json::json;
+use comptoir_kit::{HandlerResult, Problem, Reply, chain, db, reply};
 use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
 use spin_sdk::pg::Connection;
 use uuid::Uuid;
 
 use crate::domain::{CartView, Draft, Order, PlaceOrderBody};
-use crate::store::{PendingClear, Placed};
-
-/// Outbox rows retried per placement, besides the new order's own.
-const CLEARS_PER_REQUEST: i64 = 5;
+use crate::placement::{Clear, Decision, Found, Outbox};
 
 #[http_service]
 async fn handle(request: Request) -> Reply {
-    route(request).await.unwrap_or_else(Problem::into_reply)
+    comptoir_kit::serve(request, route).await
 }
 
-async fn route(request: Request) -> HandlerResult {
-    let uri = request.uri().clone();
-    let method = request.method().clone();
-    match (method, request::segments(&uri).as_slice()) {
+async fn route(method: Method, path: &[&str], request: Request) -> HandlerResult {
+    match (method, path) {
         (Method::POST, ["commandes"]) => place(request).await,
-        (Method::GET, ["commandes"]) => list(&Query::of(&uri)).await,
+        (Method::GET, ["commandes"]) => list(&Query::of(request.uri())).await,
         (_, ["commandes"]) => Err(Problem::method_not_allowed("GET, POST")),
         (Method::GET, ["commandes", id]) => get(request::parse_uuid(id, "order id")?).await,
         (_, ["commandes", _]) => Err(Problem::method_not_allowed("GET")),
@@ -50,7 +48,7 @@ async fn route(request: Request) -> HandlerResult {
             cancel(request::parse_uuid(id, "order id")?).await
         }
         (_, ["commandes", _, "cancel"]) => Err(Problem::method_not_allowed("POST")),
-        _ => Err(Problem::not_found(format!("no route for {}", uri.path()))),
+        _ => Err(comptoir_kit::no_route(&request)),
     }
 }
 
@@ -62,6 +60,8 @@ fn created(order: &Order) -> Reply {
     reply
 }
 
+/// Reads what [`placement::decide`] needs, in as few statements as it
+/// takes, then does what it decided.
 async fn place(request: Request) -> HandlerResult {
     let key = request::header(&request, "idempotency-key");
     let key = domain::parse_idempotency_key(key.as_deref())?;
@@ -71,33 +71,28 @@ async fn place(request: Request) -> HandlerResult {
 
     // No separate key lookup and no question to clients: panier's answer
     // says whether the client exists (404), and the insert below is what
-    // detects a replay. A replay whose cart is gone or emptied (by the
-    // order it placed) is recognised on those error paths.
-    let draft = match read_cart(client).await.and_then(Draft::from_cart) {
-        Ok(draft) => draft,
-        Err(problem) => return replay_or(&db, &key, client, problem).await,
+    // detects a replay; the key is read only when one of them stops the
+    // placement.
+    let found = match read_cart(client).await.and_then(Draft::from_cart) {
+        Ok(draft) => match store::place(&db, client, &key, &draft).await? {
+            Some(order) => Found::Inserted(order),
+            None => Found::KeyTaken {
+                prior: store::by_idempotency_key(&db, &key).await?,
+            },
+        },
+        Err(problem) => Found::NoDraft {
+            problem,
+            prior: store::by_idempotency_key(&db, &key).await?,
+        },
     };
-    match store::place(&db, client, &key, &draft).await? {
-        Placed::Created(order) => {
-            let cleared = clear_cart(order.id, client, &draft_clear(&draft)).await;
-            // The statement recording this clear also returns any stale
-            // clear still queued: nothing else is read when none is.
-            if let Ok(stale) =
-                store::clear_outcome(&db, order.id, cleared, CLEARS_PER_REQUEST).await
-            {
-                retry_clears(&db, stale).await;
+    match placement::decide(client, found) {
+        Decision::Answer { order, clear } => {
+            if let Some(clear) = clear {
+                flush_clears(&db, &clear).await;
             }
             Ok(created(&order))
         }
-        Placed::AlreadyPlaced => {
-            replay_or(
-                &db,
-                &key,
-                client,
-                Problem::internal("a concurrent order vanished"),
-            )
-            .await
-        }
+        Decision::Refuse(problem) => Err(problem),
     }
 }
 
@@ -114,69 +109,29 @@ async fn read_cart(client: Uuid) -> Result<CartView, Problem> {
     }
 }
 
-/// The order placed with `key` if there is one (a replay), else `problem`.
-async fn replay_or(db: &Connection, key: &str, client: Uuid, problem: Problem) -> HandlerResult {
-    match store::by_idempotency_key(db, key).await? {
-        Some((order, pending)) => replay(db, order, pending, client).await,
-        None => Err(problem),
+/// Runs `clear`, then the stale clears of other orders its confirmation
+/// brought back (best effort: a clear that fails stays queued, the order
+/// stands).
+async fn flush_clears(db: &Connection, clear: &Clear) {
+    for stale in run_clear(db, clear).await {
+        run_clear(db, &stale).await;
     }
 }
 
-/// The answer to a repeated `Idempotency-Key`: the same order and status,
-/// after retrying its cart clear if that is still pending.
-async fn replay(db: &Connection, order: Order, pending: bool, client: Uuid) -> HandlerResult {
-    if order.client_id != client {
-        return Err(Problem::rule(
-            "idempotency-key-reused",
-            "this Idempotency-Key was used for another client's order",
-        ));
+/// Asks panier for `clear`'s checkout and records the outcome in the
+/// outbox; the stale clears that record returned.
+async fn run_clear(db: &Connection, clear: &Clear) -> Vec<Clear> {
+    let answer = chain::call("panier", Method::POST, &clear.path(), Some(&clear.body())).await;
+    let step = placement::after_checkout(clear, answer.ok().map(|a| a.status));
+    if step == Outbox::Keep {
+        eprintln!(
+            "clearing the cart of order {} failed; will retry",
+            clear.order
+        );
     }
-    if pending {
-        let lines = domain::ordered_lines(&order.lines);
-        let cleared = clear_cart(order.id, client, &lines).await;
-        let _ = store::clear_outcome(db, order.id, cleared, 0).await;
-    }
-    Ok(created(&order))
-}
-
-/// What the checkout of `draft` takes off the cart.
-fn draft_clear(draft: &Draft) -> Vec<(String, i32)> {
-    domain::ordered_lines(&draft.lines)
-}
-
-/// Asks panier to take `lines` (what `order` took) off the client's cart,
-/// once per order; whether it confirmed.
-async fn clear_cart(order: Uuid, client: Uuid, lines: &[(String, i32)]) -> bool {
-    // Only what the order took leaves the cart (once per order), so an item
-    // added since the order read the cart stays in it.
-    let lines: Vec<_> = lines
-        .iter()
-        .map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity}))
-        .collect();
-    let body = json!({"order_id": order, "lines": lines});
-    let path = format!("/panier/{client}/checkout");
-    let cleared = matches!(
-        chain::call("panier", Method::POST, &path, Some(&body)).await,
-        Ok(reply) if reply.status == StatusCode::NO_CONTENT || reply.status == StatusCode::NOT_FOUND
-    );
-    if !cleared {
-        eprintln!("clearing the cart of order {order} failed; will retry");
-    }
-    cleared
-}
-
-/// Retries other orders' queued cart clears (best effort: failures stay
-/// queued).
-async fn retry_clears(db: &Connection, stale: Vec<PendingClear>) {
-    for pending in stale {
-        let lines: Vec<_> = pending
-            .product_ids
-            .into_iter()
-            .zip(pending.quantities)
-            .collect();
-        let cleared = clear_cart(pending.order, pending.client, &lines).await;
-        let _ = store::clear_outcome(db, pending.order, cleared, 0).await;
-    }
+    store::record_clear(db, clear.order, step)
+        .await
+        .unwrap_or_default()
 }
 
 async fn list(query: &Query) -> HandlerResult {

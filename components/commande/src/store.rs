@@ -4,12 +4,23 @@
 use std::collections::HashMap;
 
 use comptoir_kit::Problem;
-use comptoir_kit::db::{self, DbTime, DbUuid, column, text_param, uuid_param};
+use comptoir_kit::db::{self, DbTime, DbUuid, column, rows, text_param, uuid_param};
 use comptoir_kit::page::{Page, PageRequest};
-use spin_sdk::pg::{Connection, ParameterValue, Row};
+use spin_sdk::pg::{self, Connection, DbValue, Decode, ParameterValue, Row};
 use uuid::Uuid;
 
-use crate::domain::{Draft, Order, OrderLine};
+use crate::domain::{Draft, Order, OrderLine, OrderStatus};
+use crate::placement::{Clear, Outbox, Prior};
+
+impl Decode for OrderStatus {
+    fn decode(value: &DbValue) -> Result<Self, pg::Error> {
+        match value {
+            DbValue::Str(raw) => OrderStatus::parse(raw)
+                .ok_or_else(|| pg::Error::Decode(format!("unknown order status {raw:?}"))),
+            other => Err(pg::Error::Decode(format!("expected text, got {other:?}"))),
+        }
+    }
+}
 
 fn order_columns() -> String {
     format!(
@@ -33,19 +44,6 @@ fn order_row(row: &Row) -> Result<(i64, Order), Problem> {
             cancelled_at: column::<Option<DbTime>>(row, "cancelled_at")?.map(|t| t.0),
         },
     ))
-}
-
-async fn rows(
-    db: &Connection,
-    sql: &str,
-    params: Vec<ParameterValue>,
-) -> Result<Vec<Row>, Problem> {
-    db.query(sql, params)
-        .await
-        .map_err(db::problem)?
-        .collect()
-        .await
-        .map_err(db::problem)
 }
 
 /// Fills in the lines of `orders`.
@@ -104,7 +102,7 @@ async fn with_its_lines(
     filter: &str,
     param: ParameterValue,
     pending: bool,
-) -> Result<Option<(Order, bool)>, Problem> {
+) -> Result<Option<Prior>, Problem> {
     let pending_column = if pending {
         "EXISTS (SELECT 1 FROM cart_clears c WHERE c.order_id = o.id)"
     } else {
@@ -139,20 +137,20 @@ async fn with_its_lines(
             });
         }
     }
-    Ok(Some((order, column(first, "clear_pending")?)))
+    Ok(Some(Prior {
+        order,
+        clear_pending: column(first, "clear_pending")?,
+    }))
 }
 
 pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
     Ok(with_its_lines(db, "o.id = $1", uuid_param(id), false)
         .await?
-        .map(|(order, _)| order))
+        .map(|prior| prior.order))
 }
 
 /// The order placed with `key`, and whether its cart clear is pending.
-pub async fn by_idempotency_key(
-    db: &Connection,
-    key: &str,
-) -> Result<Option<(Order, bool)>, Problem> {
+pub async fn by_idempotency_key(db: &Connection, key: &str) -> Result<Option<Prior>, Problem> {
     with_its_lines(db, "o.idempotency_key = $1", text_param(key), true).await
 }
 
@@ -188,23 +186,15 @@ pub async fn list(
     Ok(Page::from_rows(page, with_lines(db, found).await?))
 }
 
-/// What an insert attempt found.
-pub enum Placed {
-    /// This request created the order.
-    Created(Order),
-    /// Another request with the same key got there first.
-    AlreadyPlaced,
-}
-
 /// Inserts the order, its lines and its cart-clear outbox row in one
 /// statement (so one transaction), unless an order with `key` exists (then
-/// nothing is written).
+/// nothing is written: `None`).
 pub async fn place(
     db: &Connection,
     client: Uuid,
     key: &str,
     draft: &Draft,
-) -> Result<Placed, Problem> {
+) -> Result<Option<Order>, Problem> {
     let n = draft.lines.len();
     let positions = (0..n).map(|i| i32::try_from(i).ok()).collect();
     let inserted = rows(
@@ -238,11 +228,11 @@ pub async fn place(
     )
     .await?;
     let Some(row) = inserted.first() else {
-        return Ok(Placed::AlreadyPlaced);
+        return Ok(None);
     };
     let (_, mut order) = order_row(row)?;
     order.lines = draft.lines.clone();
-    Ok(Placed::Created(order))
+    Ok(Some(order))
 }
 
 /// Cancels a validated order. `Ok(None)` when there is no such order; a
@@ -274,31 +264,21 @@ pub async fn cancel(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem>
     }
 }
 
-/// A cart still to clear of what its order took.
-pub struct PendingClear {
-    pub order: Uuid,
-    pub client: Uuid,
-    /// The order's lines: product ids and quantities, in order.
-    pub product_ids: Vec<String>,
-    pub quantities: Vec<i32>,
-}
-
 /// How old another placement's queued clear must be before this one
 /// retries it: younger ones are most likely being cleared by their own
 /// placement right now.
 const STALE_CLEAR: &str = "5 seconds";
 
-/// Records the outcome of clearing `order`'s cart. When the clear succeeded,
-/// the same statement returns up to `others` stale clears still queued
-/// (other orders', oldest first), so nothing is scanned by another statement
-/// when none is pending.
-pub async fn clear_outcome(
+/// Records the outcome of clearing `order`'s cart. When the clear was
+/// confirmed, the same statement returns up to `others` stale clears still
+/// queued (other orders', oldest first), so nothing is scanned by another
+/// statement when none is pending.
+pub async fn record_clear(
     db: &Connection,
     order: Uuid,
-    cleared: bool,
-    others: i64,
-) -> Result<Vec<PendingClear>, Problem> {
-    if !cleared {
+    step: Outbox,
+) -> Result<Vec<Clear>, Problem> {
+    let Outbox::Done { others } = step else {
         db.execute(
             "UPDATE cart_clears SET attempts = attempts + 1 WHERE order_id = $1",
             vec![uuid_param(order)],
@@ -306,7 +286,7 @@ pub async fn clear_outcome(
         .await
         .map_err(db::problem)?;
         return Ok(Vec::new());
-    }
+    };
     rows(
         db,
         &format!(
@@ -323,17 +303,19 @@ pub async fn clear_outcome(
     .await?
     .iter()
     .map(|r| {
-        Ok(PendingClear {
+        let product_ids = column::<Vec<Option<String>>>(r, "product_ids")?;
+        let quantities = column::<Vec<Option<i32>>>(r, "quantities")?;
+        Ok(Clear {
             order: column::<DbUuid>(r, "order_id")?.0,
             client: column::<DbUuid>(r, "client_id")?.0,
-            product_ids: column::<Vec<Option<String>>>(r, "product_ids")?
+            lines: product_ids
                 .into_iter()
                 .flatten()
+                .zip(quantities.into_iter().flatten())
                 .collect(),
-            quantities: column::<Vec<Option<i32>>>(r, "quantities")?
-                .into_iter()
-                .flatten()
-                .collect(),
+            // A retried clear takes up no others: one placement retries a
+            // bounded number of them.
+            others: 0,
         })
     })
     .collect()

@@ -3,7 +3,7 @@
 //! vendored from npm's `swagger-ui-dist` and embedded so the page works
 //! offline, under `spin up` as under comptoir.
 
-use comptoir_kit::{HandlerResult, Problem, reply};
+use comptoir_kit::{HandlerResult, Problem, Reply, reply};
 use spin_sdk::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use spin_sdk::http_service;
 
@@ -48,7 +48,7 @@ fn asset(path: &str) -> Option<Asset> {
 }
 
 #[http_service]
-async fn handle(request: Request) -> reply::Reply {
+async fn handle(request: Request) -> Reply {
     answer(request.method(), request.uri().path()).unwrap_or_else(Problem::into_reply)
 }
 
@@ -76,7 +76,7 @@ mod tests {
 
     use super::*;
 
-    fn body_len(reply: &reply::Reply) -> u64 {
+    fn body_len(reply: &Reply) -> u64 {
         // `Full` always knows its exact length.
         reply.body().size_hint().exact().unwrap()
     }

@@ -13,13 +13,14 @@ pub fn url(component: &str, path: &str) -> String {
     format!("http://{component}.spin.internal{path}")
 }
 
-/// The outcome of a chained call: status and body.
-pub struct Reply {
+/// What a peer service answered a chained call: status and body (the
+/// response this component sends is a [`Reply`](crate::Reply)).
+pub struct Answer {
     pub status: StatusCode,
     pub body: bytes::Bytes,
 }
 
-impl Reply {
+impl Answer {
     /// The body as JSON, or a 503 naming `service` (a broken peer is a
     /// dependency failure, not the caller's fault).
     pub fn json<T: DeserializeOwned>(&self, service: &str) -> Result<T, Problem> {
@@ -32,7 +33,7 @@ impl Reply {
 async fn finish(
     response: Result<Response, impl std::fmt::Debug>,
     service: &str,
-) -> Result<Reply, Problem> {
+) -> Result<Answer, Problem> {
     let response = response.map_err(|e| {
         eprintln!("chained call to {service} failed: {e:?}");
         Problem::unavailable(format!("the {service} service is unavailable"))
@@ -41,11 +42,11 @@ async fn finish(
     let body = response.into_body().bytes().await.map_err(|_| {
         Problem::unavailable(format!("the {service} service did not finish its answer"))
     })?;
-    Ok(Reply { status, body })
+    Ok(Answer { status, body })
 }
 
 /// `GET` on `service`'s `path`.
-pub async fn get(service: &str, path: &str) -> Result<Reply, Problem> {
+pub async fn get(service: &str, path: &str) -> Result<Answer, Problem> {
     let request = Request::builder()
         .method(Method::GET)
         .uri(url(service, path))
@@ -60,7 +61,7 @@ pub async fn call(
     method: Method,
     path: &str,
     json: Option<&serde_json::Value>,
-) -> Result<Reply, Problem> {
+) -> Result<Answer, Problem> {
     let body = json.map(|j| j.to_string()).unwrap_or_default();
     let request = Request::builder()
         .method(method)

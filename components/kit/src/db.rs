@@ -10,6 +10,22 @@ pub const UNIQUE_VIOLATION: &str = "23505";
 /// SQLSTATE of a foreign-key violation.
 pub const FOREIGN_KEY_VIOLATION: &str = "23503";
 
+/// SQLSTATE class 08, connection exception.
+const CONNECTION_EXCEPTION: &str = "08";
+/// SQLSTATE subclass 57P of class 57 (operator intervention): the server is
+/// shutting down or not accepting connections (`57P01` admin_shutdown to
+/// `57P05`). Not all of class 57: `57014` is a cancelled statement.
+const SERVER_GOING_AWAY: &str = "57P";
+/// SQLSTATE class 22, data exception.
+const DATA_EXCEPTION: &str = "22";
+
+/// Whether `code` says the connection or server is gone, not the statement
+/// wrong: the classes the host's `spin:postgres` (host/src/postgres) also
+/// treats as a broken connection.
+fn server_gone(code: &str) -> bool {
+    code.starts_with(CONNECTION_EXCEPTION) || code.starts_with(SERVER_GOING_AWAY)
+}
+
 /// Opens a connection to the database named by the Spin variable `db_url`.
 ///
 /// The address comes from the manifest (never a constant), and the host
@@ -69,12 +85,11 @@ pub fn problem(error: pg::Error) -> Problem {
         pg::Error::PgError(PgError::ConnectionFailed(_)) => {
             Problem::unavailable("the service's database is unavailable")
         }
-        // Class 08 (connection exception) and 57P0x (server shutting down).
-        _ if sqlstate(&error).is_some_and(|s| s.starts_with("08") || s.starts_with("57P0")) => {
+        _ if sqlstate(&error).is_some_and(server_gone) => {
             Problem::unavailable("the service's database is unavailable")
         }
-        // Class 22 (data exception): a value the database cannot store.
-        _ if sqlstate(&error).is_some_and(|s| s.starts_with("22")) => Problem::rule(
+        // A value the database cannot store.
+        _ if sqlstate(&error).is_some_and(|s| s.starts_with(DATA_EXCEPTION)) => Problem::rule(
             "invalid-value",
             "a value cannot be stored (out of range or malformed)",
         ),
@@ -83,6 +98,31 @@ pub fn problem(error: pg::Error) -> Problem {
             Problem::internal("a database statement failed")
         }
     }
+}
+
+/// Every row `sql` returns; errors become problems by [`problem`].
+pub async fn rows(
+    db: &Connection,
+    sql: impl Into<String>,
+    params: Vec<ParameterValue>,
+) -> Result<Vec<Row>, Problem> {
+    rows_or(db, sql, params, problem).await
+}
+
+/// Every row `sql` returns; errors become problems by `error` (a statement
+/// that reads some SQLSTATEs itself, falling back to [`problem`]).
+pub async fn rows_or(
+    db: &Connection,
+    sql: impl Into<String>,
+    params: Vec<ParameterValue>,
+    error: impl Fn(pg::Error) -> Problem,
+) -> Result<Vec<Row>, Problem> {
+    db.query(sql, params)
+        .await
+        .map_err(&error)?
+        .collect()
+        .await
+        .map_err(error)
 }
 
 /// Column `name` of `row` decoded as `T`.
@@ -143,6 +183,20 @@ pub fn text_param(value: &str) -> ParameterValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Connection exceptions and a server going away are a 503, as the
+    /// host reads them; a cancelled statement (`57014`) is not.
+    #[test]
+    fn sqlstate_classes_match_the_hosts() {
+        for code in [
+            "08006", "08P01", "57P01", "57P02", "57P03", "57P04", "57P05",
+        ] {
+            assert!(server_gone(code), "{code}");
+        }
+        for code in ["57014", "57000", "23505", "22003", "40001"] {
+            assert!(!server_gone(code), "{code}");
+        }
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! - [`handler`]: the entry point ([`serve`]): routing input, errors to problem+json.
 //! - [`problem`]: RFC 9457 `application/problem+json` errors.
 //! - [`reply`]: JSON success responses.
 //! - [`request`]: reading JSON bodies, path segments and query parameters.
@@ -15,12 +16,15 @@
 
 pub mod chain;
 pub mod db;
+pub mod handler;
 pub mod page;
 pub mod problem;
 pub mod reply;
 pub mod request;
 
+pub use handler::{HandlerResult, no_route, serve};
 pub use problem::{FieldError, Problem};
+pub use reply::Reply;
 
 /// Whether `text` holds a control character (NUL included), which no text
 /// field of the API accepts; `allow_newlines` lets line breaks and tabs
@@ -29,6 +33,3 @@ pub fn has_control_chars(text: &str, allow_newlines: bool) -> bool {
     text.chars()
         .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')))
 }
-
-/// What every handler returns: a response, or a problem that becomes one.
-pub type HandlerResult = Result<reply::Reply, Problem>;

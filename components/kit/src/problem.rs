@@ -21,7 +21,8 @@ impl FieldError {
     }
 }
 
-/// An error answer: status, a stable `type` slug, a title and a detail.
+/// An error answer: status, a stable `type` slug, a title (the status's
+/// reason phrase, as the host's own problems have) and a detail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -41,10 +42,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
+    fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
         Self {
             kind: format!("https://comptoir.dev/problems/{slug}"),
-            title,
+            // The same title as host/src/problem.rs gives the same status;
+            // `type` is what tells two problems of one status apart.
+            title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
@@ -55,17 +58,12 @@ impl Problem {
 
     /// 400: the request could not be read (malformed JSON, wrong types, bad parameter).
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "Bad request",
-            detail,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
     }
 
     /// 404: no such resource.
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
     }
 
     /// 405: the route exists but not with this method; `allow` lists the
@@ -74,7 +72,6 @@ impl Problem {
         let mut problem = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
-            "Method not allowed",
             format!("allowed methods: {allow}"),
         );
         problem.allow = Some(allow);
@@ -83,7 +80,7 @@ impl Problem {
 
     /// 409: the request conflicts with the current state (duplicate, wrong status).
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
     }
 
     /// 415: the body is not JSON.
@@ -91,7 +88,6 @@ impl Problem {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
-            "Unsupported media type",
             detail,
         )
     }
@@ -103,46 +99,26 @@ impl Problem {
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ");
-        let mut problem = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-            "Invalid input",
-            detail,
-        );
+        let mut problem = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", detail);
         problem.errors = errors;
         problem
     }
 
     /// 422: a business rule refused the request (e.g. ordering an empty cart).
     pub fn rule(slug: &str, detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            slug,
-            "Rule violation",
-            detail,
-        )
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, slug, detail)
     }
 
     /// 503 with `Retry-After`: a dependency (database, another service) is down.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        let mut problem = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Service unavailable",
-            detail,
-        );
+        let mut problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail);
         problem.retry_after = Some(1);
         problem
     }
 
     /// 500: a fault of ours; `detail` must not leak internals.
     pub fn internal(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            detail,
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }
 
     /// The `application/problem+json` response.
@@ -181,6 +157,21 @@ mod tests {
             problem.detail,
             "name: must not be empty; email: is not an email address"
         );
+    }
+
+    /// Titles are the HTTP reason phrases, as in the host's own problems
+    /// (`host/src/problem.rs`); the `type` slug tells apart problems of one status.
+    #[test]
+    fn titles_are_reason_phrases_like_the_hosts() {
+        assert_eq!(Problem::not_found("x").title, "Not Found");
+        assert_eq!(Problem::bad_request("x").title, "Bad Request");
+        assert_eq!(Problem::unavailable("x").title, "Service Unavailable");
+        assert_eq!(Problem::internal("x").title, "Internal Server Error");
+        let rule = Problem::rule("empty-cart", "x");
+        let invalid = Problem::validation(vec![FieldError::new("name", "x")]);
+        assert_eq!(rule.title, "Unprocessable Entity");
+        assert_eq!(invalid.title, rule.title);
+        assert_ne!(invalid.kind, rule.kind);
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! JSON success responses.
+//! Responses: the one [`Reply`] type every handler answers with (JSON,
+//! embedded bytes, `204`; problems become one through
+//! [`Problem::into_reply`](crate::Problem::into_reply)).
 
 use bytes::Bytes;
 use http_body_util::Full;
 use spin_sdk::http::{HeaderValue, Response, StatusCode};
 
-/// A complete response with an in-memory body.
+/// A complete response with an in-memory body: what a component sends.
+/// (What a peer service sent back to a chained call is a
+/// [`chain::Answer`](crate::chain::Answer).)
 pub type Reply = Response<Full<Bytes>>;
 
 /// A response with `status`, a `content-type` and `body` (owned, or a

@@ -17,9 +17,8 @@
 pub mod domain;
 mod store;
 
-use comptoir_kit::reply::Reply;
 use comptoir_kit::request;
-use comptoir_kit::{HandlerResult, Problem, chain, db, reply};
+use comptoir_kit::{HandlerResult, Problem, Reply, chain, db, reply};
 use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
 use spin_sdk::pg::Connection;
@@ -34,7 +33,7 @@ async fn handle(request: Request) -> Reply {
     if injected_fault() {
         return Problem::internal("injected fault (a fault-injection build)").into_reply();
     }
-    route(request).await.unwrap_or_else(Problem::into_reply)
+    comptoir_kit::serve(request, route).await
 }
 
 /// One request in five, at random (the keys of `RandomState` come from
@@ -45,10 +44,8 @@ fn injected_fault() -> bool {
     std::collections::hash_map::RandomState::new().hash_one(0u8) % 5 == 0
 }
 
-async fn route(request: Request) -> HandlerResult {
-    let uri = request.uri().clone();
-    let method = request.method().clone();
-    match (method, request::segments(&uri).as_slice()) {
+async fn route(method: Method, path: &[&str], request: Request) -> HandlerResult {
+    match (method, path) {
         (Method::GET, ["panier", client]) => get(parse_client(client)?).await,
         (Method::DELETE, ["panier", client]) => clear(parse_client(client)?).await,
         (_, ["panier", _]) => Err(Problem::method_not_allowed("GET, DELETE")),
@@ -73,7 +70,7 @@ async fn route(request: Request) -> HandlerResult {
             change_quantity(client, &product, 0).await
         }
         (_, ["panier", _, "items", _]) => Err(Problem::method_not_allowed("PUT, DELETE")),
-        _ => Err(Problem::not_found(format!("no route for {}", uri.path()))),
+        _ => Err(comptoir_kit::no_route(&request)),
     }
 }
 

@@ -53,17 +53,13 @@ fn answer(state: &str, extra: &str) -> String {
 const OTHER_LINES: &str = "SELECT product_id, name, unit_price_cents, quantity, seq FROM cart_items \
      WHERE client_id = $1 AND product_id <> $2 AND EXISTS (SELECT 1 FROM shown)";
 
+/// Every row of a cart statement, with [`write_error`]'s reading of errors.
 async fn query(
     db: &Connection,
     sql: &str,
     params: Vec<ParameterValue>,
 ) -> Result<Vec<Row>, Problem> {
-    db.query(sql, params)
-        .await
-        .map_err(write_error)?
-        .collect()
-        .await
-        .map_err(write_error)
+    db::rows_or(db, sql, params, write_error).await
 }
 
 /// A quantity beyond the limit is a 422; other errors the usual way.
@@ -326,13 +322,13 @@ pub async fn checkout(
     client_id: Uuid,
     checkout: &Checkout,
 ) -> Result<bool, Problem> {
-    let rows = db
-        .query(
-            // Locks are taken cart first, then lines (the order an add
-            // takes them in, so the two never deadlock); `took` computes
-            // what is left of each ordered line from its latest version, so
-            // a line changed concurrently is lowered from what it holds now.
-            "WITH applied AS ( \
+    let rows = db::rows(
+        db,
+        // Locks are taken cart first, then lines (the order an add
+        // takes them in, so the two never deadlock); `took` computes
+        // what is left of each ordered line from its latest version, so
+        // a line changed concurrently is lowered from what it holds now.
+        "WITH applied AS ( \
                  INSERT INTO applied_checkouts (order_id, client_id) VALUES ($1, $2) \
                  ON CONFLICT (order_id) DO NOTHING RETURNING order_id), \
              cart AS ( \
@@ -357,18 +353,14 @@ pub async fn checkout(
                  AND EXISTS (SELECT 1 FROM lowered UNION ALL SELECT 1 FROM removed) \
                  RETURNING client_id) \
              SELECT count(*) AS applied FROM applied",
-            vec![
-                uuid_param(checkout.order_id),
-                uuid_param(client_id),
-                ParameterValue::ArrayStr(checkout.product_ids.iter().cloned().map(Some).collect()),
-                ParameterValue::ArrayInt32(checkout.quantities.iter().copied().map(Some).collect()),
-            ],
-        )
-        .await
-        .map_err(db::problem)?
-        .collect()
-        .await
-        .map_err(db::problem)?;
+        vec![
+            uuid_param(checkout.order_id),
+            uuid_param(client_id),
+            ParameterValue::ArrayStr(checkout.product_ids.iter().cloned().map(Some).collect()),
+            ParameterValue::ArrayInt32(checkout.quantities.iter().copied().map(Some).collect()),
+        ],
+    )
+    .await?;
     let applied = rows
         .first()
         .map(|row| column::<i64>(row, "applied"))
