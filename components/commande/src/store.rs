@@ -102,7 +102,7 @@ async fn with_its_lines(
     filter: &str,
     param: ParameterValue,
     pending: bool,
-) -> Result<Option<Prior>, Problem> {
+) -> Result<Option<(Order, bool)>, Problem> {
     let pending_column = if pending {
         "EXISTS (SELECT 1 FROM cart_clears c WHERE c.order_id = o.id)"
     } else {
@@ -137,21 +137,25 @@ async fn with_its_lines(
             });
         }
     }
-    Ok(Some(Prior {
-        order,
-        clear_pending: column(first, "clear_pending")?,
-    }))
+    Ok(Some((order, column(first, "clear_pending")?)))
 }
 
 pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
     Ok(with_its_lines(db, "o.id = $1", uuid_param(id), false)
         .await?
-        .map(|prior| prior.order))
+        .map(|(order, _)| order))
 }
 
 /// The order placed with `key`, and whether its cart clear is pending.
 pub async fn by_idempotency_key(db: &Connection, key: &str) -> Result<Option<Prior>, Problem> {
-    with_its_lines(db, "o.idempotency_key = $1", text_param(key), true).await
+    Ok(
+        with_its_lines(db, "o.idempotency_key = $1", text_param(key), true)
+            .await?
+            .map(|(order, clear_pending)| Prior {
+                order,
+                clear_pending,
+            }),
+    )
 }
 
 /// Orders (of one client, or all), oldest first.
