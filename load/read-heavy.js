@@ -4,18 +4,9 @@
 import http from 'k6/http';
 import { check } from 'k6';
 import { BASE, addItems, createClient, placeOrder, requireUp, track } from './lib/flow.js';
+import { strict } from './lib/options.js';
 
-export const options = {
-  vus: 20,
-  duration: '30s',
-  setupTimeout: '120s',
-  thresholds: {
-    http_req_failed: ['rate==0'],
-    checks: ['rate==1'],
-    http_req_duration: ['p(99)<500'],
-  },
-  summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
-};
+export const options = strict({ vus: 20, duration: '30s', setupTimeout: '120s' });
 
 export function setup() {
   requireUp();

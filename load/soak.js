@@ -3,17 +3,9 @@
 // run and prints it after warm-up and at the end: it must stay flat.
 import { orderFlow, requireUp } from './lib/flow.js';
 import { sleep } from 'k6';
+import { strict } from './lib/options.js';
 
-export const options = {
-  vus: 10,
-  duration: '10m',
-  thresholds: {
-    http_req_failed: ['rate==0'],
-    checks: ['rate==1'],
-    http_req_duration: ['p(99)<500'],
-  },
-  summaryTrendStats: ['avg', 'min', 'med', 'p(95)', 'p(99)', 'max'],
-};
+export const options = strict({ vus: 10, duration: '10m' });
 
 export function setup() {
   requireUp();

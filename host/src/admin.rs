@@ -13,18 +13,18 @@ use anyhow::Context as _;
 use http::{Method, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
-use serde_json::json;
 use subtle::ConstantTimeEq as _;
 use wasmtime_wasi_http::WasiBody;
 
+use crate::api::{ComponentStatus, Inventory, ReplicaStatus, TOKEN_FILE, rfc3339};
 use crate::deploy::{self, DeployError};
+use crate::metrics::LiveReplicas;
 use crate::problem;
+use crate::response;
 use crate::router::Services;
 
 /// Largest `.wasm` an upload may be.
 pub const MAX_UPLOAD: usize = 50 * 1024 * 1024;
-/// Name of the token file in the state directory.
-pub const TOKEN_FILE: &str = "admin-token";
 
 /// The admin bearer token (never printed).
 #[derive(Clone)]
@@ -82,115 +82,129 @@ pub struct Admin {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
+/// Why an admin request changed nothing: the admin listener's errors,
+/// mapped to problem+json here.
+#[derive(Debug, thiserror::Error)]
+enum Problem {
+    #[error("no admin route {0}")]
+    NoRoute(String),
+    #[error("a valid `Authorization: Bearer <token>` is required")]
+    Unauthorized,
+    #[error("uploads are limited to {0} bytes")]
+    UploadTooLarge(usize),
+    #[error("canary={0:?}: the share is a percentage of requests from 1 to 99")]
+    InvalidCanaryShare(String),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+impl Problem {
+    fn response(&self) -> http::Response<WasiBody> {
+        let (status, slug) = match self {
+            Self::NoRoute(_) => (StatusCode::NOT_FOUND, "not-found"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::UploadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
+            Self::InvalidCanaryShare(_) => (StatusCode::BAD_REQUEST, "invalid-canary-share"),
+            Self::Deploy(error) => match error {
+                DeployError::UnknownComponent(_) => (StatusCode::NOT_FOUND, "unknown-component"),
+                DeployError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid-component"),
+                DeployError::NoPrevious(_) => (StatusCode::CONFLICT, "no-previous-version"),
+                DeployError::CanaryRunning(_) => (StatusCode::CONFLICT, "canary-running"),
+                DeployError::NoCanary(_) => (StatusCode::CONFLICT, "no-canary"),
+            },
+        };
+        let mut response = problem::problem(status, slug, &self.to_string());
+        if let Self::Unauthorized = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
 /// Answers one admin request.
 pub async fn handle(admin: &Admin, request: http::Request<Incoming>) -> http::Response<WasiBody> {
+    route(admin, request)
+        .await
+        .unwrap_or_else(|problem| problem.response())
+}
+
+async fn route(
+    admin: &Admin,
+    request: http::Request<Incoming>,
+) -> Result<http::Response<WasiBody>, Problem> {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     if method == Method::GET && path == "/metrics" {
-        return admin.metrics.render(&admin.services);
+        return Ok(admin.metrics.render(&live_replicas(&admin.services)));
     }
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if segments.first() != Some(&"admin") {
-        return problem::problem(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no admin route {path}"),
-        );
+        return Err(Problem::NoRoute(path));
     }
     if !admin
         .token
         .accepts(request.headers().get(header::AUTHORIZATION))
     {
-        let mut response = problem::problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid `Authorization: Bearer <token>` is required",
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Bearer"),
-        );
-        return response;
+        return Err(Problem::Unauthorized);
     }
+    let services = &admin.services;
     match (method, segments.as_slice()) {
         (Method::GET, ["admin", "components"]) => {
-            problem::json(StatusCode::OK, &inventory(&admin.services))
+            Ok(response::json(StatusCode::OK, &inventory(services)))
         }
         (Method::PUT, ["admin", "components", name]) => {
             let name = (*name).to_owned();
             // The share is checked once the body is read: answering early
             // would cut the client off in the middle of its upload.
             let share = canary_share(request.uri().query());
-            let bytes = match upload(request).await {
-                Ok(bytes) => bytes,
-                Err(response) => return response,
-            };
-            let canary = match share {
-                Ok(share) => share,
-                Err(response) => return response,
-            };
-            match canary {
-                None => outcome(
+            let bytes = upload(request).await?;
+            match share? {
+                None => done(
                     StatusCode::OK,
-                    deploy::deploy(&admin.services, &name, &bytes).await,
+                    deploy::deploy(services, &name, &bytes).await,
                 ),
-                Some(share) => outcome(
+                Some(share) => done(
                     StatusCode::ACCEPTED,
-                    deploy::start_canary(&admin.services, &name, &bytes, share).await,
+                    deploy::start_canary(services, &name, &bytes, share).await,
                 ),
             }
         }
-        (Method::POST, ["admin", "components", name, "rollback"]) => outcome(
-            StatusCode::OK,
-            deploy::rollback(&admin.services, name).await,
-        ),
+        (Method::POST, ["admin", "components", name, "rollback"]) => {
+            done(StatusCode::OK, deploy::rollback(services, name).await)
+        }
         (Method::POST, ["admin", "components", name, "promote"]) => {
-            outcome(StatusCode::OK, deploy::promote(&admin.services, name).await)
+            done(StatusCode::OK, deploy::promote(services, name).await)
         }
         (Method::POST, ["admin", "components", name, "abort"]) => {
-            outcome(StatusCode::OK, deploy::abort(&admin.services, name).await)
+            done(StatusCode::OK, deploy::abort(services, name).await)
         }
-        _ => problem::problem(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no admin route {path}"),
-        ),
+        _ => Err(Problem::NoRoute(path)),
     }
 }
 
 /// The request body, at most [`MAX_UPLOAD`] bytes.
-async fn upload(
-    request: http::Request<Incoming>,
-) -> Result<bytes::Bytes, http::Response<WasiBody>> {
-    let too_large = || {
-        problem::problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            format!("uploads are limited to {MAX_UPLOAD} bytes"),
-        )
-    };
+async fn upload(request: http::Request<Incoming>) -> Result<bytes::Bytes, Problem> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_UPLOAD) {
-        return Err(too_large());
+        return Err(Problem::UploadTooLarge(MAX_UPLOAD));
     }
     match Limited::new(request.into_body(), MAX_UPLOAD)
         .collect()
         .await
     {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(_) => Err(too_large()),
+        Err(_) => Err(Problem::UploadTooLarge(MAX_UPLOAD)),
     }
 }
 
 /// `?canary=N` (1–99, percent of the requests), if given.
-#[expect(
-    clippy::result_large_err,
-    reason = "the error is the 400 to answer, built once here"
-)]
-fn canary_share(query: Option<&str>) -> Result<Option<u8>, http::Response<WasiBody>> {
+fn canary_share(query: Option<&str>) -> Result<Option<u8>, Problem> {
     let Some(raw) = query
         .into_iter()
         .flat_map(|q| q.split('&'))
@@ -200,62 +214,66 @@ fn canary_share(query: Option<&str>) -> Result<Option<u8>, http::Response<WasiBo
     };
     match raw.parse::<u8>() {
         Ok(share @ 1..=99) => Ok(Some(share)),
-        _ => Err(problem::problem(
-            StatusCode::BAD_REQUEST,
-            "invalid-canary-share",
-            format!("canary={raw:?}: the share is a percentage of requests from 1 to 99"),
-        )),
+        _ => Err(Problem::InvalidCanaryShare(raw.to_owned())),
     }
 }
 
 /// The answer to a deploy-type request: `success` with what was done, or
 /// the problem saying why nothing changed.
-fn outcome<T: serde::Serialize>(
+fn done<T: serde::Serialize>(
     success: StatusCode,
     result: Result<T, DeployError>,
-) -> http::Response<WasiBody> {
-    match result {
-        Ok(done) => problem::json(success, &json!(done)),
-        Err(error) => {
-            let (status, slug) = match &error {
-                DeployError::UnknownComponent(_) => (StatusCode::NOT_FOUND, "unknown-component"),
-                DeployError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid-component"),
-                DeployError::NoPrevious(_) => (StatusCode::CONFLICT, "no-previous-version"),
-                DeployError::CanaryRunning(_) => (StatusCode::CONFLICT, "canary-running"),
-                DeployError::NoCanary(_) => (StatusCode::CONFLICT, "no-canary"),
-            };
-            problem::problem(status, slug, error.to_string())
-        }
-    }
+) -> Result<http::Response<WasiBody>, Problem> {
+    Ok(response::json(success, &result?))
 }
 
-pub fn rfc3339(time: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// Every component's live replicas (its canary's included), for the gauges.
+fn live_replicas(services: &Services) -> Vec<LiveReplicas> {
+    services
+        .components
+        .values()
+        .map(|set| {
+            let mut replicas = set.replicas();
+            if let Some(canary) = services.canary(set.name()).and_then(|c| c.running()) {
+                replicas.extend(canary.replicas());
+            }
+            LiveReplicas {
+                component: set.name().to_owned(),
+                versions: replicas.iter().map(|r| r.version().label()).collect(),
+                in_flight: replicas.iter().map(|r| r.in_flight()).sum(),
+            }
+        })
+        .collect()
 }
 
 /// `GET /admin/components`: every component, its version and replicas.
-pub fn inventory(services: &Services) -> serde_json::Value {
-    let components: Vec<_> = services
+fn inventory(services: &Services) -> Inventory {
+    let components = services
         .components
         .values()
         .map(|set| {
             let current = set.current();
-            json!({
-                "name": set.name(),
-                "version": current.label(),
-                "sha256": current.sha256,
-                "loaded_at": rfc3339(current.loaded_at),
-                "previous": set.previous().map(|p| p.label()),
-                "traps": set.traps(),
-                "canary": services.canary(set.name()).and_then(|c| c.report()),
-                "replicas": set.replicas().iter().enumerate().map(|(slot, r)| json!({
-                    "slot": slot,
-                    "version": r.version().label(),
-                    "in_flight": r.in_flight(),
-                    "served": r.served(),
-                })).collect::<Vec<_>>(),
-            })
+            ComponentStatus {
+                name: set.name().to_owned(),
+                version: current.label(),
+                sha256: current.sha256.clone(),
+                loaded_at: rfc3339(current.loaded_at),
+                previous: set.previous().map(|p| p.label()),
+                traps: set.traps(),
+                canary: services.canary(set.name()).and_then(|c| c.report()),
+                replicas: set
+                    .replicas()
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, r)| ReplicaStatus {
+                        slot,
+                        version: r.version().label(),
+                        in_flight: r.in_flight(),
+                        served: r.served(),
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    json!({ "components": components })
+    Inventory { components }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,6 +41,8 @@ pub struct Settings {
     pub canary: crate::canary::Policy,
     /// Name guest functions for `perf` (`/tmp/perf-<pid>.map`).
     pub perf_map: bool,
+    /// Where to say, once serving, on which addresses (`--ready-file`).
+    pub ready_file: Option<PathBuf>,
 }
 
 /// The databases the application uses, and the cluster if comptoir runs it.
@@ -51,9 +53,9 @@ struct Databases {
 
 /// Resolves variables, starting the embedded cluster when no database URL
 /// is configured.
-async fn databases(settings: &Settings) -> anyhow::Result<Databases> {
-    let declared = Manifest::declared_variables(&settings.manifest)?;
-    let db_vars = manifest::db_url_variable(&settings.manifest)?;
+async fn databases(settings: &Settings, file: &manifest::File) -> anyhow::Result<Databases> {
+    let declared = file.declared_variables();
+    let db_vars = file.db_url_variables();
     let env = |name: &str| std::env::var(name).ok();
     let configured: Vec<_> = db_vars
         .values()
@@ -74,7 +76,7 @@ async fn databases(settings: &Settings) -> anyhow::Result<Databases> {
                 missing.join(", ")
             );
         }
-        let variables = Variables::resolve(&declared, env, &BTreeMap::new())?;
+        let variables = Variables::resolve(declared, env, &BTreeMap::new())?;
         return Ok(Databases {
             cluster: None,
             variables,
@@ -95,7 +97,7 @@ async fn databases(settings: &Settings) -> anyhow::Result<Databases> {
         .collect();
     provided.insert("db_host".into(), "127.0.0.1".into());
     provided.insert("db_port".into(), cluster.port().to_string());
-    let variables = Variables::resolve(&declared, env, &provided)?;
+    let variables = Variables::resolve(declared, env, &provided)?;
     Ok(Databases {
         cluster: Some(cluster),
         variables,
@@ -125,9 +127,10 @@ async fn open_databases(
 
 /// Applies every service's migrations and exits (`comptoir migrate`).
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let dbs = databases(settings).await?;
+    let file = manifest::File::read(&settings.manifest)?;
+    let dbs = databases(settings, &file).await?;
     let result = async {
-        let manifest = Manifest::load(&settings.manifest, &dbs.variables)?;
+        let manifest = file.resolve(&dbs.variables)?;
         open_databases(&manifest, 2, &Metrics::new()?).await
     }
     .await;
@@ -150,19 +153,41 @@ pub async fn up(settings: Settings, shutdown: impl Future<Output = ()>) -> anyho
         std::env::var("COMPTOIR_ADMIN_TOKEN").ok(),
         &settings.state_dir,
     )?;
-    let dbs = databases(&settings).await?;
+    let file = manifest::File::read(&settings.manifest)?;
+    let dbs = databases(&settings, &file).await?;
     let listeners = Listeners {
         public: listener,
         admin: admin_listener,
         token,
     };
-    let result = run(&settings, dbs.variables, listeners, started, shutdown).await;
+    let result = match file.resolve(&dbs.variables) {
+        Ok(manifest) => run(&settings, manifest, listeners, started, shutdown).await,
+        Err(error) => Err(error),
+    };
+    if let Some(path) = &settings.ready_file {
+        // No longer serving.
+        let _ = std::fs::remove_file(path);
+    }
     if let Some(cluster) = dbs.cluster
         && let Err(error) = cluster.stop().await
     {
         tracing::error!(error = %format!("{error:#}"), "PostgreSQL did not stop cleanly");
     }
     result
+}
+
+/// Writes `{"public": …, "admin": …}` to `path`: into a temporary file
+/// beside it, then renamed over it, so a reader never sees half of it.
+fn write_ready_file(path: &Path, public: SocketAddr, admin: SocketAddr) -> anyhow::Result<()> {
+    let ready = serde_json::json!({
+        "public": format!("http://{public}"),
+        "admin": format!("http://{admin}"),
+    });
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    std::fs::write(&temporary, ready.to_string())
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .with_context(|| format!("failed to write the ready file {}", path.display()))
 }
 
 /// The sockets `up` serves on, bound before anything else starts.
@@ -174,12 +199,11 @@ struct Listeners {
 
 async fn run(
     settings: &Settings,
-    variables: Variables,
+    manifest: Manifest,
     listeners: Listeners,
     started: Instant,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let manifest = Manifest::load(&settings.manifest, &variables)?;
     let metrics = Arc::new(Metrics::new()?);
     let databases = open_databases(&manifest, settings.db_pool_size, &metrics).await?;
 
@@ -202,7 +226,7 @@ async fn run(
 
     // Components reach the application (for chaining) through this handle,
     // set once every component is loaded.
-    let handle = crate::router::ServicesHandle::default();
+    let handle = crate::chaining::Application::default();
     let mut sets = BTreeMap::new();
     for spec in manifest.components.values() {
         let env = instance::component_env(
@@ -236,7 +260,9 @@ async fn run(
             .collect(),
         canary_policy: settings.canary.clone(),
     });
-    let _ = handle.set(Arc::downgrade(&services));
+    let services_weak: std::sync::Weak<Services> = Arc::downgrade(&services);
+    let application: std::sync::Weak<dyn crate::chaining::Dispatch> = services_weak;
+    let _ = handle.set(application);
 
     if settings.watch {
         let sources = manifest
@@ -261,6 +287,9 @@ async fn run(
         "comptoir listening on http://{address} admin http://{admin_address} (ready in {:.2?})",
         started.elapsed()
     );
+    if let Some(path) = &settings.ready_file {
+        write_ready_file(path, address, admin_address)?;
+    }
 
     // Both listeners stop on the same signal.
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -6,23 +6,54 @@
 //! refused: comptoir components talk to their database and to each other,
 //! nothing else.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
+use futures::future::BoxFuture;
+use tracing::Instrument as _;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::instance::ComponentEnv;
+use crate::allowed_hosts::AllowedHosts;
 
 /// The host suffix Spin uses for local service chaining.
 pub const INTERNAL_SUFFIX: &str = ".spin.internal";
 
-/// The `wasi:http` hooks of one instance.
+type Request = http::Request<WasiBody>;
+type Response = http::Response<WasiBody>;
+
+/// Where chained requests go: the running application.
+pub trait Dispatch: Send + Sync {
+    /// Runs `request` from `caller` on a replica of `target`.
+    fn chained<'a>(
+        &'a self,
+        caller: &'a str,
+        target: &'a str,
+        request: Request,
+    ) -> BoxFuture<'a, anyhow::Result<Response>>;
+}
+
+/// How instances reach the running application: set once it is built, and
+/// weak, because the application owns the components, not the other way
+/// round.
+pub type Application = Arc<OnceLock<Weak<dyn Dispatch>>>;
+
+/// The `wasi:http` hooks of one instance of `caller`.
 pub struct OutboundHooks {
-    env: Arc<ComponentEnv>,
+    caller: Arc<str>,
+    allowed_hosts: Arc<AllowedHosts>,
+    application: Application,
 }
 
 impl OutboundHooks {
-    pub fn new(env: Arc<ComponentEnv>) -> Self {
-        Self { env }
+    pub fn new(
+        caller: Arc<str>,
+        allowed_hosts: Arc<AllowedHosts>,
+        application: Application,
+    ) -> Self {
+        Self {
+            caller,
+            allowed_hosts,
+            application,
+        }
     }
 }
 
@@ -35,14 +66,14 @@ type SendFuture = Box<
         > + Send,
 >;
 
-/// The component a chained request targets, if the caller may reach it.
-fn chained_target(env: &ComponentEnv, uri: &http::Uri) -> Result<String, String> {
+/// The component a chained request from `caller` targets, if `allowed`
+/// lets it reach it.
+fn chained_target(caller: &str, allowed: &AllowedHosts, uri: &http::Uri) -> Result<String, String> {
     let scheme = uri.scheme_str().unwrap_or("http");
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
-    if !env.allowed_hosts.allows(scheme, authority) {
+    if !allowed.allows(scheme, authority) {
         return Err(format!(
-            "{scheme}://{authority} is not in allowed_outbound_hosts of {}",
-            env.id
+            "{scheme}://{authority} is not in allowed_outbound_hosts of {caller}"
         ));
     }
     let host = uri.host().unwrap_or_default();
@@ -61,24 +92,66 @@ impl WasiHttpHooks for OutboundHooks {
         _options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
-        let env = self.env.clone();
+        let caller = self.caller.clone();
+        let target = chained_target(&caller, &self.allowed_hosts, request.uri());
+        let application = self.application.get().and_then(Weak::upgrade);
         Box::new(async move {
-            let target = chained_target(&env, request.uri()).map_err(|reason| {
-                tracing::warn!(component = %env.id, %reason, "refused an outbound request");
+            let target = target.map_err(|reason| {
+                tracing::warn!(component = %caller, %reason, "refused an outbound request");
                 Error::HttpRequestDenied
             })?;
-            let services = env
-                .services
-                .get()
-                .and_then(std::sync::Weak::upgrade)
-                .ok_or_else(|| Error::InternalError(Some("shutting down".into())))?;
-            let response = services
-                .dispatch_chained(&env.id, &target, request)
+            let application =
+                application.ok_or_else(|| Error::InternalError(Some("shutting down".into())))?;
+            let response = application
+                .chained(&caller, &target, request)
+                .instrument(tracing::debug_span!("chained", component = %caller, %target))
                 .await
                 .map_err(|e| Error::InternalError(Some(e.to_string())))?;
             let done: Box<dyn Future<Output = Result<(), Error>> + Send> =
                 Box::new(std::future::ready(Ok(())));
             Ok((response, done))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(allowed: &[&str], uri: &str) -> Result<String, String> {
+        let allowed: Vec<String> = allowed.iter().map(|h| (*h).to_owned()).collect();
+        chained_target(
+            "commande",
+            &AllowedHosts::parse(&allowed).unwrap(),
+            &uri.parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn an_allowed_internal_host_names_the_target_component() {
+        let allowed = ["http://panier.spin.internal"];
+        assert_eq!(
+            target(&allowed, "http://panier.spin.internal/panier/1"),
+            Ok("panier".to_owned())
+        );
+        let wildcard = ["http://*.spin.internal"];
+        assert_eq!(
+            target(&wildcard, "http://clients.spin.internal/clients/1"),
+            Ok("clients".to_owned())
+        );
+    }
+
+    #[test]
+    fn hosts_outside_the_allow_list_or_outside_chaining_are_refused() {
+        let allowed = ["http://panier.spin.internal"];
+        let refused = target(&allowed, "http://clients.spin.internal/clients/1").unwrap_err();
+        assert!(
+            refused.contains("not in allowed_outbound_hosts of commande"),
+            "{refused}"
+        );
+        let everything = ["*://*:*"];
+        let refused = target(&everything, "https://example.com/").unwrap_err();
+        assert!(refused.contains("only service chaining"), "{refused}");
+        assert!(target(&everything, "https://panier.spin.internal/").is_err());
     }
 }

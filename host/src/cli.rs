@@ -169,6 +169,11 @@ pub struct UpArgs {
     /// the components' functions (for profiling).
     #[arg(long, env = "COMPTOIR_PERF_MAP")]
     pub perf_map: bool,
+    /// Once serving, write `{"public": "http://…", "admin": "http://…"}`
+    /// to this file (atomically; removed at exit), for whatever waits for
+    /// comptoir to be ready (with port 0, to learn the ports).
+    #[arg(long, env = "COMPTOIR_READY_FILE", value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
 }
 
 /// How canaries (`comptoir deploy --canary`) are judged.
@@ -247,20 +252,13 @@ pub enum Isolation {
     Request,
 }
 
-/// `30s`, `500ms`, `2m` or plain seconds.
+/// A positive duration: `30s`, `500ms`, `2m` (humantime) or plain seconds.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let (number, unit) = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((raw, "s"), |i| raw.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {raw:?}"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        _ => return Err(format!("invalid duration unit in {raw:?} (use ms, s or m)")),
+    let duration = match raw.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(raw)
+            .map_err(|error| format!("invalid duration {raw:?}: {error}"))?,
     };
     if duration.is_zero() {
         return Err("duration must be positive".into());
@@ -291,6 +289,7 @@ impl CommonArgs {
             cors_origins: Vec::new(),
             canary: CanaryArgs::default(),
             perf_map: false,
+            ready_file: None,
         }
         .settings()
         .expect("constant settings are valid")
@@ -329,6 +328,7 @@ impl UpArgs {
             db_pool_size: self.db_pool_size,
             canary: self.canary.policy(),
             perf_map: self.perf_map,
+            ready_file: self.ready_file.clone(),
         })
     }
 }
@@ -344,7 +344,8 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("1h").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]

@@ -243,24 +243,6 @@ impl Cluster {
         Ok(urls)
     }
 
-    /// Stops the server but keeps the cluster, to [`Cluster::resume`] it
-    /// (outage drills).
-    pub async fn pause(&self) -> anyhow::Result<()> {
-        self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "30"]).await
-    }
-
-    /// Starts a paused cluster again, on the same port.
-    pub async fn resume(&self) -> anyhow::Result<()> {
-        let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c max_connections=300 -k {} -c timezone=UTC",
-            self.port,
-            self.home.join("run").display()
-        );
-        let log = self.home.join("postgres.log").display().to_string();
-        self.pg_ctl(&["start", "-w", "-t", "60", "-l", &log, "-o", &options])
-            .await
-    }
-
     /// The loopback port the cluster listens on.
     pub fn port(&self) -> u16 {
         self.port
@@ -325,7 +307,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// [`Cluster::stop`] for synchronous contexts (such as `Drop`).
+    /// [`Cluster::stop`] for synchronous contexts (the unit tests' `Drop`).
+    #[cfg(test)]
     pub fn stop_blocking(self) -> anyhow::Result<()> {
         let data = self.data.clone();
         let status = self

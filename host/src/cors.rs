@@ -5,7 +5,8 @@
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use wasmtime_wasi_http::WasiBody;
 
-use crate::problem;
+use crate::problem::Problem;
+use crate::response;
 
 const ALLOWED_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
 const ALLOWED_HEADERS: &str = "content-type, idempotency-key, authorization";
@@ -52,20 +53,15 @@ impl Cors {
         &self,
         method: &Method,
         headers: &HeaderMap,
-    ) -> Option<http::Response<WasiBody>> {
+    ) -> Option<Result<http::Response<WasiBody>, Problem>> {
         if method != Method::OPTIONS || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
         {
             return None;
         }
         let Some(origin) = self.allowed(headers.get(header::ORIGIN)) else {
-            return Some(problem::problem(
-                StatusCode::FORBIDDEN,
-                "cors-origin-not-allowed",
-                "this origin may not call the API",
-            ));
+            return Some(Err(Problem::OriginNotAllowed));
         };
-        let mut response = http::Response::new(problem::body(bytes::Bytes::new()));
-        *response.status_mut() = StatusCode::NO_CONTENT;
+        let mut response = response::empty(StatusCode::NO_CONTENT);
         let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         h.insert(
@@ -81,7 +77,7 @@ impl Cors {
             HeaderValue::from_static("600"),
         );
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        Some(response)
+        Some(Ok(response))
     }
 
     /// Adds CORS headers to `response` when the request's `Origin` is allowed.
@@ -124,7 +120,7 @@ mod tests {
             header::ORIGIN,
             HeaderValue::from_static("https://evil.example.com"),
         );
-        let mut response = http::Response::new(problem::body(bytes::Bytes::new()));
+        let mut response = http::Response::new(response::body(bytes::Bytes::new()));
         cors.decorate(headers.get(header::ORIGIN), &mut response);
         assert!(
             !response

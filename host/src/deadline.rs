@@ -44,10 +44,6 @@ impl Deadlines {
         self.lock().values().map(|(started, _)| *started).min()
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Whether the oldest request is past the deadline; if so, blames it
     /// (sets its `expired` flag → 504). The others dropped with the
     /// instance were starved by it, not at fault: they are retried when

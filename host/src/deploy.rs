@@ -10,11 +10,15 @@
 //! (see [`crate::canary`]): promoted means swapped in as above, rolled back
 //! means its replicas are retired and nothing else changed.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::canary::{Canary, Report, Slot, State, Verdict};
-use crate::instance::ComponentVersion;
+use notify::Watcher as _;
+
+use crate::api::{CanaryStarted, Deployed, Report, State};
+use crate::canary::{Canary, Slot, Verdict};
+use crate::instance::{self, ComponentVersion};
 use crate::pool::ReplicaSet;
 use crate::router::Services;
 
@@ -31,17 +35,6 @@ pub enum DeployError {
     CanaryRunning(String),
     #[error("no canary of {0} is running")]
     NoCanary(String),
-}
-
-/// What a deploy or rollback did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Deployed {
-    pub component: String,
-    pub version: String,
-    pub sha256: String,
-    pub previous: String,
-    /// Validation + compilation + trial instantiation.
-    pub prepare_ms: f64,
 }
 
 /// Counts a swap's outcome in `comptoir_component_swaps_total`, whoever
@@ -63,53 +56,59 @@ fn counted(
 }
 
 /// Validates `wasm` as the new version of `name` and swaps it in.
+#[tracing::instrument(name = "deploy", skip_all, fields(component = name))]
 pub async fn deploy(services: &Services, name: &str, wasm: &[u8]) -> Result<Deployed, DeployError> {
     counted(services, name, swap_in(services, name, wasm).await)
 }
 
 async fn swap_in(services: &Services, name: &str, wasm: &[u8]) -> Result<Deployed, DeployError> {
+    let (set, _one_at_a_time) = exclusive(services, name).await?;
+    let (version, prepare) = prepare(services, set, wasm).await?;
+    let old = set.swap(version.clone());
+    tracing::info!(component = %name, from = %old.label(), to = %version.label(), prepare = ?prepare, "deployed");
+    Ok(deployed(&version, &old, prepare))
+}
+
+/// `name`'s replicas, with the deploy lock held (one deploy, rollback or
+/// canary start at a time) and no canary of it running.
+async fn exclusive<'a>(
+    services: &'a Services,
+    name: &str,
+) -> Result<(&'a Arc<ReplicaSet>, tokio::sync::MutexGuard<'a, ()>), DeployError> {
     let set = services
         .components
         .get(name)
         .ok_or_else(|| DeployError::UnknownComponent(name.to_owned()))?;
-    let _one_at_a_time = services.deploying.lock().await;
+    let guard = services.deploying.lock().await;
     refuse_during_canary(services, name)?;
-    let (version, prepare) = prepare(services, set, wasm).await?;
-    let old = set.swap(version.clone());
-    tracing::info!(component = %name, from = %old.label(), to = %version.label(), prepare = ?prepare, "deployed");
-    Ok(Deployed {
-        component: name.to_owned(),
-        version: version.label(),
-        sha256: version.sha256.clone(),
-        previous: old.label(),
+    Ok((set, guard))
+}
+
+/// What swapping `from` for `to` did.
+fn deployed(to: &ComponentVersion, from: &ComponentVersion, prepare: Duration) -> Deployed {
+    Deployed {
+        component: to.env.id.to_string(),
+        version: to.label(),
+        sha256: to.sha256.clone(),
+        previous: from.label(),
         prepare_ms: millis(prepare),
-    })
+    }
 }
 
 /// Swaps `name` back to the version before the last deploy.
+#[tracing::instrument(name = "rollback", skip_all, fields(component = name))]
 pub async fn rollback(services: &Services, name: &str) -> Result<Deployed, DeployError> {
     counted(services, name, swap_back(services, name).await)
 }
 
 async fn swap_back(services: &Services, name: &str) -> Result<Deployed, DeployError> {
-    let set = services
-        .components
-        .get(name)
-        .ok_or_else(|| DeployError::UnknownComponent(name.to_owned()))?;
-    let _one_at_a_time = services.deploying.lock().await;
-    refuse_during_canary(services, name)?;
+    let (set, _one_at_a_time) = exclusive(services, name).await?;
     let from = set.current();
     let to = set
         .rollback()
         .ok_or_else(|| DeployError::NoPrevious(name.to_owned()))?;
     tracing::info!(component = %name, from = %from.label(), to = %to.label(), "rolled back");
-    Ok(Deployed {
-        component: name.to_owned(),
-        version: to.label(),
-        sha256: to.sha256.clone(),
-        previous: from.label(),
-        prepare_ms: 0.0,
-    })
+    Ok(deployed(&to, &from, Duration::ZERO))
 }
 
 /// Compiles, validates and pre-instantiates `wasm` as a version of `set`'s
@@ -135,34 +134,19 @@ fn refuse_during_canary(services: &Services, name: &str) -> Result<(), DeployErr
     }
 }
 
-/// A canary that started.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct CanaryStarted {
-    pub component: String,
-    pub version: String,
-    pub sha256: String,
-    pub stable: String,
-    pub share: u8,
-    pub min_requests: u64,
-    pub window_s: f64,
-    pub prepare_ms: f64,
-}
-
 /// Validates `wasm` as a new version of `name` and starts it as a canary
 /// taking `share` % of the requests; a task judges it until it is decided.
+#[tracing::instrument(name = "canary", skip_all, fields(component = name))]
 pub async fn start_canary(
     services: &Arc<Services>,
     name: &str,
     wasm: &[u8],
     share: u8,
 ) -> Result<CanaryStarted, DeployError> {
-    let (set, slot) = services
-        .components
-        .get(name)
-        .zip(services.canary(name))
+    let (set, _one_at_a_time) = exclusive(services, name).await?;
+    let slot = services
+        .canary(name)
         .ok_or_else(|| DeployError::UnknownComponent(name.to_owned()))?;
-    let _one_at_a_time = services.deploying.lock().await;
-    refuse_during_canary(services, name)?;
     let (version, prepare) = prepare(services, set, wasm).await?;
     let policy = services.canary_policy.clone();
     let canary = Arc::new(Canary::new(set, version.clone(), share, policy.clone()));
@@ -170,7 +154,7 @@ pub async fn start_canary(
         canary.retire();
         return Err(DeployError::CanaryRunning(name.to_owned()));
     }
-    services.metrics.canary_state(name, State::Running);
+    services.metrics.canary_state(name, State::Running as i64);
     tracing::info!(component = %name, canary = %version.label(), stable = %set.current().label(), share, "canary started");
     tokio::spawn(judge(Arc::downgrade(services), name.to_owned(), canary));
     Ok(CanaryStarted {
@@ -207,6 +191,7 @@ async fn judge(services: Weak<Services>, name: String, canary: Arc<Canary>) {
 }
 
 /// `comptoir promote NAME`: swaps the running canary in now.
+#[tracing::instrument(name = "promote", skip_all, fields(component = name))]
 pub async fn promote(services: &Services, name: &str) -> Result<Report, DeployError> {
     let canary = running_canary(services, name)?;
     let reason = "promoted by hand".to_owned();
@@ -214,6 +199,7 @@ pub async fn promote(services: &Services, name: &str) -> Result<Report, DeployEr
 }
 
 /// `comptoir abort NAME`: rolls the running canary back now.
+#[tracing::instrument(name = "abort", skip_all, fields(component = name))]
 pub async fn abort(services: &Services, name: &str) -> Result<Report, DeployError> {
     let canary = running_canary(services, name)?;
     let reason = "aborted by hand".to_owned();
@@ -257,7 +243,7 @@ async fn decide(
         tracing::warn!(component = %name, canary = %canary.version().label(), stable = %set.current().label(), manual, %reason, "canary rolled back");
     }
     canary.retire();
-    services.metrics.canary_state(name, state);
+    services.metrics.canary_state(name, state as i64);
     services.metrics.canary_decided(name, outcome);
     Ok(report)
 }
@@ -268,41 +254,77 @@ fn millis(d: Duration) -> f64 {
 
 /// `comptoir up --watch`: deploys a component whenever its `.wasm` changes
 /// on disk (so `cargo build` of one component updates the running system).
-pub async fn watch(services: Arc<Services>, sources: Vec<(String, std::path::PathBuf)>) {
-    let stamp = |path: &std::path::Path| {
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| (m.modified().ok(), m.len()))
+///
+/// The directories holding the sources are watched (`notify`: inotify on
+/// Linux), since builds replace files rather than rewrite them. Changes are
+/// taken once the directory has been quiet for [`SETTLE`], and a file whose
+/// content is the running version's is not deployed again.
+pub async fn watch(services: Arc<Services>, sources: Vec<(String, PathBuf)>) {
+    let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        for path in event.map(|e| e.paths).unwrap_or_default() {
+            let _ = changed.send(path);
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::error!(%error, "watch: cannot watch the component sources");
+            return;
+        }
     };
-    let mut seen: Vec<_> = sources.iter().map(|(_, p)| stamp(p)).collect();
-    let mut interval = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        interval.tick().await;
-        for (i, (name, path)) in sources.iter().enumerate() {
-            let now = stamp(path);
-            if now == seen[i] || now.is_none() {
-                continue;
-            }
-            // Let the writer finish: the file must be stable for a moment.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if stamp(path) != now {
-                continue;
-            }
-            seen[i] = now;
-            let Ok(bytes) = std::fs::read(path) else {
-                continue;
-            };
-            if services.components.get(name).is_some_and(|s| {
-                s.current().sha256 == hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
-            }) {
-                continue;
-            }
-            match deploy(&services, name, &bytes).await {
-                Ok(done) => {
-                    tracing::info!(component = %name, version = %done.version, "watch: deployed")
-                }
-                Err(error) => tracing::warn!(component = %name, %error, "watch: not deployed"),
+    // Absolute paths, as the events name them.
+    let sources: Vec<(String, PathBuf)> = sources
+        .into_iter()
+        .filter_map(|(name, path)| Some((name, std::fs::canonicalize(&path).ok()?)))
+        .collect();
+    let dirs: std::collections::BTreeSet<&Path> =
+        sources.iter().filter_map(|(_, p)| p.parent()).collect();
+    for dir in dirs {
+        if let Err(error) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+            tracing::error!(dir = %dir.display(), %error, "watch: cannot watch");
+        }
+    }
+    tracing::info!(
+        components = sources.len(),
+        "watch: watching the component sources"
+    );
+    while let Some(first) = changes.recv().await {
+        let mut paths = vec![first];
+        // Let the writer finish: wait until nothing changed for a moment.
+        loop {
+            match tokio::time::timeout(SETTLE, changes.recv()).await {
+                Ok(Some(path)) => paths.push(path),
+                Ok(None) => return,
+                Err(_) => break,
             }
         }
+        for (name, source) in &sources {
+            if paths.contains(source) {
+                redeploy(&services, name, source).await;
+            }
+        }
+    }
+}
+
+/// How long a watched directory must be quiet before its changes are read.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Deploys `source` as `name`, unless it is the version already running.
+async fn redeploy(services: &Services, name: &str, source: &Path) {
+    let Ok(bytes) = std::fs::read(source) else {
+        return;
+    };
+    let sha256 = instance::sha256_hex(&bytes);
+    if services
+        .components
+        .get(name)
+        .is_some_and(|s| s.current().sha256 == sha256)
+    {
+        return;
+    }
+    match deploy(services, name, &bytes).await {
+        Ok(done) => tracing::info!(component = %name, version = %done.version, "watch: deployed"),
+        Err(error) => tracing::warn!(component = %name, %error, "watch: not deployed"),
     }
 }

@@ -18,23 +18,22 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::allowed_hosts::AllowedHosts;
 use crate::bindings;
-use crate::chaining::OutboundHooks;
+use crate::chaining::{self, OutboundHooks};
 use crate::manifest::ComponentSpec;
 use crate::platform;
 use crate::postgres::{DatabaseAccess, HasPg, PgHost};
-use crate::router::ServicesHandle;
 use crate::variables::{HasVariables, VariablesHost};
 
 /// What a component may reach, shared by all its instances and versions.
 pub struct ComponentEnv {
-    pub id: String,
+    pub id: Arc<str>,
     pub variables: Arc<HashMap<String, String>>,
     pub database: Arc<DatabaseAccess>,
-    pub allowed_hosts: Arc<crate::manifest::AllowedHosts>,
-    /// The running application, for in-process service chaining (weak: the
-    /// application owns the components, not the other way round).
-    pub services: ServicesHandle,
+    pub allowed_hosts: Arc<AllowedHosts>,
+    /// The running application, for in-process service chaining.
+    pub application: chaining::Application,
     pub max_instance_memory: usize,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -119,7 +118,7 @@ impl ComponentVersion {
         env: Arc<ComponentEnv>,
         bytes: &[u8],
     ) -> anyhow::Result<(Self, Duration)> {
-        let sha256 = hex::encode(Sha256::digest(bytes));
+        let sha256 = sha256_hex(bytes);
         let component = Component::new(engine, bytes)
             .map_err(anyhow::Error::from)
             .context("not a loadable WebAssembly component")?;
@@ -178,7 +177,11 @@ impl ComponentVersion {
             wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: OutboundHooks::new(env.clone()),
+            hooks: OutboundHooks::new(
+                env.id.clone(),
+                env.allowed_hosts.clone(),
+                env.application.clone(),
+            ),
             limits: StoreLimitsBuilder::new()
                 .memory_size(env.max_instance_memory)
                 .trap_on_grow_failure(true)
@@ -203,6 +206,11 @@ impl ComponentVersion {
     }
 }
 
+/// The hex sha256 a version is known by.
+pub fn sha256_hex(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
+}
+
 fn label(id: &str, sha256: &str) -> String {
     format!("{id}@{}", &sha256[..12])
 }
@@ -211,21 +219,22 @@ fn label(id: &str, sha256: &str) -> String {
 pub fn component_env(
     spec: &ComponentSpec,
     database: Option<Arc<crate::postgres::Database>>,
-    services: ServicesHandle,
+    application: chaining::Application,
     max_instance_memory: usize,
     metrics: Arc<crate::metrics::Metrics>,
 ) -> Arc<ComponentEnv> {
     let allowed_hosts = Arc::new(spec.allowed_hosts.clone());
+    let id: Arc<str> = spec.id.as_str().into();
     Arc::new(ComponentEnv {
-        id: spec.id.clone(),
+        id: id.clone(),
         variables: Arc::new(spec.variables.clone().into_iter().collect()),
         database: Arc::new(DatabaseAccess {
-            component: spec.id.clone(),
+            component: id,
             database,
             allowed_hosts: allowed_hosts.clone(),
         }),
         allowed_hosts,
-        services,
+        application,
         max_instance_memory,
         metrics,
     })

@@ -5,16 +5,19 @@
 //! # Layout
 //!
 //! - [`cli`]: flags and subcommands; [`app`]: `up` and `migrate`, start to stop;
-//!   [`remote`]: the CLI's admin client (`deploy`, `rollback`, `status`).
-//! - [`manifest`]: `spin.toml` (routes, components, allow-lists);
+//!   [`remote`]: the CLI's admin client (`deploy`, `rollback`, `status`);
+//!   [`api`]: the admin API's wire types both sides share.
+//! - [`manifest`]: `spin.toml` (components, templates); [`routes`]: the
+//!   route table; [`allowed_hosts`]: the outbound allow-list policy;
 //!   [`variables`]: application variables and `spin:variables`.
 //! - [`engine`]: the wasmtime engine (pooling, epochs, compile cache).
 //! - [`platform`]: the platform world every component must fit.
 //! - [`instance`]: a loaded component version and its store data.
-//! - [`pool`]: replica sets: round-robin, recycling, backpressure;
+//! - [`pool`]: replica sets: round-robin, recycling, backpressure, retry;
 //!   [`deadline`]: per-request deadlines inside an instance.
 //! - [`router`]: the running application; [`server`]: the public listener;
-//!   [`cors`]: the origin allow-list; [`problem`]: every error response the host makes.
+//!   [`cors`]: the origin allow-list; [`problem`]: every error response the
+//!   host makes; [`response`]: the shared body type and plain responses.
 //! - [`admin`]: the admin listener (metrics, inventory, deploys);
 //!   [`deploy`]: hot swap, rollback, `--watch`, canaries; [`canary`]: a
 //!   canary's share, counts and verdict; [`metrics`]: Prometheus.
@@ -23,26 +26,36 @@
 //!   [`migrate`]: schema migrations; [`cluster`]: the embedded PostgreSQL.
 //! - [`bindings`]: host bindings generated from `wit/`.
 
-pub mod admin;
-pub mod app;
-pub mod bindings;
-pub mod canary;
-pub mod chaining;
+mod admin;
+mod allowed_hosts;
+mod api;
+mod app;
+mod bindings;
+mod canary;
+mod chaining;
 pub mod cli;
 pub mod cluster;
-pub mod cors;
-pub mod deadline;
-pub mod deploy;
-pub mod engine;
-pub mod instance;
-pub mod manifest;
-pub mod metrics;
-pub mod migrate;
-pub mod platform;
-pub mod pool;
-pub mod postgres;
-pub mod problem;
+mod cors;
+mod deadline;
+mod deploy;
+mod engine;
+mod instance;
+mod manifest;
+mod metrics;
+mod migrate;
+mod platform;
+mod pool;
+mod postgres;
+mod problem;
 pub mod remote;
-pub mod router;
-pub mod server;
-pub mod variables;
+mod response;
+mod router;
+mod routes;
+mod server;
+mod variables;
+
+pub use app::{migrate, up};
+pub use engine::{EngineSettings, build as build_engine};
+pub use manifest::{File as ManifestFile, Manifest};
+pub use platform::check as check_platform;
+pub use variables::Variables;

@@ -15,10 +15,10 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => match args.settings() {
-            Ok(settings) => comptoir::app::up(settings, shutdown_signal()).await,
+            Ok(settings) => comptoir::up(settings, shutdown_signal()).await,
             Err(error) => Err(error),
         },
-        Command::Migrate(args) => comptoir::app::migrate(&args.settings()).await,
+        Command::Migrate(args) => comptoir::migrate(&args.settings()).await,
         Command::Deploy {
             component,
             file,

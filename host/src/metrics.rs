@@ -9,13 +9,31 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::router::Services;
+/// One component's live replicas at scrape time.
+pub struct LiveReplicas {
+    pub component: String,
+    /// The version label of each live replica (stable and canary).
+    pub versions: Vec<String>,
+    /// Requests its replicas are running.
+    pub in_flight: usize,
+}
 
 /// Buckets from 100 µs to 10 s: sub-millisecond requests to slow ones.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
+
+/// `2xx`, `4xx`…: the duration histogram's status label.
+fn status_class(status: http::StatusCode) -> &'static str {
+    match status.as_u16() / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}
 
 /// Every comptoir metric.
 pub struct Metrics {
@@ -152,24 +170,20 @@ impl Metrics {
         version: &str,
         method: &str,
         route: &str,
-        status: u16,
+        status: http::StatusCode,
         seconds: f64,
     ) {
-        let status_text = status.to_string();
         self.requests
-            .with_label_values(&[service, version, method, route, &status_text])
+            .with_label_values(&[service, version, method, route, status.as_str()])
             .inc();
-        let class = format!("{}xx", status / 100);
         self.request_duration
-            .with_label_values(&[service, version, method, route, &class])
+            .with_label_values(&[service, version, method, route, status_class(status)])
             .observe(seconds);
     }
 
     /// A canary of `component` started (1) or ended (2 promoted, 3 rolled back).
-    pub fn canary_state(&self, component: &str, state: crate::canary::State) {
-        self.canary_state
-            .with_label_values(&[component])
-            .set(state as i64);
+    pub fn canary_state(&self, component: &str, state: i64) {
+        self.canary_state.with_label_values(&[component]).set(state);
     }
 
     pub fn canary_decided(&self, component: &str, outcome: &str) {
@@ -214,34 +228,29 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition, with replica gauges read now.
-    pub fn render(&self, services: &Services) -> http::Response<wasmtime_wasi_http::WasiBody> {
+    /// The Prometheus text exposition, with the replica gauges set from
+    /// `live`, read now.
+    pub fn render(&self, live: &[LiveReplicas]) -> http::Response<wasmtime_wasi_http::WasiBody> {
         self.instances.reset();
-        for set in services.components.values() {
-            let mut replicas = set.replicas();
-            if let Some(canary) = services.canary(set.name()).and_then(|c| c.running()) {
-                replicas.extend(canary.replicas());
-            }
-            for replica in &replicas {
+        for component in live {
+            for version in &component.versions {
                 self.instances
-                    .with_label_values(&[set.name(), &replica.version().label()])
+                    .with_label_values(&[component.component.as_str(), version])
                     .inc();
             }
-            let in_flight: usize = replicas.iter().map(|r| r.in_flight()).sum();
             self.in_flight
-                .with_label_values(&[set.name()])
-                .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+                .with_label_values(&[component.component.as_str()])
+                .set(i64::try_from(component.in_flight).unwrap_or(i64::MAX));
         }
         let mut buffer = Vec::new();
         let encoder = TextEncoder::new();
         if let Err(error) = encoder.encode(&self.registry.gather(), &mut buffer) {
             tracing::error!(%error, "failed to encode metrics");
         }
-        let mut response = http::Response::new(crate::problem::body(buffer));
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
-        response
+        crate::response::with_type(
+            http::StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            buffer,
+        )
     }
 }

@@ -9,12 +9,9 @@ use http::{Method, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 
-use crate::admin::TOKEN_FILE;
-use crate::canary::Report;
-use crate::canary::State;
+use crate::api::{CanaryStarted, Deployed, Inventory, Report, State, TOKEN_FILE};
 use crate::canary::stats::Snapshot;
 use crate::cli::RemoteArgs;
-use crate::deploy::CanaryStarted;
 
 /// The token to present: `COMPTOIR_ADMIN_TOKEN`, else the running
 /// comptoir's token file.
@@ -31,13 +28,14 @@ fn token(state_dir: &Path) -> anyhow::Result<String> {
         .to_owned())
 }
 
-/// One request to the admin API; returns the JSON answer or the problem's detail as an error.
-async fn call(
+/// One request to the admin API; returns its typed answer or the problem's
+/// detail as an error.
+async fn call<T: serde::de::DeserializeOwned>(
     remote: &RemoteArgs,
     method: Method,
     path: &str,
     body: Bytes,
-) -> anyhow::Result<serde_json::Value> {
+) -> anyhow::Result<T> {
     let base: http::Uri = remote.admin_url.parse().context("invalid --admin-url")?;
     let authority = base
         .authority()
@@ -67,15 +65,23 @@ async fn call(
     let response = sender.send_request(request).await?;
     let status = response.status();
     let bytes = response.into_body().collect().await?.to_bytes();
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| serde_json::json!({ "detail": String::from_utf8_lossy(&bytes) }));
     if !status.is_success() {
-        bail!(
-            "{status}: {}",
-            value["detail"].as_str().unwrap_or("(no detail)")
+        #[derive(serde::Deserialize)]
+        struct Problem {
+            detail: String,
+        }
+        let detail = serde_json::from_slice::<Problem>(&bytes).map_or_else(
+            |_| String::from_utf8_lossy(&bytes).into_owned(),
+            |p| p.detail,
         );
+        bail!("{status}: {detail}");
     }
-    Ok(value)
+    serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "unexpected answer from {path}: {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
 }
 
 /// `comptoir deploy <component> <file.wasm>`.
@@ -86,7 +92,7 @@ pub async fn deploy(remote: &RemoteArgs, component: &str, file: &Path) -> anyhow
         file.display(),
         wasm.len() / 1024
     );
-    let done = call(
+    let done: Deployed = call(
         remote,
         Method::PUT,
         &format!("/admin/components/{component}"),
@@ -95,16 +101,14 @@ pub async fn deploy(remote: &RemoteArgs, component: &str, file: &Path) -> anyhow
     .await?;
     println!(
         "{component}: {} → {} (validated and prepared in {:.1} ms)",
-        done["previous"].as_str().unwrap_or("?"),
-        done["version"].as_str().unwrap_or("?"),
-        done["prepare_ms"].as_f64().unwrap_or_default()
+        done.previous, done.version, done.prepare_ms
     );
     Ok(())
 }
 
 /// `comptoir rollback <component>`.
 pub async fn rollback(remote: &RemoteArgs, component: &str) -> anyhow::Result<()> {
-    let done = call(
+    let done: Deployed = call(
         remote,
         Method::POST,
         &format!("/admin/components/{component}/rollback"),
@@ -113,8 +117,7 @@ pub async fn rollback(remote: &RemoteArgs, component: &str) -> anyhow::Result<()
     .await?;
     println!(
         "{component}: {} → {} (rolled back)",
-        done["previous"].as_str().unwrap_or("?"),
-        done["version"].as_str().unwrap_or("?")
+        done.previous, done.version
     );
     Ok(())
 }
@@ -128,14 +131,13 @@ pub async fn canary(
     wait: bool,
 ) -> anyhow::Result<()> {
     let wasm = std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
-    let started = call(
+    let started: CanaryStarted = call(
         remote,
         Method::PUT,
         &format!("/admin/components/{component}?canary={share}"),
         wasm.into(),
     )
     .await?;
-    let started: CanaryStarted = serde_json::from_value(started)?;
     println!(
         "{component}: canary {} takes {share} % of the requests beside {}; judged after {} canary requests or {:.0} s (prepared in {:.1} ms)",
         started.version, started.stable, started.min_requests, started.window_s, started.prepare_ms
@@ -145,15 +147,13 @@ pub async fn canary(
     }
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        let inventory = call(remote, Method::GET, "/admin/components", Bytes::new()).await?;
-        let report = inventory["components"]
-            .as_array()
+        let inventory: Inventory =
+            call(remote, Method::GET, "/admin/components", Bytes::new()).await?;
+        let report = inventory
+            .components
             .into_iter()
-            .flatten()
-            .find(|c| c["name"] == component)
-            .map(|c| serde_json::from_value::<Option<Report>>(c["canary"].clone()))
-            .transpose()?
-            .flatten();
+            .find(|c| c.name == component)
+            .and_then(|c| c.canary);
         let Some(report) = report.filter(|r| r.version == started.version) else {
             bail!("the canary of {component} is no longer reported");
         };
@@ -170,14 +170,13 @@ pub async fn canary(
 
 /// `comptoir promote | abort <component>`.
 pub async fn decide(remote: &RemoteArgs, component: &str, action: &str) -> anyhow::Result<()> {
-    let report = call(
+    let report: Report = call(
         remote,
         Method::POST,
         &format!("/admin/components/{component}/{action}"),
         Bytes::new(),
     )
     .await?;
-    let report: Report = serde_json::from_value(report)?;
     println!("{component}: {}", describe(&report));
     Ok(())
 }
@@ -219,38 +218,27 @@ fn describe(report: &Report) -> String {
 
 /// `comptoir status`: a table of components and replicas.
 pub async fn status(remote: &RemoteArgs) -> anyhow::Result<()> {
-    let inventory = call(remote, Method::GET, "/admin/components", Bytes::new()).await?;
+    let inventory: Inventory = call(remote, Method::GET, "/admin/components", Bytes::new()).await?;
     println!(
         "{:<10} {:<22} {:<24} {:>5} {:>9} {:>9} {:>6}  previous",
         "COMPONENT", "VERSION", "LOADED AT", "REPL", "IN FLIGHT", "SERVED", "TRAPS"
     );
-    for c in inventory["components"].as_array().into_iter().flatten() {
-        let replicas = c["replicas"].as_array().cloned().unwrap_or_default();
-        let sum = |key: &str| {
-            replicas
-                .iter()
-                .map(|r| r[key].as_u64().unwrap_or(0))
-                .sum::<u64>()
-        };
+    for c in &inventory.components {
         println!(
             "{:<10} {:<22} {:<24} {:>5} {:>9} {:>9} {:>6}  {}",
-            c["name"].as_str().unwrap_or("?"),
-            c["version"].as_str().unwrap_or("?"),
-            c["loaded_at"].as_str().unwrap_or("?"),
-            replicas.len(),
-            sum("in_flight"),
-            sum("served"),
-            c["traps"].as_u64().unwrap_or(0),
-            c["previous"].as_str().unwrap_or("-"),
+            c.name,
+            c.version,
+            c.loaded_at,
+            c.replicas.len(),
+            c.replicas.iter().map(|r| r.in_flight).sum::<usize>(),
+            c.replicas.iter().map(|r| r.served).sum::<u64>(),
+            c.traps,
+            c.previous.as_deref().unwrap_or("-"),
         );
     }
-    for c in inventory["components"].as_array().into_iter().flatten() {
-        if let Ok(Some(report)) = serde_json::from_value::<Option<Report>>(c["canary"].clone()) {
-            println!(
-                "{}: {}",
-                c["name"].as_str().unwrap_or("?"),
-                describe(&report)
-            );
+    for c in &inventory.components {
+        if let Some(report) = &c.canary {
+            println!("{}: {}", c.name, describe(report));
         }
     }
     Ok(())

@@ -7,15 +7,19 @@ use std::sync::Arc;
 
 use wasmtime_wasi_http::WasiBody;
 
+use futures::future::BoxFuture;
+
 use crate::canary::{Policy, Slot};
+use crate::chaining;
 use crate::instance::ComponentVersion;
-use crate::manifest::Route;
 use crate::pool::{DispatchError, ReplicaSet};
 use crate::postgres::Database;
+use crate::problem::Problem;
+use crate::routes::{Route, Routes};
 
 /// Every component's replicas and databases, and the route table.
 pub struct Services {
-    pub routes: Vec<Route>,
+    pub routes: Routes,
     pub components: BTreeMap<String, Arc<ReplicaSet>>,
     pub databases: BTreeMap<String, Arc<Database>>,
     /// What new component versions are compiled and linked with.
@@ -30,16 +34,13 @@ pub struct Services {
     pub canary_policy: Policy,
 }
 
-/// How components reach the running application: set once it is built.
-pub type ServicesHandle = Arc<std::sync::OnceLock<std::sync::Weak<Services>>>;
-
 /// The response header naming the component version that answered.
 pub const COMPONENT_HEADER: &str = "comptoir-component";
 
 impl Services {
     /// The route serving `path`, if any.
     pub fn route(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matches(path))
+        self.routes.find(path)
     }
 
     /// Runs `request` on a replica of `component` — of its canary for the
@@ -71,19 +72,15 @@ impl Services {
         request: http::Request<WasiBody>,
     ) -> http::Response<WasiBody> {
         let Some((version, result)) = self.dispatch("public", component, request).await else {
-            return crate::problem::problem(
-                http::StatusCode::NOT_FOUND,
-                "not-found",
-                format!("no component {component}"),
-            );
+            return Problem::NoComponent(component.to_owned()).response();
         };
-        let mut response = result.unwrap_or_else(|error| crate::problem::dispatch_error(&error));
+        let mut response = result.unwrap_or_else(|error| Problem::from(error).response());
         tag(&mut response, &version);
         response
     }
 
     /// A chained call from `caller` to `target` (`http://target.spin.internal`).
-    pub async fn dispatch_chained(
+    async fn dispatch_chained(
         &self,
         caller: &str,
         target: &str,
@@ -109,6 +106,17 @@ impl Services {
             out.push((name.clone(), db.ping().await));
         }
         out
+    }
+}
+
+impl chaining::Dispatch for Services {
+    fn chained<'a>(
+        &'a self,
+        caller: &'a str,
+        target: &'a str,
+        request: http::Request<WasiBody>,
+    ) -> BoxFuture<'a, anyhow::Result<http::Response<WasiBody>>> {
+        Box::pin(self.dispatch_chained(caller, target, request))
     }
 }
 

@@ -16,8 +16,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::WasiBody;
 
-use crate::problem;
+use crate::problem::Problem;
+use crate::response;
 use crate::router::Services;
+use crate::routes::Route;
 
 /// Limits applied to every public request.
 #[derive(Debug, Clone)]
@@ -120,7 +122,9 @@ async fn handle(
         None => ("host", host_route(request.uri().path())),
     };
     let origin = request.headers().get(http::header::ORIGIN).cloned();
-    let mut response = route_request(services, settings, route, request).await;
+    let mut response = route_request(services, settings, route, request)
+        .await
+        .unwrap_or_else(|problem| problem.response());
     settings.cors.decorate(origin.as_ref(), &mut response);
     // The version label: the sha256 prefix of the `comptoir-component`
     // header (at most two per component: stable and canary).
@@ -135,67 +139,57 @@ async fn handle(
         version,
         method.as_str(),
         label,
-        response.status().as_u16(),
+        response.status(),
         started.elapsed().as_secs_f64(),
     );
     response
 }
 
+/// The paths the host answers itself on the public listener (GET only).
+const HOST_ENDPOINTS: &[&str] = &["/healthz", "/readyz"];
+
 /// The metrics label of a path the host answers itself.
 fn host_route(path: &str) -> &'static str {
-    match path {
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        _ => "unmatched",
-    }
+    HOST_ENDPOINTS
+        .iter()
+        .find(|endpoint| **endpoint == path)
+        .copied()
+        .unwrap_or("unmatched")
 }
 
 /// Answers `request`; `route` is the manifest route of its path, if any.
 async fn route_request(
     services: &Services,
     settings: &ServerSettings,
-    route: Option<&crate::manifest::Route>,
+    route: Option<&Route>,
     request: http::Request<Incoming>,
-) -> http::Response<WasiBody> {
+) -> Result<http::Response<WasiBody>, Problem> {
     let uri_len = request
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
     if uri_len > settings.max_uri {
-        return problem::problem(
-            StatusCode::URI_TOO_LONG,
-            "uri-too-long",
-            format!("request URIs are limited to {} bytes", settings.max_uri),
-        );
+        return Err(Problem::UriTooLong(settings.max_uri));
     }
     if let Some(preflight) = settings.cors.preflight(request.method(), request.headers()) {
         return preflight;
     }
-    let path = request.uri().path().to_owned();
-    match (request.method(), path.as_str()) {
-        (&Method::GET, "/healthz") => {
-            return problem::json(StatusCode::OK, &serde_json::json!({"status": "ok"}));
-        }
-        (&Method::GET, "/readyz") => return readyz(services).await,
-        (_, "/healthz" | "/readyz") => {
-            let mut response = problem::problem(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                format!("use GET on {path}"),
-            );
-            response
-                .headers_mut()
-                .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
-            return response;
-        }
-        _ => {}
+    let path = request.uri().path();
+    if HOST_ENDPOINTS.contains(&path) {
+        return match (request.method(), path) {
+            (&Method::GET, "/readyz") => Ok(readyz(services).await),
+            (&Method::GET, _) => Ok(response::json(
+                StatusCode::OK,
+                &serde_json::json!({"status": "ok"}),
+            )),
+            _ => Err(Problem::MethodNotAllowed {
+                path: path.to_owned(),
+                allow: "GET",
+            }),
+        };
     }
     let Some(route) = route else {
-        return problem::problem(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no route for {path}"),
-        );
+        return Err(Problem::NoRoute(path.to_owned()));
     };
     let too_large = request
         .headers()
@@ -203,11 +197,7 @@ async fn route_request(
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .is_some_and(|len| len > settings.max_body as u64);
     if too_large {
-        return problem::problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            format!("request bodies are limited to {} bytes", settings.max_body),
-        );
+        return Err(Problem::BodyTooLarge(settings.max_body));
     }
     // Bodies are small (≤ --max-body): read them whole, with a deadline,
     // so that an oversized or stalled upload is answered here (413, 408)
@@ -221,32 +211,13 @@ async fn route_request(
     let body = match read {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-            return problem::problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                format!("request bodies are limited to {} bytes", settings.max_body),
-            );
+            return Err(Problem::BodyTooLarge(settings.max_body));
         }
-        Ok(Err(_)) => {
-            return problem::problem(
-                StatusCode::BAD_REQUEST,
-                "bad-request",
-                "the request body could not be read",
-            );
-        }
-        Err(_) => {
-            return problem::problem(
-                StatusCode::REQUEST_TIMEOUT,
-                "request-timeout",
-                format!(
-                    "the body was not received within {:?}",
-                    settings.body_read_timeout
-                ),
-            );
-        }
+        Ok(Err(_)) => return Err(Problem::UnreadableBody),
+        Err(_) => return Err(Problem::BodyTimeout(settings.body_read_timeout)),
     };
-    let request = http::Request::from_parts(parts, problem::body(body));
-    services.serve(&route.component, request).await
+    let request = http::Request::from_parts(parts, response::body(body));
+    Ok(services.serve(&route.component, request).await)
 }
 
 async fn readyz(services: &Services) -> http::Response<WasiBody> {
@@ -267,5 +238,5 @@ async fn readyz(services: &Services) -> http::Response<WasiBody> {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    problem::json(status, &body)
+    response::json(status, &body)
 }

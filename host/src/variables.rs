@@ -9,16 +9,38 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use anyhow::bail;
+use serde::Deserialize;
 use wasmtime::component::{Accessor, HasData};
 
 use crate::bindings::variables::{self as wit, Error};
-use crate::manifest::RawVariable;
 
-/// Resolved application variables.
-#[derive(Debug, Clone, Default)]
+/// An application variable (`[variables]` in `spin.toml`): a default, or
+/// `required`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVariable {
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "accepted as in Spin; comptoir never prints a variable's value, secret or not"
+    )]
+    secret: bool,
+}
+
+/// Resolved application variables. Their `Debug` shows names, never values.
+#[derive(Clone, Default)]
 pub struct Variables {
     values: BTreeMap<String, String>,
-    secret: Vec<String>,
+}
+
+impl std::fmt::Debug for Variables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.values.keys()).finish()
+    }
 }
 
 /// The environment variable that overrides application variable `name`.
@@ -34,7 +56,6 @@ impl Variables {
         provided: &BTreeMap<String, String>,
     ) -> anyhow::Result<Self> {
         let mut values = BTreeMap::new();
-        let mut secret = Vec::new();
         let mut missing = Vec::new();
         for (name, decl) in declared {
             let value = env(&env_name(name))
@@ -47,21 +68,16 @@ impl Variables {
                 None if decl.required => missing.push(env_name(name)),
                 None => {}
             }
-            if decl.secret {
-                secret.push(name.clone());
-            }
         }
         if !missing.is_empty() {
             bail!("required variables are not set: {}", missing.join(", "));
         }
-        Ok(Self { values, secret })
+        Ok(Self { values })
     }
 
-    /// `template` with every `{{ name }}` replaced; also says whether a
-    /// secret went into it.
-    pub fn expand(&self, template: &str) -> anyhow::Result<(String, bool)> {
+    /// `template` with every `{{ name }}` replaced.
+    pub fn expand(&self, template: &str) -> anyhow::Result<String> {
         let mut out = String::new();
-        let mut secret = false;
         let mut rest = template;
         while let Some(start) = rest.find("{{") {
             out.push_str(&rest[..start]);
@@ -73,12 +89,11 @@ impl Variables {
             let Some(value) = self.values.get(name) else {
                 bail!("{template:?} uses variable {name:?}, which is not declared or has no value");
             };
-            secret |= self.secret.iter().any(|s| s == name);
             out.push_str(value);
             rest = &after[end + 2..];
         }
         out.push_str(rest);
-        Ok((out, secret))
+        Ok(out)
     }
 }
 
@@ -142,13 +157,21 @@ mod tests {
         ]);
         let env = |k: &str| (k == "SPIN_VARIABLE_DB_URL").then(|| "postgres://env".to_owned());
         let vars = Variables::resolve(&declared(), env, &provided).unwrap();
-        assert_eq!(
-            vars.expand("{{ db_url }}").unwrap(),
-            ("postgres://env".into(), true)
-        );
+        assert_eq!(vars.expand("{{ db_url }}").unwrap(), "postgres://env");
         assert_eq!(
             vars.expand("pg://{{db_host}}:1").unwrap(),
-            ("pg://10.0.0.1:1".into(), false)
+            "pg://10.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn debug_shows_names_never_values() {
+        let vars =
+            Variables::resolve(&declared(), |_| Some("s3cr3t".into()), &BTreeMap::new()).unwrap();
+        let shown = format!("{vars:?}");
+        assert!(
+            shown.contains("db_url") && !shown.contains("s3cr3t"),
+            "{shown}"
         );
     }
 

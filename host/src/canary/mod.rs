@@ -18,10 +18,11 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwapOption;
 use wasmtime_wasi_http::WasiBody;
 
+use crate::api::{Report, State, rfc3339};
 use crate::instance::ComponentVersion;
 use crate::pool::{DispatchError, ReplicaSet};
 pub use judge::{Policy, Verdict};
-use stats::{Outcome, Snapshot, Tally};
+use stats::{Outcome, Tally};
 
 type Response = http::Response<WasiBody>;
 
@@ -109,7 +110,7 @@ impl Canary {
             version: self.version.label(),
             stable_version: self.stable_version.clone(),
             share: self.share,
-            started_at: crate::admin::rfc3339(self.started_at),
+            started_at: rfc3339(self.started_at),
             elapsed_s: elapsed.as_secs_f64(),
             time_left_s: Some(self.policy.window.saturating_sub(elapsed).as_secs_f64()),
             min_requests: self.policy.min_requests,
@@ -144,35 +145,6 @@ fn outcome(result: &Result<Response, DispatchError>) -> Outcome {
         Err(DispatchError::Timeout { .. } | DispatchError::Expired { .. }) => Outcome::Deadline,
         Err(DispatchError::Failed { .. } | DispatchError::Interrupted { .. }) => Outcome::Trap,
     }
-}
-
-/// Where a canary stands (`comptoir_canary_state`'s values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Running = 1,
-    Promoted = 2,
-    RolledBack = 3,
-}
-
-/// A canary as the admin API reports it: running, or how it ended.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Report {
-    pub state: State,
-    pub version: String,
-    pub stable_version: String,
-    pub share: u8,
-    pub started_at: String,
-    pub elapsed_s: f64,
-    /// Until the window ends (running canaries only).
-    pub time_left_s: Option<f64>,
-    pub min_requests: u64,
-    pub stable: Snapshot,
-    pub canary: Snapshot,
-    /// Why it was promoted or rolled back.
-    pub reason: Option<String>,
-    /// Decided by `comptoir promote` / `abort` rather than by the judge.
-    pub manual: bool,
 }
 
 /// A component's canary: the running one, if any, and the last decision.

@@ -43,3 +43,29 @@ pub fn error(error: sqlx::Error) -> Error {
         other => Error::QueryFailed(QueryError::Text(other.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lost or unreachable server is a connection failure (the guest may
+    /// reconnect); anything else is the statement's failure.
+    #[test]
+    fn connection_faults_and_statement_faults_are_told_apart() {
+        for fault in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            sqlx::Error::Protocol("unexpected message".into()),
+        ] {
+            assert!(
+                matches!(error(fault), Error::ConnectionFailed(_)),
+                "a connection fault"
+            );
+        }
+        match error(sqlx::Error::RowNotFound) {
+            Error::QueryFailed(QueryError::Text(text)) => assert!(text.contains("no rows")),
+            other => panic!("a statement fault, not {other:?}"),
+        }
+    }
+}

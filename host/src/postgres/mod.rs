@@ -18,6 +18,8 @@ mod params;
 #[cfg(test)]
 mod parity;
 mod staleness;
+mod statements;
+mod values;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,9 +110,9 @@ impl Database {
 /// The database policy of one component: its own database (if it has one)
 /// and the hosts its manifest allows.
 pub struct DatabaseAccess {
-    pub component: String,
+    pub component: Arc<str>,
     pub database: Option<Arc<Database>>,
-    pub allowed_hosts: Arc<crate::manifest::AllowedHosts>,
+    pub allowed_hosts: Arc<crate::allowed_hosts::AllowedHosts>,
 }
 
 impl DatabaseAccess {
@@ -147,11 +149,14 @@ impl DatabaseAccess {
 /// drops the resource.
 pub struct Connection {
     inner: Arc<Mutex<Held>>,
+    /// Who opened it, for the spans of its statements.
+    component: Arc<str>,
 }
 
 impl Connection {
-    fn new(conn: PoolConnection<Postgres>, database: &Database) -> Self {
+    fn new(conn: PoolConnection<Postgres>, database: &Database, component: Arc<str>) -> Self {
         Self {
+            component,
             inner: Arc::new(Mutex::new(Held {
                 conn: Some(conn),
                 in_transaction: false,
@@ -233,8 +238,6 @@ fn transaction_effect(statement: &str) -> Option<bool> {
         _ => None,
     }
 }
-
-pub use pg::Error as PgError;
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,8 @@ use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 
 use super::columns;
-use super::host::{Refused, bind};
-use super::params::Value;
+use super::statements::{Refused, bind};
+use super::values::Value;
 use crate::bindings::postgres::{DbDataType, DbValue, RangeBoundKind};
 use crate::cluster::Cluster;
 

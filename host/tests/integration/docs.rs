@@ -102,22 +102,22 @@ async fn every_documented_operation_exists_and_answers_as_documented() {
 fn every_routed_path_is_documented() {
     let doc: Value = serde_json::from_str(OPENAPI).unwrap();
     let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    let manifest = comptoir::manifest::Manifest::load(
-        &workspace().join("spin.toml"),
-        &comptoir::variables::Variables::resolve(
-            &comptoir::manifest::Manifest::declared_variables(&workspace().join("spin.toml"))
-                .unwrap(),
-            |name| match name {
-                "SPIN_VARIABLE_DB_HOST" => Some("127.0.0.1".into()),
-                "SPIN_VARIABLE_DB_PORT" => Some("5432".into()),
-                _ => Some("postgres://u:p@127.0.0.1:5432/x".into()),
-            },
-            &Default::default(),
+    let file = comptoir::ManifestFile::read(&workspace().join("spin.toml")).unwrap();
+    let manifest = file
+        .resolve(
+            &comptoir::Variables::resolve(
+                file.declared_variables(),
+                |name| match name {
+                    "SPIN_VARIABLE_DB_HOST" => Some("127.0.0.1".into()),
+                    "SPIN_VARIABLE_DB_PORT" => Some("5432".into()),
+                    _ => Some("postgres://u:p@127.0.0.1:5432/x".into()),
+                },
+                &Default::default(),
+            )
+            .unwrap(),
         )
-        .unwrap(),
-    )
-    .unwrap();
-    for route in &manifest.routes {
+        .unwrap();
+    for route in manifest.routes.iter() {
         assert!(
             documented.iter().any(|p| route.matches(p)),
             "route {} ({}) has no documented path",
@@ -127,7 +127,7 @@ fn every_routed_path_is_documented() {
     }
     for path in documented {
         assert!(
-            HOST_PATHS.contains(&path.as_str()) || manifest.route(path).is_some(),
+            HOST_PATHS.contains(&path.as_str()) || manifest.routes.find(path).is_some(),
             "documented {path} is not routed"
         );
     }

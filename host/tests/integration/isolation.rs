@@ -70,7 +70,11 @@ async fn a_component_reaches_only_its_own_database() {
 
     // Even with the right password, a service role cannot connect to another
     // service's database: CONNECT is granted to its owner only.
-    let cross = fault_url.rsplit_once('/').unwrap().0.to_owned() + "/clients";
+    let clients_database = clients_url.rsplit_once('/').unwrap().1;
+    let cross = format!(
+        "{}/{clients_database}",
+        fault_url.rsplit_once('/').unwrap().0
+    );
     let err = sqlx::PgPool::connect(&cross)
         .await
         .expect_err("role fault must not connect to clients");
@@ -133,8 +137,8 @@ async fn a_component_outside_the_platform_world_is_rejected_at_load() {
 #[test]
 fn every_service_component_fits_the_platform_world() {
     let dir = temp_dir();
-    let engine = comptoir::engine::build(
-        &comptoir::engine::EngineSettings {
+    let engine = comptoir::build_engine(
+        &comptoir::EngineSettings {
             max_instances: 4,
             max_instance_memory: 64 << 20,
             perf_map: false,
@@ -144,9 +148,9 @@ fn every_service_component_fits_the_platform_world() {
     .unwrap();
     for name in ["clients", "testing_fault"] {
         let component = wasmtime::component::Component::from_file(&engine, wasm(name)).unwrap();
-        comptoir::platform::check(&engine, &component).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        comptoir::check_platform(&engine, &component).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
     let escape =
         wasmtime::component::Component::from_file(&engine, wasm("testing_escape")).unwrap();
-    assert!(comptoir::platform::check(&engine, &escape).is_err());
+    assert!(comptoir::check_platform(&engine, &escape).is_err());
 }

@@ -1,0 +1,96 @@
+//! The admin API's wire types: what the admin listener answers and the CLI
+//! (`comptoir deploy | rollback | promote | abort | status`) reads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::canary::stats::Snapshot;
+
+/// Name of the admin token file in the state directory.
+pub const TOKEN_FILE: &str = "admin-token";
+
+/// What a deploy or rollback did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deployed {
+    pub component: String,
+    pub version: String,
+    pub sha256: String,
+    pub previous: String,
+    /// Validation + compilation + trial instantiation.
+    pub prepare_ms: f64,
+}
+
+/// A canary that started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CanaryStarted {
+    pub component: String,
+    pub version: String,
+    pub sha256: String,
+    pub stable: String,
+    pub share: u8,
+    pub min_requests: u64,
+    pub window_s: f64,
+    pub prepare_ms: f64,
+}
+
+/// `GET /admin/components`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Inventory {
+    pub components: Vec<ComponentStatus>,
+}
+
+/// One component: its version, the one a rollback restores, its canary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComponentStatus {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// RFC 3339, milliseconds, UTC.
+    pub loaded_at: String,
+    pub previous: Option<String>,
+    pub traps: u64,
+    pub canary: Option<Report>,
+    pub replicas: Vec<ReplicaStatus>,
+}
+
+/// One live replica of a component.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaStatus {
+    pub slot: usize,
+    pub version: String,
+    pub in_flight: usize,
+    pub served: u64,
+}
+
+/// Where a canary stands (`comptoir_canary_state`'s values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Running = 1,
+    Promoted = 2,
+    RolledBack = 3,
+}
+
+/// A canary as the admin API reports it: running, or how it ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub state: State,
+    pub version: String,
+    pub stable_version: String,
+    pub share: u8,
+    pub started_at: String,
+    pub elapsed_s: f64,
+    /// Until the window ends (running canaries only).
+    pub time_left_s: Option<f64>,
+    pub min_requests: u64,
+    pub stable: Snapshot,
+    pub canary: Snapshot,
+    /// Why it was promoted or rolled back.
+    pub reason: Option<String>,
+    /// Decided by `comptoir promote` / `abort` rather than by the judge.
+    pub manual: bool,
+}
+
+/// `time` as RFC 3339 with milliseconds, UTC.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
