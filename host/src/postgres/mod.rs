@@ -12,6 +12,7 @@
 
 mod columns;
 mod convert;
+mod encode;
 mod host;
 mod oid;
 mod params;
