@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: flags and subcommands; [`app`]: `up` and `migrate`, start to stop;
+//! - [`cli`]: flags and subcommands; [`command`]: what each one does;
+//!   [`app`]: `up` and `migrate`, start to stop;
 //!   [`remote`]: the CLI's admin client (`deploy`, `rollback`, `status`);
 //!   [`api`]: the admin API's wire types both sides share.
 //! - [`manifest`]: `spin.toml` (components, templates); [`routes`]: the
@@ -33,8 +34,9 @@ mod app;
 mod bindings;
 mod canary;
 mod chaining;
-pub mod cli;
+mod cli;
 pub mod cluster;
+mod command;
 mod cors;
 mod deadline;
 mod deploy;
@@ -47,15 +49,17 @@ mod platform;
 mod pool;
 mod postgres;
 mod problem;
-pub mod remote;
+mod remote;
 mod response;
 mod router;
 mod routes;
 mod server;
 mod variables;
 
-pub use app::{migrate, up};
+pub use cli::Cli;
+pub use command::run;
 pub use engine::{EngineSettings, build as build_engine};
 pub use manifest::{File as ManifestFile, Manifest};
 pub use platform::check as check_platform;
+pub use server::HOST_ENDPOINTS;
 pub use variables::Variables;

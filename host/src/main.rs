@@ -1,7 +1,7 @@
 //! The `comptoir` binary: parse the command line, run the library.
 
 use clap::Parser as _;
-use comptoir::cli::{Cli, Command};
+use comptoir::Cli;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -12,38 +12,7 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Up(args) => match args.settings() {
-            Ok(settings) => comptoir::up(settings, shutdown_signal()).await,
-            Err(error) => Err(error),
-        },
-        Command::Migrate(args) => comptoir::migrate(&args.settings()).await,
-        Command::Deploy {
-            component,
-            file,
-            canary: None,
-            remote,
-            ..
-        } => comptoir::remote::deploy(&remote, &component, &file).await,
-        Command::Deploy {
-            component,
-            file,
-            canary: Some(share),
-            wait,
-            remote,
-        } => comptoir::remote::canary(&remote, &component, &file, share, wait).await,
-        Command::Promote { component, remote } => {
-            comptoir::remote::decide(&remote, &component, "promote").await
-        }
-        Command::Abort { component, remote } => {
-            comptoir::remote::decide(&remote, &component, "abort").await
-        }
-        Command::Rollback { component, remote } => {
-            comptoir::remote::rollback(&remote, &component).await
-        }
-        Command::Status { remote } => comptoir::remote::status(&remote).await,
-    };
+    let result = comptoir::run(Cli::parse(), shutdown_signal()).await;
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

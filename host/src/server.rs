@@ -146,7 +146,7 @@ async fn handle(
 }
 
 /// The paths the host answers itself on the public listener (GET only).
-const HOST_ENDPOINTS: &[&str] = &["/healthz", "/readyz"];
+pub const HOST_ENDPOINTS: &[&str] = &["/healthz", "/readyz"];
 
 /// The metrics label of a path the host answers itself.
 fn host_route(path: &str) -> &'static str {

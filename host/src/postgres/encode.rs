@@ -1,8 +1,8 @@
 //! Two encodings Spin's driver has and sqlx lacks: a NULL of no particular
 //! type, and a text array whose element type is the parameter's own.
 
-use sqlx::postgres::types::Oid;
 use sqlx::postgres::PgTypeInfo;
+use sqlx::postgres::types::Oid;
 
 use super::oid;
 

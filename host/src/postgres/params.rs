@@ -10,8 +10,8 @@ use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgArguments, PgTypeInfo, PgTypeKind};
 use sqlx::{Arguments as _, TypeInfo as _};
 
-use super::oid;
 use super::encode::{TextArray, UntypedNull};
+use super::oid;
 use super::values::Value;
 
 impl Value {

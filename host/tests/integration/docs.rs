@@ -2,15 +2,13 @@
 //! and answers with a documented status, every routed path is documented,
 //! and the `docs` component serves it and Swagger UI offline.
 
+use comptoir::HOST_ENDPOINTS;
 use serde_json::{Value, json};
 
 use crate::harness::{Component, problem, stack, workspace};
 
 /// The OpenAPI document the `docs` component embeds.
 const OPENAPI: &str = include_str!("../../../components/docs/openapi.json");
-
-/// The paths comptoir answers itself rather than routing to a component.
-const HOST_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Parameters and bodies that make each documented operation reachable.
 fn request_for(
@@ -57,7 +55,7 @@ async fn every_documented_operation_exists_and_answers_as_documented() {
     let paths = doc["paths"].as_object().unwrap();
     let mut checked = 0;
     for (path, item) in paths {
-        if HOST_PATHS.contains(&path.as_str())
+        if HOST_ENDPOINTS.contains(&path.as_str())
             && crate::runtime::gateway_only(&format!("{path}, answered by the gateway"))
         {
             continue;
@@ -80,7 +78,7 @@ async fn every_documented_operation_exists_and_answers_as_documented() {
             );
             checked += 1;
         }
-        if !HOST_PATHS.contains(&path.as_str()) {
+        if !HOST_ENDPOINTS.contains(&path.as_str()) {
             let patch = request_for(app, "patch", path, "").send().await.unwrap();
             assert_eq!(
                 patch.status(),
@@ -91,7 +89,7 @@ async fn every_documented_operation_exists_and_answers_as_documented() {
     }
     let expected = match crate::runtime::current() {
         crate::runtime::Runtime::Comptoir => 18,
-        crate::runtime::Runtime::Spin => 18 - HOST_PATHS.len(),
+        crate::runtime::Runtime::Spin => 18 - HOST_ENDPOINTS.len(),
     };
     assert!(checked >= expected, "only {checked} operations checked");
 }
@@ -127,7 +125,7 @@ fn every_routed_path_is_documented() {
     }
     for path in documented {
         assert!(
-            HOST_PATHS.contains(&path.as_str()) || manifest.routes.find(path).is_some(),
+            HOST_ENDPOINTS.contains(&path.as_str()) || manifest.routes.find(path).is_some(),
             "documented {path} is not routed"
         );
     }
