@@ -36,11 +36,10 @@ mod swap;
 mod table;
 
 use std::path::Path;
+use std::time::Duration;
 
-use anyhow::bail;
-
+use crate::Replicas;
 use crate::cpu::Meter;
-use crate::flag;
 use crate::load::{Figures, Run};
 use crate::metrics::Counts;
 use crate::spin::SpinUp;
@@ -49,17 +48,55 @@ use crate::stack::{Stack, Topology};
 /// DESIGN.md §8's fixed arrival rate, in order flows per second.
 const FIXED_RATE: u32 = 40;
 
-pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    match args.first().map(String::as_str) {
-        None | Some("flows") | Some("--vus") | Some("--duration") | Some("--replicas")
-        | Some("--rate") => flows(root, args),
-        Some("swap") => swap::swap(root, args),
-        Some("isolation") => isolation::isolation(root, &args[1..]),
-        Some("canary") => canary::canary(root, &args[1..]),
-        Some("hello") => hello::bench(root, &args[1..]),
-        Some(other) => {
-            bail!("unknown benchmark {other:?}: flows, hello, swap, isolation or canary")
-        }
+/// `cargo xtask bench [benchmark]`: with no benchmark named, `flows`
+/// (whose flags may then follow `bench` directly).
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    benchmark: Option<Benchmark>,
+    #[command(flatten)]
+    flows: Flows,
+}
+
+#[derive(clap::Subcommand)]
+enum Benchmark {
+    /// The order flow for (a) 1 replica, (b) round-robin, (c) NGINX, (d) the
+    /// PostgreSQL floor, (b′) Spin; then the hello cell (the default).
+    Flows(Flows),
+    /// A hello component under comptoir and under `wasmtime serve`.
+    Hello(hello::Args),
+    /// Hot swaps of panier under steady traffic.
+    Swap(swap::Args),
+    /// `--isolation request` beside `--isolation instance`.
+    Isolation(isolation::Args),
+    /// A faulty then a good canary of panier under load.
+    Canary(canary::Args),
+}
+
+/// `cargo xtask bench flows`.
+#[derive(clap::Args)]
+struct Flows {
+    /// The VU levels, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 50])]
+    vus: Vec<u32>,
+    /// Each k6 run, e.g. 20s or 1m.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    duration: Duration,
+    #[command(flatten)]
+    replicas: Replicas,
+    /// The fixed arrival rate, in order flows per second.
+    #[arg(long, default_value_t = FIXED_RATE)]
+    rate: u32,
+}
+
+pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
+    match args.benchmark.unwrap_or(Benchmark::Flows(args.flows)) {
+        Benchmark::Flows(flows) => self::flows(root, &flows),
+        Benchmark::Hello(args) => hello::bench(root, &args),
+        Benchmark::Swap(args) => swap::swap(root, &args),
+        Benchmark::Isolation(args) => isolation::isolation(root, &args),
+        Benchmark::Canary(args) => canary::canary(root, &args),
     }
 }
 
@@ -132,14 +169,20 @@ impl<'a> Target<'a> {
     }
 
     /// Runs the order flow at `load` for `duration`, metering CPU meanwhile.
-    fn measure(&self, root: &Path, out: &Path, load: Load, duration: &str) -> anyhow::Result<Row> {
+    fn measure(
+        &self,
+        root: &Path,
+        out: &Path,
+        load: Load,
+        duration: Duration,
+    ) -> anyhow::Result<Row> {
         let mut env = self.env.clone();
         let (vus, label) = match load {
             Load::Vus(n) => (Some(n), format!("bench-{}-{n}vu", self.tag)),
             Load::Rate(n) => {
                 // --vus/--duration would replace the arrival-rate scenario.
                 env.push(("RATE".to_owned(), n.to_string()));
-                env.push(("DURATION".to_owned(), duration.to_owned()));
+                env.push(("DURATION".to_owned(), crate::load::k6_duration(duration)));
                 (None, format!("bench-{}-rate{n}", self.tag))
             }
         };
@@ -148,7 +191,7 @@ impl<'a> Target<'a> {
             label,
             base_url: self.base_url,
             vus,
-            duration: vus.map(|_| duration.to_owned()),
+            duration: vus.map(|_| duration),
             env,
             out,
         };
@@ -195,22 +238,12 @@ impl<'a> Target<'a> {
     }
 }
 
-fn flows(root: &Path, args: &[String]) -> anyhow::Result<()> {
+fn flows(root: &Path, args: &Flows) -> anyhow::Result<()> {
     crate::build_release()?;
-    let levels: Vec<u32> = flag(args, "--vus")
-        .unwrap_or("1,10,50")
-        .split(',')
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
-    let duration = flag(args, "--duration").unwrap_or("20s");
-    let replicas: u32 = flag(args, "--replicas")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(4);
-    let rate: u32 = flag(args, "--rate")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(FIXED_RATE);
+    let levels = &args.vus;
+    let duration = args.duration;
+    let replicas = args.replicas.replicas;
+    let rate = args.rate;
     let spin = crate::tools::spin_binary();
     let out = root.join("target/load");
     let work = out.join("work");
@@ -232,7 +265,7 @@ fn flows(root: &Path, args: &[String]) -> anyhow::Result<()> {
         eprintln!("\x1b[1m==> {name}: {topology}\x1b[0m");
         let system = Stack::start(root, &work, topology)?;
         let comptoir = Target::comptoir(&system, format!("{name} ({topology})"), tag);
-        for &vus in &levels {
+        for &vus in levels {
             rows.push(comptoir.measure(root, &out, Load::Vus(vus), duration)?);
         }
         if i == 1 {
@@ -248,7 +281,7 @@ fn flows(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
         if i == 0 {
             // The floor, on the same PostgreSQL, before this cluster stops.
-            for &vus in &levels {
+            for &vus in levels {
                 let row = floor::pgbench(root, &system, vus, duration)?;
                 eprintln!(
                     "    pgbench {vus} clients: {:.1} flows/s; CPU-ms/flow: PostgreSQL {}, pgbench {}",
@@ -286,7 +319,7 @@ fn spin_rows(
     spin: &Path,
     system: &Stack,
     loads: impl Iterator<Item = Load>,
-    duration: &str,
+    duration: Duration,
 ) -> anyhow::Result<Vec<Row>> {
     eprintln!(
         "\x1b[1m==> (b′) spin up ({}): same .wasm, spin.toml and PostgreSQL as (b)\x1b[0m",
@@ -315,4 +348,39 @@ fn verdict(target: &str, met: bool, figure: String) -> String {
         "- {target}: **{}** ({figure})\n",
         if met { "met" } else { "missed" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: Args,
+    }
+
+    /// With no benchmark named, `bench`'s own flags are those of `flows`.
+    #[test]
+    fn flows_is_the_default_benchmark() {
+        let args = Cli::try_parse_from(["bench", "--vus", "1,10", "--duration", "1m"])
+            .unwrap()
+            .bench;
+        assert!(args.benchmark.is_none());
+        assert_eq!(args.flows.vus, [1, 10]);
+        assert_eq!(args.flows.duration, Duration::from_secs(60));
+        assert_eq!(
+            (args.flows.replicas.replicas, args.flows.rate),
+            (4, FIXED_RATE)
+        );
+        let args = Cli::try_parse_from(["bench", "flows", "--rate", "20"])
+            .unwrap()
+            .bench;
+        let Some(Benchmark::Flows(flows)) = args.benchmark else {
+            panic!("not flows")
+        };
+        assert_eq!((flows.vus, flows.rate), (vec![1, 10, 50], 20));
+    }
 }

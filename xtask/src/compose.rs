@@ -2,25 +2,43 @@
 //! images built (stand-ins where no registry answers), the stack started
 //! and checked through NGINX on 127.0.0.1, and stopped again.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
+use serde_json::json;
 
+use crate::Profile;
 use crate::docker::{self, Artifacts, Engine};
-use crate::http;
 
-const USAGE: &str = "usage: cargo xtask compose <up [--debug] | down [--volumes] | test [--debug]>";
+/// `cargo xtask compose <action>`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
 
-pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    let release = !args.iter().any(|a| a == "--debug");
-    match args.first().map(String::as_str) {
-        Some("up") => up(root, release),
-        Some("down") => down(root, args.iter().any(|a| a == "--volumes")),
-        Some("test") => test(root, release),
-        _ => bail!(USAGE),
+#[derive(clap::Subcommand)]
+enum Action {
+    /// The user's stack: NGINX on 127.0.0.1:8080, Prometheus on
+    /// 127.0.0.1:9090, left running.
+    Up(Profile),
+    /// Stops and removes the user's stack.
+    Down {
+        /// Remove its data volumes too.
+        #[arg(long)]
+        volumes: bool,
+    },
+    /// A throwaway stack checked end to end, then removed.
+    Test(Profile),
+}
+
+pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
+    match args.action {
+        Action::Up(profile) => up(root, profile.release()),
+        Action::Down { volumes } => down(root, volumes),
+        Action::Test(profile) => test(root, profile.release()),
     }
 }
 
@@ -46,8 +64,8 @@ impl Settings {
     pub fn throwaway(project: &str, subnet_prefix: &str, release: bool) -> anyhow::Result<Self> {
         Ok(Self {
             project: project.into(),
-            port: crate::stack::free_port()?,
-            prometheus_port: crate::stack::free_port()?,
+            port: crate::free_port()?,
+            prometheus_port: crate::free_port()?,
             subnet_prefix: subnet_prefix.into(),
             release,
             throwaway_secrets: true,
@@ -153,18 +171,18 @@ impl Stack {
 
     fn wait_ready(&self) -> anyhow::Result<()> {
         let url = self.url("/readyz");
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while http::status(&url) != Some(200) {
-            if Instant::now() > deadline {
-                let mut ps = self.compose();
-                ps.arg("ps");
-                let _ = crate::run(ps);
-                let mut logs = self.compose();
-                logs.args(["logs", "--tail", "30"]);
-                let _ = crate::run(logs);
-                bail!("the stack did not answer 200 at {url} within 180 s");
-            }
-            std::thread::sleep(Duration::from_millis(500));
+        let ready =
+            crate::wait::poll(Duration::from_secs(180), Duration::from_millis(500), || {
+                Ok((crate::status(&url) == Some(200)).then_some(()))
+            })?;
+        if ready.is_none() {
+            let mut ps = self.compose();
+            ps.arg("ps");
+            let _ = crate::run(ps);
+            let mut logs = self.compose();
+            logs.args(["logs", "--tail", "30"]);
+            let _ = crate::run(logs);
+            bail!("the stack did not answer 200 at {url} within 180 s");
         }
         Ok(())
     }
@@ -208,10 +226,11 @@ fn secrets() -> anyhow::Result<Vec<(String, String)>> {
     .collect()
 }
 
+/// 16 random bytes, in hex.
 fn random_hex() -> anyhow::Result<String> {
     let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(hex::encode(bytes))
 }
 
 /// `.env` with random passwords, unless there is one (mode 0600).
@@ -301,18 +320,21 @@ fn test(root: &Path, release: bool) -> anyhow::Result<()> {
             "    ready again (/readyz 200 through NGINX) {:.1?} after the database restart",
             restarted.elapsed()
         );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let response = loop {
-            let response =
-                http::request("GET", &stack.url(&format!("/commandes/{order}")), &[], &[]);
-            match response {
-                Ok(r) if r.status == 200 => break r,
-                _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
-                Ok(r) => bail!("GET the order after the database restart: {}", r.status),
-                Err(e) => return Err(e),
-            }
+        let order_url = stack.url(&format!("/commandes/{order}"));
+        let http = crate::http();
+        let mut last = None;
+        let body = crate::wait::poll(Duration::from_secs(60), Duration::from_millis(500), || {
+            let mut response = http.get(&order_url).call()?;
+            last = Some(response.status());
+            Ok(if response.status() == 200 {
+                Some(response.body_mut().read_json::<serde_json::Value>()?)
+            } else {
+                None
+            })
+        })?;
+        let Some(body) = body else {
+            bail!("GET the order after the database restart: {last:?}");
         };
-        let body: serde_json::Value = serde_json::from_slice(&response.body)?;
         ensure!(
             body["lines"].as_array().map(Vec::len) == Some(2),
             "the order lost its lines across the restart: {body}"
@@ -357,70 +379,64 @@ fn test(root: &Path, release: bool) -> anyhow::Result<()> {
 
 /// Creates a client, fills its cart with two items, places the order.
 pub fn place_order(stack: &Stack) -> anyhow::Result<String> {
-    let json = [("content-type", "application/json")];
+    let http = crate::http();
     let email = format!("compose-{}@example.com", random_hex()?);
-    let client = http::request(
-        "POST",
-        &stack.url("/clients"),
-        &json,
-        format!(r#"{{"name":"Compose","email":"{email}"}}"#).as_bytes(),
-    )?;
-    ensure!(client.status == 201, "POST /clients: {}", client.status);
-    let client: serde_json::Value = serde_json::from_slice(&client.body)?;
+    let mut client = http
+        .post(stack.url("/clients"))
+        .send_json(json!({"name": "Compose", "email": email}))?;
+    ensure!(client.status() == 201, "POST /clients: {}", client.status());
+    let client: serde_json::Value = client.body_mut().read_json()?;
     let id = client["id"].as_str().context("no client id")?.to_owned();
     for (product, price) in [("CAFE-250", 1250), ("THE-100", 499)] {
-        let item = http::request(
-            "POST",
-            &stack.url(&format!("/panier/{id}/items")),
-            &json,
-            format!(r#"{{"product_id":"{product}","name":"{product}","unit_price_cents":{price},"quantity":2}}"#)
-                .as_bytes(),
-        )?;
+        let item = http
+            .post(stack.url(&format!("/panier/{id}/items")))
+            .send_json(json!({
+                "product_id": product, "name": product, "unit_price_cents": price, "quantity": 2
+            }))?;
         ensure!(
-            item.status == 200,
+            item.status() == 200,
             "POST /panier/{{id}}/items: {}",
-            item.status
+            item.status()
         );
     }
-    let key = random_hex()?;
-    let order = http::request(
-        "POST",
-        &stack.url("/commandes"),
-        &[json[0], ("idempotency-key", key.as_str())],
-        format!(r#"{{"client_id":"{id}"}}"#).as_bytes(),
-    )?;
-    ensure!(
-        order.status == 201,
-        "POST /commandes: {} {}",
-        order.status,
-        String::from_utf8_lossy(&order.body)
-    );
-    let order: serde_json::Value = serde_json::from_slice(&order.body)?;
+    let mut order = http
+        .post(stack.url("/commandes"))
+        .header("idempotency-key", random_hex()?)
+        .send_json(json!({"client_id": id}))?;
+    let status = order.status();
+    let body = order.body_mut().read_to_string()?;
+    ensure!(status == 201, "POST /commandes: {status} {body}");
+    let order: serde_json::Value = serde_json::from_str(&body)?;
     Ok(order["id"].as_str().context("no order id")?.to_owned())
 }
 
 /// Waits until Prometheus reports `up == 1` for both comptoir targets.
 fn expect_both_scraped(stack: &Stack) -> anyhow::Result<()> {
     let url = format!(
-        "http://127.0.0.1:{}/api/v1/query?query=up%7Bjob%3D%22comptoir%22%7D%3D%3D1",
+        "http://127.0.0.1:{}/api/v1/query",
         stack.settings.prometheus_port
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let up: Vec<String> = http::request("GET", &url, &[], &[])
+    let http = crate::http();
+    let mut up: Vec<String> = Vec::new();
+    let both = crate::wait::poll(Duration::from_secs(60), Duration::from_secs(1), || {
+        up = http
+            .get(&url)
+            .query("query", r#"up{job="comptoir"}==1"#)
+            .call()
             .ok()
-            .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+            .and_then(|mut r| r.body_mut().read_json::<serde_json::Value>().ok())
             .and_then(|v| v["data"]["result"].as_array().cloned())
             .unwrap_or_default()
             .iter()
             .filter_map(|r| r["metric"]["instance_name"].as_str().map(str::to_owned))
             .collect();
-        if up.iter().any(|i| i == "comptoir-1") && up.iter().any(|i| i == "comptoir-2") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("Prometheus does not see both comptoir up (up: {up:?})");
-        }
-        std::thread::sleep(Duration::from_secs(1));
+        Ok(
+            (up.iter().any(|i| i == "comptoir-1") && up.iter().any(|i| i == "comptoir-2"))
+                .then_some(()),
+        )
+    })?;
+    if both.is_none() {
+        bail!("Prometheus does not see both comptoir up (up: {up:?})");
     }
+    Ok(())
 }

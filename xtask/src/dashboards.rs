@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::stack::{Stack, Topology, free_port};
-use crate::{http, tools};
+use crate::stack::{Stack, Topology};
+use crate::tools;
 
 /// Grafana's `$__rate_interval` as Grafana would expand it for a 5 s scrape
 /// (at least four scrape intervals).
@@ -19,23 +19,12 @@ struct Prometheus(Child);
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
+        crate::wait::stop(
+            &mut self.0,
+            crate::wait::Target::Process,
+            Duration::from_secs(15),
+        );
     }
-}
-
-fn encode(query: &str) -> String {
-    query
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Every `expr` of the dashboard JSON, with its panel title.
@@ -57,39 +46,26 @@ fn queries(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
 
 /// Drives order flows and reads for `seconds` (plain HTTP, no k6 needed).
 fn drive(base: &str, seconds: u64) -> anyhow::Result<()> {
-    let json = [("Content-Type", "application/json")];
+    let http = crate::http();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut i = 0;
     while Instant::now() < deadline {
         i += 1;
-        let created = http::request(
-            "POST",
-            &format!("{base}/clients"),
-            &json,
-            format!(
-                r#"{{"name":"Dash","email":"dash-{i}-{}@example.com"}}"#,
-                std::process::id()
-            )
-            .as_bytes(),
-        )?;
-        let client: serde_json::Value = serde_json::from_slice(&created.body)?;
+        let email = format!("dash-{i}-{}@example.com", std::process::id());
+        let client: serde_json::Value = http
+            .post(format!("{base}/clients"))
+            .send_json(serde_json::json!({"name": "Dash", "email": email}))?
+            .body_mut()
+            .read_json()?;
         let id = client["id"].as_str().context("no client id")?;
-        http::request(
-            "POST",
-            &format!("{base}/panier/{id}/items"),
-            &json,
-            br#"{"product_id":"A","name":"a","unit_price_cents":100,"quantity":1}"#,
-        )?;
-        http::request(
-            "POST",
-            &format!("{base}/commandes"),
-            &[
-                ("Content-Type", "application/json"),
-                ("Idempotency-Key", &format!("dash-{id}")),
-            ],
-            format!(r#"{{"client_id":"{id}"}}"#).as_bytes(),
-        )?;
-        http::request("GET", &format!("{base}/healthz"), &[], &[])?;
+        http.post(format!("{base}/panier/{id}/items"))
+            .send_json(serde_json::json!({
+                "product_id": "A", "name": "a", "unit_price_cents": 100, "quantity": 1
+            }))?;
+        http.post(format!("{base}/commandes"))
+            .header("Idempotency-Key", format!("dash-{id}"))
+            .send_json(serde_json::json!({"client_id": id}))?;
+        http.get(format!("{base}/healthz")).call()?;
     }
     Ok(())
 }
@@ -114,9 +90,9 @@ pub fn check(root: &Path, release: bool) -> anyhow::Result<()> {
         Some(8081),
     )?;
     let config_path = root.join("observability/prometheus.yml");
-    let port = free_port()?;
+    let port = crate::free_port()?;
     let _ = std::fs::remove_dir_all(work.join("tsdb"));
-    let server = Prometheus(
+    let mut server = Prometheus(
         Command::new(prometheus)
             .arg(format!("--config.file={}", config_path.display()))
             .arg(format!(
@@ -130,32 +106,29 @@ pub fn check(root: &Path, release: bool) -> anyhow::Result<()> {
             .context("failed to start prometheus")?,
     );
     let api = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http::status(&format!("{api}/-/ready")) != Some(200) {
-        if Instant::now() > deadline {
-            bail!(
-                "prometheus did not start; see {}",
-                work.join("prometheus.log").display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    crate::wait::serving(
+        &mut server.0,
+        &format!("{api}/-/ready"),
+        Duration::from_secs(30),
+        "prometheus",
+        &work.join("prometheus.log"),
+    )?;
     eprintln!("==> driving load for 25 s while Prometheus scrapes every 5 s");
     drive(&system.base_url, 25)?;
     std::thread::sleep(Duration::from_secs(6));
 
     let mut failures = Vec::new();
     let queries = queries(root)?;
+    let http = crate::http();
     for (panel, expr) in &queries {
-        let response = http::request(
-            "GET",
-            &format!("{api}/api/v1/query?query={}", encode(expr)),
-            &[],
-            &[],
-        )?;
-        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
+        // ureq percent-encodes the query parameter.
+        let mut response = http
+            .get(format!("{api}/api/v1/query"))
+            .query("query", expr)
+            .call()?;
+        let body: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
         let series = body["data"]["result"].as_array().map_or(0, Vec::len);
-        let ok = response.status == 200 && body["status"] == "success" && series > 0;
+        let ok = response.status() == 200 && body["status"] == "success" && series > 0;
         println!(
             "{} {panel}: {series} series  ← {expr}",
             if ok { "ok  " } else { "FAIL" }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
@@ -14,6 +14,8 @@ use anyhow::{Context as _, bail};
 pub const BASE_IMAGE: &str = "debian:bookworm-slim";
 /// comptoir's image, as `compose.yaml` names it.
 pub const COMPTOIR_IMAGE: &str = "comptoir:0.1.0";
+/// How long a `dockerd` this command started has to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The host's trust store, handed to builds that fetch over HTTPS.
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -86,12 +88,12 @@ impl Engine {
         let engine = Self {
             started: Some(child),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !answers() {
-            if Instant::now() > deadline {
-                bail!("dockerd did not answer within 60 s; see {}", log.display());
-            }
-            std::thread::sleep(Duration::from_millis(250));
+        let answered =
+            crate::wait::poll(Duration::from_secs(60), Duration::from_millis(250), || {
+                Ok(answers().then_some(()))
+            })?;
+        if answered.is_none() {
+            bail!("dockerd did not answer within 60 s; see {}", log.display());
         }
         Ok(engine)
     }
@@ -108,10 +110,7 @@ impl Drop for Engine {
     fn drop(&mut self) {
         if let Some(mut child) = self.started.take() {
             eprintln!("==> stopping the dockerd this command started");
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
+            crate::wait::stop(&mut child, crate::wait::Target::Process, STOP_TIMEOUT);
         }
     }
 }

@@ -26,8 +26,7 @@ struct Fault {
     back_ms: Option<u128>,
 }
 
-pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    let release = !args.iter().any(|a| a == "--debug");
+pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
     let stack = Stack::start(
         root,
         Settings::throwaway("comptoir-drill", "172.29.82", release)?,
@@ -48,7 +47,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         label: "drill".into(),
         base_url: &base_url,
         vus: Some(VUS),
-        duration: Some(format!("{DURATION_S}s")),
+        duration: Some(Duration::from_secs(DURATION_S)),
         env: vec![
             ("DRILL_LOG".into(), "1".into()),
             ("K6_CONSOLE_OUTPUT".into(), console.display().to_string()),
@@ -191,14 +190,11 @@ fn fault(what: &'static str) -> Fault {
 /// When the comptoir at `address` answers `/readyz` again (within 60 s).
 fn back(address: &str) -> Option<u128> {
     let url = format!("http://{address}:8080/readyz");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if crate::http::status(&url) == Some(200) {
-            return Some(now_ms());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
+    crate::wait::poll(Duration::from_secs(60), Duration::from_millis(100), || {
+        Ok((crate::status(&url) == Some(200)).then(now_ms))
+    })
+    .ok()
+    .flatten()
 }
 
 fn report(

@@ -1,9 +1,54 @@
-//! Running a k6 scenario from `load/` and reading its figures.
+//! Running a k6 scenario from `load/` and reading its figures, and
+//! `cargo xtask load`: one scenario against a fresh build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
+
+use crate::stack::{self, Topology};
+use crate::{Profile, Replicas, metrics};
+
+/// The scenarios `cargo xtask load` runs (`load/<scenario>.js`).
+const SCENARIOS: [&str; 6] = [
+    "smoke",
+    "order-flow",
+    "read-heavy",
+    "stress",
+    "hot-swap",
+    "soak",
+];
+
+/// `cargo xtask load <scenario>`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The k6 scenario: `load/<scenario>.js`.
+    #[arg(value_parser = SCENARIOS)]
+    scenario: String,
+    /// Virtual users (default: the scenario's own).
+    #[arg(long)]
+    vus: Option<u32>,
+    /// How long k6 runs, e.g. 30s or 10m (default: the scenario's own).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    #[command(flatten)]
+    replicas: Replicas,
+    /// Two comptoir processes behind NGINX.
+    #[arg(long)]
+    nginx: bool,
+    #[command(flatten)]
+    profile: Profile,
+}
+
+/// `duration` as k6 reads it: whole seconds, else milliseconds.
+pub fn k6_duration(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
 
 /// The figures a run produced (from k6's summary export).
 #[derive(Debug, Clone, Default)]
@@ -33,7 +78,7 @@ pub struct Run<'a> {
     pub label: String,
     pub base_url: &'a str,
     pub vus: Option<u32>,
-    pub duration: Option<String>,
+    pub duration: Option<Duration>,
     pub env: Vec<(String, String)>,
     pub out: &'a Path,
 }
@@ -63,9 +108,10 @@ impl Run<'_> {
                 .args(["--vus", &vus.to_string()])
                 .env("VUS", vus.to_string());
         }
-        if let Some(duration) = &self.duration {
+        if let Some(duration) = self.duration {
+            let duration = k6_duration(duration);
             command
-                .args(["--duration", duration])
+                .args(["--duration", &duration])
                 .env("DURATION", duration);
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -78,6 +124,86 @@ impl Run<'_> {
         };
         Ok((figures, status.success()))
     }
+}
+
+/// `cargo xtask load`: starts `args.scenario`'s topology, runs k6 against
+/// it, and prints the figures (and comptoir's counts, RSS, connections).
+pub fn command(root: &Path, args: &Args) -> anyhow::Result<()> {
+    let scenario = &args.scenario;
+    // `--debug` reuses the debug build (CI's smoke run: correctness, not speed).
+    let release = args.profile.release();
+    crate::build_host(release)?;
+    let replicas = args.replicas.replicas;
+    let topology = if args.nginx {
+        Topology::Nginx { replicas }
+    } else {
+        Topology::Single { replicas }
+    };
+    let out = root.join("target/load");
+    eprintln!("\x1b[1m==> starting comptoir: {topology}\x1b[0m");
+    let system = stack::Stack::start_with(
+        root,
+        &crate::host_binary(release),
+        &out.join("work"),
+        topology,
+        None,
+    )?;
+    let mut env = vec![
+        ("ADMIN_URL".to_owned(), system.admin_url.clone()),
+        ("ADMIN_TOKEN".to_owned(), system.token.clone()),
+    ];
+    if scenario == "hot-swap" {
+        let a = root.join("target/wasm32-wasip2/release/panier.wasm");
+        let b = out.join("panier-variant.wasm");
+        std::fs::write(&b, wasm_variant::variant(&std::fs::read(&a)?, "hot-swap"))?;
+        env.push(("SWAP_A".to_owned(), a.display().to_string()));
+        env.push(("SWAP_B".to_owned(), b.display().to_string()));
+    }
+    eprintln!(
+        "\x1b[1m==> k6 run load/{scenario}.js against {}\x1b[0m",
+        system.base_url
+    );
+    let run = Run {
+        scenario,
+        label: scenario.clone(),
+        base_url: &system.base_url,
+        vus: args.vus,
+        duration: args.duration,
+        env,
+        out: &out,
+    };
+    let counted = metrics::Counts::scrape(system.admin_urls())?;
+    let sampler = stack::RssSampler::start(&system);
+    let (figures, passed) = run.execute(root)?;
+    let samples = sampler.stop();
+    let counts =
+        metrics::Counts::scrape(system.admin_urls())?.per_flow(counted, figures.iterations);
+    let connections = system.database_connections();
+    drop(system);
+    println!("\n{scenario} ({topology}): {figures}");
+    if let Some(counts) = counts {
+        println!(
+            "per iteration: {:.2} component invocations, {:.2} SQL statements, {:.2} k6 CPU-ms",
+            counts.invocations,
+            counts.statements,
+            figures.k6_cpu_ms / figures.iterations as f64
+        );
+    }
+    if let Some(report) = stack::RssSampler::report(&samples) {
+        println!("{report}");
+    }
+    if let Some(n) = connections {
+        println!("PostgreSQL connections at the end: {n}");
+    }
+    println!(
+        "summary: {}\nreport:  {}",
+        out.join(format!("{scenario}-summary.json")).display(),
+        out.join(format!("{scenario}-report.html")).display()
+    );
+    if !passed {
+        bail!("k6 thresholds failed");
+    }
+    Ok(())
 }
 
 /// The figures of a k6 `--summary-export` file.
@@ -119,5 +245,20 @@ impl std::fmt::Display for Figures {
             self.failed,
             self.http_5xx
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// k6 gets whole seconds when it can, milliseconds otherwise.
+    #[test]
+    fn durations_as_k6_reads_them() {
+        assert_eq!(
+            k6_duration(humantime::parse_duration("10m").unwrap()),
+            "600s"
+        );
+        assert_eq!(k6_duration(Duration::from_millis(1500)), "1500ms");
     }
 }

@@ -1,22 +1,23 @@
-//! `cargo xtask`: the project's workflows.
+//! `cargo xtask`: the project's workflows (`cargo xtask --help`, and
+//! `--help` after any of them, lists their flags).
 //!
 //! - `cargo xtask build`: the components (wasm32-wasip2, release).
 //! - `cargo xtask up [-- <comptoir up flags>]`: build everything (release)
 //!   and run `comptoir up`.
 //! - `cargo xtask test [-- <cargo test args>]`: build the components, then
 //!   run every test of the workspace.
-//! - `cargo xtask load <scenario> [--vus N] [--duration D] [--replicas R] [--nginx]`:
-//!   run a k6 scenario of `load/` against a fresh release build.
+//! - `cargo xtask load <scenario> [--vus N] [--duration D] [--replicas R] [--nginx] [--debug]`:
+//!   run a k6 scenario of `load/` against a fresh release (or debug) build.
 //! - `cargo xtask bench [flows | hello | swap | isolation | canary]`: the side-by-side benchmarks.
-//! - `cargo xtask check-dashboards`: every Grafana query against a real
+//! - `cargo xtask check-dashboards [--debug]`: every Grafana query against a real
 //!   Prometheus scraping a running comptoir.
-//! - `cargo xtask fuzz [--examples N]`: schemathesis against `/openapi.json`
+//! - `cargo xtask fuzz [--examples N] [--debug]`: schemathesis against `/openapi.json`
 //!   of the running stack (fixed seed).
 //! - `cargo xtask image`: comptoir's container image, built from source.
 //! - `cargo xtask compose up|down|test`: `compose.yaml` for real (Docker).
 //! - `cargo xtask validate`: the deployment files checked offline (hadolint,
 //!   docker-compose config, kubernetes-validate, vendored CRD schemas).
-//! - `cargo xtask drill`: the Compose stack under load while comptoir
+//! - `cargo xtask drill [--debug]`: the Compose stack under load while comptoir
 //!   containers are killed and cut off; every acknowledged order checked.
 
 mod bench;
@@ -25,19 +26,21 @@ mod cpu;
 mod dashboards;
 mod docker;
 mod drill;
-mod http;
+mod fuzz;
 mod load;
 mod metrics;
 mod spin;
 mod stack;
 mod tools;
 mod validate;
+mod wait;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use clap::Parser as _;
 
 /// The components routed by `spin.toml`.
 const SERVICES: &[&str] = &["clients", "panier", "commande", "docs"];
@@ -50,31 +53,89 @@ const TEST_COMPONENTS: &[&str] = &[
 ];
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
+/// `cargo xtask`: comptoir's workflows.
+#[derive(clap::Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(clap::Subcommand)]
+enum Task {
+    /// The components (wasm32-wasip2, release).
+    Build,
+    /// Build everything (release), then run `comptoir up` with FLAGS
+    /// (`cargo xtask up -- --replicas 8`).
+    #[command(disable_help_flag = true)]
+    Up {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        flags: Vec<String>,
+    },
+    /// Build the components, then run every test of the workspace (ARGS go
+    /// to `cargo test`).
+    #[command(disable_help_flag = true)]
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// A k6 scenario of `load/` against a fresh build.
+    Load(load::Args),
+    /// The side-by-side benchmarks (DESIGN.md §8).
+    Bench(bench::Args),
+    /// Every Grafana query against a real Prometheus scraping a running
+    /// comptoir.
+    CheckDashboards(Profile),
+    /// schemathesis against `/openapi.json` of the running stack (fixed seed).
+    Fuzz(fuzz::Args),
+    /// comptoir's container image, built from source.
+    Image,
+    /// `compose.yaml` for real (Docker).
+    Compose(compose::Args),
+    /// The deployment files checked offline.
+    Validate,
+    /// The Compose stack under load while comptoir containers are killed
+    /// and cut off; every acknowledged order checked.
+    Drill(Profile),
+}
+
+/// Which build of the host a workflow runs.
+#[derive(clap::Args)]
+pub struct Profile {
+    /// Reuse the debug build (the one the tests make) instead of a release
+    /// build: correctness, not speed.
+    #[arg(long)]
+    debug: bool,
+}
+
+impl Profile {
+    pub fn release(&self) -> bool {
+        !self.debug
+    }
+}
+
+/// How many replicas of each component a comptoir process runs.
+#[derive(clap::Args)]
+pub struct Replicas {
+    /// Replicas per component (in each comptoir process).
+    #[arg(long, default_value_t = 4)]
+    pub replicas: u32,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, rest) = match args.split_first() {
-        Some((command, rest)) => (command.as_str(), rest),
-        None => ("help", &[][..]),
-    };
-    let passthrough: Vec<String> = rest.iter().skip_while(|a| *a == "--").cloned().collect();
-    let result = match command {
-        "build" => build_components(true),
-        "up" => up(&passthrough),
-        "test" => test(&passthrough),
-        "load" => load_command(rest),
-        "bench" => bench::run(&root(), rest),
-        "check-dashboards" => dashboards::check(&root(), !rest.iter().any(|a| a == "--debug")),
-        "fuzz" => fuzz(rest),
-        "compose" => compose::run(&root(), rest),
-        "drill" => drill::run(&root(), rest),
-        "image" => docker::image(&root()),
-        "validate" => validate::run(&root()),
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <build | up [-- flags] | test [-- args] | load <scenario> [--vus N --duration D --replicas R --nginx --debug] | bench [flows|hello|swap|isolation|canary] | check-dashboards | fuzz [--examples N --debug] | image | compose <up|down|test> [--debug] | drill [--debug] | validate>"
-            );
-            return ExitCode::from(2);
-        }
+    let root = root();
+    let result = match Cli::parse().task {
+        Task::Build => build_components(true),
+        Task::Up { flags } => up(&flags),
+        Task::Test { args } => test(&args),
+        Task::Load(args) => load::command(&root, &args),
+        Task::Bench(args) => bench::run(&root, args),
+        Task::CheckDashboards(profile) => dashboards::check(&root, profile.release()),
+        Task::Fuzz(args) => fuzz::run(&root, &args),
+        Task::Compose(args) => compose::run(&root, args),
+        Task::Drill(profile) => drill::run(&root, profile.release()),
+        Task::Image => docker::image(&root),
+        Task::Validate => validate::run(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -275,169 +336,106 @@ pub fn host_binary(release: bool) -> PathBuf {
     })
 }
 
-/// `--name value` from `args`.
-pub fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
+/// The HTTP client of every loopback call xtask makes (readiness probes,
+/// admin uploads, API calls): an answer of any status is a response.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
 }
 
-/// `wasm` with a custom section appended: the same behaviour under another
-/// sha256 (another version), to swap back and forth between.
-pub fn variant(wasm: &[u8], tag: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
+/// The status of `GET url`, if it answered.
+pub fn status(url: &str) -> Option<u16> {
+    http().get(url).call().ok().map(|r| r.status().as_u16())
+}
+
+/// A loopback port free when asked (it may be taken before it is bound).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Task {
+        Cli::try_parse_from(["cargo xtask"].iter().chain(args))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .task
+    }
+
+    /// clap's own consistency checks over every command and flag.
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// `up` and `test` hand what follows to `comptoir up` and `cargo test`
+    /// verbatim, flags included, with or without a leading `--`.
+    #[test]
+    fn up_and_test_pass_their_arguments_through() {
+        for args in [
+            &["up", "--", "--replicas", "8"][..],
+            &["up", "--replicas", "8"],
+        ] {
+            let Task::Up { flags } = parse(args) else {
+                panic!("not up")
+            };
+            assert_eq!(flags, ["--replicas", "8"]);
         }
+        let Task::Up { flags } = parse(&["up", "--help"]) else {
+            panic!("not up")
+        };
+        assert_eq!(flags, ["--help"]);
+        let Task::Test { args } = parse(&["test", "--", "clients::", "--", "--nocapture"]) else {
+            panic!("not test")
+        };
+        assert_eq!(args, ["clients::", "--", "--nocapture"]);
     }
-    let name = b"comptoir-variant";
-    let mut payload = Vec::new();
-    leb(name.len(), &mut payload);
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(tag.as_bytes());
-    let mut out = wasm.to_vec();
-    out.push(0);
-    leb(payload.len(), &mut out);
-    out.extend(payload);
-    out
-}
 
-const SCENARIOS: &[&str] = &[
-    "smoke",
-    "order-flow",
-    "read-heavy",
-    "stress",
-    "hot-swap",
-    "soak",
-];
-
-fn load_command(args: &[String]) -> anyhow::Result<()> {
-    let Some(scenario) = args.first().filter(|s| SCENARIOS.contains(&s.as_str())) else {
-        bail!("which scenario? one of {}", SCENARIOS.join(", "));
-    };
-    let root = root();
-    // `--debug` reuses the debug build (CI's smoke run: correctness, not speed).
-    let release = !args.iter().any(|a| a == "--debug");
-    build_host(release)?;
-    let replicas: u32 = flag(args, "--replicas")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(4);
-    let topology = if args.iter().any(|a| a == "--nginx") {
-        stack::Topology::Nginx { replicas }
-    } else {
-        stack::Topology::Single { replicas }
-    };
-    let out = root.join("target/load");
-    eprintln!("\x1b[1m==> starting comptoir: {topology}\x1b[0m");
-    let system = stack::Stack::start_with(
-        &root,
-        &host_binary(release),
-        &out.join("work"),
-        topology,
-        None,
-    )?;
-    let mut env = vec![
-        ("ADMIN_URL".to_owned(), system.admin_url.clone()),
-        ("ADMIN_TOKEN".to_owned(), system.token.clone()),
-    ];
-    if scenario == "hot-swap" {
-        let a = root.join("target/wasm32-wasip2/release/panier.wasm");
-        let b = out.join("panier-variant.wasm");
-        std::fs::write(&b, variant(&std::fs::read(&a)?, "hot-swap"))?;
-        env.push(("SWAP_A".to_owned(), a.display().to_string()));
-        env.push(("SWAP_B".to_owned(), b.display().to_string()));
+    /// The invocations README.md and `.ci/run` use parse.
+    #[test]
+    fn documented_invocations_parse() {
+        for args in [
+            &["build"][..],
+            &["load", "smoke", "--debug"],
+            &["load", "order-flow", "--vus", "10", "--duration", "30s"],
+            &["load", "order-flow", "--nginx", "--replicas", "2"],
+            &["bench"],
+            &["bench", "--vus", "1,10", "--duration", "5s", "--rate", "20"],
+            &["bench", "hello", "--duration", "10s", "--replicas", "2"],
+            &["bench", "swap", "--swaps", "2", "--vus", "4"],
+            &["bench", "isolation", "--duration", "20s"],
+            &["bench", "canary", "--vus", "10"],
+            &["check-dashboards", "--debug"],
+            &["fuzz", "--debug", "--examples", "25"],
+            &["compose", "up"],
+            &["compose", "down", "--volumes"],
+            &["compose", "test", "--debug"],
+            &["drill", "--debug"],
+            &["image"],
+            &["validate"],
+        ] {
+            parse(args);
+        }
+        let Task::CheckDashboards(profile) = parse(&["check-dashboards"]) else {
+            panic!("not check-dashboards")
+        };
+        assert!(profile.release());
     }
-    eprintln!(
-        "\x1b[1m==> k6 run load/{scenario}.js against {}\x1b[0m",
-        system.base_url
-    );
-    let run = load::Run {
-        scenario,
-        label: scenario.clone(),
-        base_url: &system.base_url,
-        vus: flag(args, "--vus").map(str::parse).transpose()?,
-        duration: flag(args, "--duration").map(str::to_owned),
-        env,
-        out: &out,
-    };
-    let counted = metrics::Counts::scrape(system.admin_urls())?;
-    let sampler = stack::RssSampler::start(&system);
-    let (figures, passed) = run.execute(&root)?;
-    let samples = sampler.stop();
-    let counts =
-        metrics::Counts::scrape(system.admin_urls())?.per_flow(counted, figures.iterations);
-    let connections = system.database_connections();
-    drop(system);
-    println!("\n{scenario} ({topology}): {figures}");
-    if let Some(counts) = counts {
-        println!(
-            "per iteration: {:.2} component invocations, {:.2} SQL statements, {:.2} k6 CPU-ms",
-            counts.invocations,
-            counts.statements,
-            figures.k6_cpu_ms / figures.iterations as f64
+
+    /// A flag a command does not take is an error, not ignored.
+    #[test]
+    fn unknown_flags_are_refused() {
+        assert!(Cli::try_parse_from(["cargo xtask", "drill", "--nginx"]).is_err());
+        assert!(
+            Cli::try_parse_from(["cargo xtask", "load", "smoke", "--duration", "soon"]).is_err()
         );
     }
-    if let Some(report) = stack::RssSampler::report(&samples) {
-        println!("{report}");
-    }
-    if let Some(n) = connections {
-        println!("PostgreSQL connections at the end: {n}");
-    }
-    println!(
-        "summary: {}\nreport:  {}",
-        out.join(format!("{scenario}-summary.json")).display(),
-        out.join(format!("{scenario}-report.html")).display()
-    );
-    if !passed {
-        bail!("k6 thresholds failed");
-    }
-    Ok(())
-}
-
-/// Checks schemathesis leaves out, and why:
-/// - `positive_data_acceptance`: valid-by-schema requests may still break a
-///   business rule (empty cart, unknown client, duplicate email): 404/409/422
-///   are the documented answers.
-/// - `use_after_free`: after `DELETE /panier/{id}`, `GET` answers an empty
-///   cart by design (a client always has a cart).
-const FUZZ_EXCLUDED_CHECKS: &str = "positive_data_acceptance,use_after_free";
-
-fn fuzz(args: &[String]) -> anyhow::Result<()> {
-    let root = root();
-    let st = tools::ensure_schemathesis()?;
-    let release = !args.iter().any(|a| a == "--debug");
-    build_host(release)?;
-    let examples = flag(args, "--examples").unwrap_or("25");
-    let system = stack::Stack::start_with(
-        &root,
-        &host_binary(release),
-        &root.join("target/fuzz"),
-        stack::Topology::Single { replicas: 2 },
-        None,
-    )?;
-    eprintln!(
-        "\x1b[1m==> schemathesis: every check but {FUZZ_EXCLUDED_CHECKS}, seed 42, {examples} examples per operation\x1b[0m"
-    );
-    let status = Command::new(st)
-        .arg("run")
-        .arg(format!("{}/openapi.json", system.base_url))
-        .args(["--checks", "all", "--exclude-checks", FUZZ_EXCLUDED_CHECKS])
-        .args(["--seed", "42", "--max-examples", examples])
-        .arg("--generation-deterministic")
-        .env("SCHEMATHESIS_TELEMETRY", "false")
-        .status()
-        .context("failed to run schemathesis")?;
-    drop(system);
-    if !status.success() {
-        bail!("schemathesis found failures");
-    }
-    Ok(())
 }

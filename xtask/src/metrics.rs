@@ -20,11 +20,14 @@ impl Counts {
     /// The counts of every comptoir process behind `admin_urls`, summed.
     pub fn scrape(admin_urls: &[String]) -> anyhow::Result<Self> {
         admin_urls.iter().try_fold(Self::default(), |total, url| {
-            let response = crate::http::request("GET", &format!("{url}/metrics"), &[], &[])?;
-            if response.status != 200 {
-                bail!("GET {url}/metrics answered {}", response.status);
+            let mut response = crate::http().get(format!("{url}/metrics")).call()?;
+            if response.status() != 200 {
+                bail!("GET {url}/metrics answered {}", response.status());
             }
-            let text = String::from_utf8(response.body).context("/metrics is not UTF-8")?;
+            let text = response
+                .body_mut()
+                .read_to_string()
+                .context("/metrics is not UTF-8")?;
             let counts = Self::parse(&text);
             Ok(Self {
                 invocations: total.invocations + counts.invocations,

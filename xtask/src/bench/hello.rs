@@ -6,18 +6,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use super::verdict;
+use crate::Replicas;
 use crate::cpu::Meter;
-use crate::flag;
 use crate::load::{Figures, Run};
 use crate::stack::{Stack, Topology};
 
 /// Each k6 run of the cell.
-pub const DURATION: &str = "10s";
+pub const DURATION: Duration = Duration::from_secs(10);
 /// The component's package, and its file under the wasm target's release dir.
 const PACKAGE: &str = "testing-hello";
 const WASM: &str = "testing_hello.wasm";
@@ -69,14 +69,21 @@ impl Sample {
     }
 }
 
-/// `cargo xtask bench hello [--duration D] [--replicas R]`: the cell alone.
-pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
+/// `cargo xtask bench hello`: the cell alone.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Each k6 run, e.g. 10s or 1m.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    duration: Duration,
+    #[command(flatten)]
+    replicas: Replicas,
+}
+
+/// Runs the cell alone and writes `bench-hello.md`.
+pub fn bench(root: &Path, args: &Args) -> anyhow::Result<()> {
     crate::build_release()?;
-    let duration = flag(args, "--duration").unwrap_or(DURATION);
-    let replicas: u32 = flag(args, "--replicas")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(4);
+    let duration = args.duration;
+    let replicas = args.replicas.replicas;
     let out = root.join("target/load");
     let samples = cell(root, &out, replicas, duration)?;
     let table = render(&samples);
@@ -88,7 +95,12 @@ pub fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
 
 /// Runs the cell: both gateways up, k6 against comptoir, then wasmtime,
 /// [`ROUNDS`] times.
-pub fn cell(root: &Path, out: &Path, replicas: u32, duration: &str) -> anyhow::Result<Vec<Sample>> {
+pub fn cell(
+    root: &Path,
+    out: &Path,
+    replicas: u32,
+    duration: Duration,
+) -> anyhow::Result<Vec<Sample>> {
     crate::build_wasm(&[PACKAGE])?;
     let wasm = root
         .join("target")
@@ -147,7 +159,7 @@ fn measure(
     gateway: Gateway,
     base_url: &str,
     pids: &[u32],
-    duration: &str,
+    duration: Duration,
     round: usize,
 ) -> anyhow::Result<Sample> {
     let run = Run {
@@ -155,7 +167,7 @@ fn measure(
         label: format!("bench-hello-{}-{round}", gateway.tag()),
         base_url,
         vus: None,
-        duration: Some(duration.to_owned()),
+        duration: Some(duration),
         env: vec![],
         out,
     };
@@ -196,7 +208,7 @@ impl WasmtimeServe {
     /// `wasmtime serve` of `wasm` (a wasi:http@0.3 component: p3 and the
     /// component model's async ABI on) on a free loopback port.
     fn start(wasmtime: &Path, wasm: &Path, dir: &Path) -> anyhow::Result<Self> {
-        let port = crate::stack::free_port()?;
+        let port = crate::free_port()?;
         let log = dir.join("wasmtime.log");
         let child = Command::new(wasmtime)
             .arg("serve")
@@ -212,16 +224,14 @@ impl WasmtimeServe {
             base_url: format!("http://127.0.0.1:{port}"),
             child,
         };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while crate::http::status(&format!("{}/", serve.base_url)) != Some(200) {
-            if let Some(status) = serve.child.try_wait()? {
-                bail!("wasmtime serve exited ({status}); see {}", log.display());
-            }
-            if Instant::now() > deadline {
-                bail!("wasmtime serve not answering; see {}", log.display());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let url = format!("{}/", serve.base_url);
+        crate::wait::serving(
+            &mut serve.child,
+            &url,
+            READY_TIMEOUT,
+            "wasmtime serve",
+            &log,
+        )?;
         Ok(serve)
     }
 

@@ -4,18 +4,26 @@
 //! fixed rate, CPU per flow and latency side by side.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::{FIXED_RATE, Load, Row, Target, table};
-use crate::flag;
+use crate::Replicas;
 use crate::stack::{Stack, Topology};
 
-pub fn isolation(root: &Path, args: &[String]) -> anyhow::Result<()> {
+/// `cargo xtask bench isolation`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Each k6 run, e.g. 20s or 1m.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    duration: Duration,
+    #[command(flatten)]
+    replicas: Replicas,
+}
+
+pub fn isolation(root: &Path, args: &Args) -> anyhow::Result<()> {
     crate::build_release()?;
-    let duration = flag(args, "--duration").unwrap_or("20s");
-    let replicas: u32 = flag(args, "--replicas")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(4);
+    let duration = args.duration;
+    let replicas = args.replicas.replicas;
     let out = root.join("target/load");
     let work = out.join("work");
     let mut rows = Vec::new();

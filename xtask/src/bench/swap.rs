@@ -10,31 +10,34 @@ use anyhow::bail;
 use super::verdict;
 use crate::load::Run;
 use crate::stack::{Stack, Topology};
-use crate::{flag, http};
+
+/// `cargo xtask bench swap`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Deploys of panier, alternating between two builds.
+    #[arg(long, default_value_t = 8)]
+    swaps: usize,
+    /// Virtual users of the steady traffic.
+    #[arg(long, default_value_t = 10)]
+    vus: u32,
+}
 
 /// Deploys `panier` back and forth under steady order-flow traffic; reports
 /// time to the new version and latency before vs during swaps.
-pub fn swap(root: &Path, args: &[String]) -> anyhow::Result<()> {
+pub fn swap(root: &Path, args: &Args) -> anyhow::Result<()> {
     crate::build_release()?;
-    let swaps: usize = flag(args, "--swaps")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(8);
-    let vus: u32 = flag(args, "--vus")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(10);
+    let (swaps, vus) = (args.swaps, args.vus);
     let out = root.join("target/load");
     let system = Stack::start(root, &out.join("work"), Topology::Single { replicas: 4 })?;
     let a = std::fs::read(root.join("target/wasm32-wasip2/release/panier.wasm"))?;
-    let builds = [crate::variant(&a, "swap-bench"), a];
+    let builds = [wasm_variant::variant(&a, "swap-bench"), a];
 
     let steady = |label: &str, seconds: u64| Run {
         scenario: "order-flow",
         label: label.to_owned(),
         base_url: &system.base_url,
         vus: Some(vus),
-        duration: Some(format!("{seconds}s")),
+        duration: Some(Duration::from_secs(seconds)),
         env: vec![],
         out: &out,
     };
@@ -49,38 +52,33 @@ pub fn swap(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let swapper = std::thread::spawn(move || -> anyhow::Result<Vec<f64>> {
         std::thread::sleep(Duration::from_secs(2));
         let mut to_new = Vec::new();
+        let http = crate::http();
+        let probe_url = format!("{base}/panier/00000000-0000-0000-0000-000000000000");
         for i in 0..swaps {
-            let response = http::request(
-                "PUT",
-                &format!("{admin}/admin/components/panier"),
-                &[("Authorization", &format!("Bearer {token}"))],
-                &builds[i % 2],
-            )?;
+            let mut response = http
+                .put(format!("{admin}/admin/components/panier"))
+                .header("Authorization", format!("Bearer {token}"))
+                .send(&builds[i % 2])?;
             let returned = Instant::now();
-            if response.status != 200 {
-                bail!(
-                    "swap {i} failed: {} {}",
-                    response.status,
-                    String::from_utf8_lossy(&response.body)
-                );
+            let body = response.body_mut().read_to_string()?;
+            if response.status() != 200 {
+                bail!("swap {i} failed: {} {body}", response.status());
             }
-            let done: serde_json::Value = serde_json::from_slice(&response.body)?;
+            let done: serde_json::Value = serde_json::from_str(&body)?;
             let version = done["version"].as_str().unwrap_or_default().to_owned();
-            loop {
-                let probe = http::request(
-                    "GET",
-                    &format!("{base}/panier/00000000-0000-0000-0000-000000000000"),
-                    &[],
-                    &[],
-                )?;
-                if probe.header("comptoir-component") == Some(version.as_str()) {
-                    to_new.push(returned.elapsed().as_secs_f64() * 1000.0);
-                    break;
-                }
-                if returned.elapsed() > Duration::from_secs(5) {
-                    bail!("swap {i}: the new version never answered");
-                }
-            }
+            // Probed back to back: the figure is how soon it answers.
+            let answered = crate::wait::poll(Duration::from_secs(5), Duration::ZERO, || {
+                let probe = http.get(&probe_url).call()?;
+                let component = probe.headers().get("comptoir-component");
+                Ok(
+                    (component.and_then(|v| v.to_str().ok()) == Some(version.as_str()))
+                        .then(|| returned.elapsed()),
+                )
+            })?;
+            let Some(elapsed) = answered else {
+                bail!("swap {i}: the new version never answered");
+            };
+            to_new.push(elapsed.as_secs_f64() * 1000.0);
             std::thread::sleep(Duration::from_millis(1800));
         }
         Ok(to_new)
