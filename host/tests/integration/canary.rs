@@ -3,13 +3,13 @@
 //! back — automatically or by hand — with the decision in status and metrics.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    App, Component, comptoir_cli, deploy, problem, stack, variant, version_of, wasm,
+    App, Component, comptoir_cli, deploy, eventually, problem, stack, variant, version_of, wasm,
 };
 
 /// Starts a canary of `component` taking `share` %.
@@ -86,18 +86,21 @@ async fn a_canary_that_lost_its_routes_is_rolled_back_automatically() {
     .await;
 
     let mut by_version: std::collections::BTreeMap<(String, u16), u32> = Default::default();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let report = loop {
-        let response = s.app.get("/clients").await;
-        *by_version
-            .entry((version_of(&response), response.status().as_u16()))
-            .or_default() += 1;
-        let report = component(&s.app, "clients").await["canary"].clone();
-        if report["state"] != "running" {
-            break report;
+    let report = eventually(Duration::from_secs(60), "a decision", async || {
+        // Traffic to judge the canary on, then a look at the verdict.
+        for _ in 0..10 {
+            let response = s.app.get("/clients").await;
+            *by_version
+                .entry((version_of(&response), response.status().as_u16()))
+                .or_default() += 1;
         }
-        assert!(Instant::now() < deadline, "never decided: {report}");
-    };
+        let report = component(&s.app, "clients").await["canary"].clone();
+        if report["state"] == "running" {
+            return Err(report);
+        }
+        Ok(report)
+    })
+    .await;
     assert_eq!(report["state"], "rolled_back", "{report}");
     assert_eq!(report["manual"], false);
     let reason = report["reason"].as_str().unwrap();
@@ -204,15 +207,14 @@ async fn a_good_canary_is_promoted_automatically_with_no_failed_request() {
     assert_eq!(started.status(), 202);
     let started: Value = started.json().await.unwrap();
     let canary_version = started["version"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let report = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let report = eventually(Duration::from_secs(90), "a decision", async || {
         let report = component(&app, "clients").await["canary"].clone();
-        if report["state"] != "running" {
-            break report;
+        if report["state"] == "running" {
+            return Err(report);
         }
-        assert!(Instant::now() < deadline, "never decided: {report}");
-    };
+        Ok(report)
+    })
+    .await;
     // A little traffic after the promotion, then stop.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -1,14 +1,69 @@
-//! Starting the system under test: a throwaway PostgreSQL cluster, and the
-//! `comptoir` binary on a free port with a manifest written for the test.
+//! Starting the system under test: fresh databases (see [`crate::database`]),
+//! and the `comptoir` binary on a free port with a manifest written for
+//! the test; [`eventually`] for waiting on what it does.
+//!
+//! What the whole run shares (the PostgreSQL cluster, the compiled
+//! components) lives in [`run_dir`], cleaned up when the process exits.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use comptoir::cluster::Cluster;
+pub use crate::database::TestDb;
+
+/// How often [`eventually`] tries again.
+const POLL: Duration = Duration::from_millis(50);
+/// How long comptoir may take to serve (it compiles the components on a
+/// first start with an empty cache).
+const STARTUP: Duration = Duration::from_secs(180);
+
+/// Tries `probe` until it returns `Ok` (every 50 ms) and returns that
+/// value; once `within` has passed, panics saying `what` never happened,
+/// with the last `Err` (what the probe saw instead).
+pub async fn eventually<T, E: std::fmt::Display>(
+    within: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "{what}: not within {within:?} (last seen: {last})"
+            ),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+unsafe extern "C" {
+    /// C's `atexit(3)`: `f` runs when the process exits normally (libtest
+    /// returns from `main` or calls `std::process::exit`; both run it).
+    safe fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// A temporary directory for the whole test run, created on first use:
+/// the shared PostgreSQL cluster (`pg/`), the compile cache every comptoir
+/// of the run shares (`cache/`). At exit the cluster is stopped and the
+/// directory removed.
+pub fn run_dir() -> &'static Path {
+    static RUN_DIR: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn clean_up() {
+        crate::database::stop_shared();
+        if let Some(dir) = RUN_DIR.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    RUN_DIR.get_or_init(|| {
+        let dir = temp_dir().keep();
+        assert_eq!(atexit(clean_up), 0, "atexit registers the clean-up");
+        dir
+    })
+}
 
 /// The workspace root (where `spin.toml`, `db/` and `target/` are).
 pub fn workspace() -> PathBuf {
@@ -74,68 +129,6 @@ pub fn temp_dir() -> tempfile::TempDir {
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
-}
-
-/// A throwaway PostgreSQL cluster with one database per service name.
-pub struct TestDb {
-    cluster: Option<Cluster>,
-    pub urls: BTreeMap<String, String>,
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl TestDb {
-    pub async fn start(services: &[&str]) -> Self {
-        let dir = temp_dir();
-        let mut cluster = Cluster::start(&dir.path().join("pg"))
-            .await
-            .expect("PostgreSQL starts");
-        let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
-        let urls = cluster
-            .ensure_databases(&names)
-            .await
-            .expect("databases created");
-        Self {
-            port: cluster.port(),
-            cluster: Some(cluster),
-            urls,
-            _dir: dir,
-        }
-    }
-
-    /// Stops the server for an outage drill.
-    pub async fn pause(&self) {
-        self.cluster.as_ref().unwrap().pause().await.unwrap();
-    }
-
-    /// Brings the server back on the same port.
-    pub async fn resume(&self) {
-        self.cluster.as_ref().unwrap().resume().await.unwrap();
-    }
-
-    /// A pool on `service`'s database, for checking what was written.
-    pub async fn pool(&self, service: &str) -> sqlx::PgPool {
-        sqlx::PgPool::connect(&self.urls[service]).await.unwrap()
-    }
-
-    /// Rows in `table` of `service`'s database.
-    pub async fn count(&self, service: &str, table: &str) -> i64 {
-        let pool = self.pool(service).await;
-        let n = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        n
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(cluster) = self.cluster.take() {
-            let _ = cluster.stop_blocking();
-        }
-    }
 }
 
 /// One component of a test manifest.
@@ -330,33 +323,45 @@ pub fn spawn_failing(launch: Launch) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Starts comptoir and waits until it listens.
+/// Starts comptoir and waits until it serves (it says where in its
+/// `--ready-file`).
 pub async fn spawn(launch: Launch<'_>) -> App {
     let stderr_log = launch.state_dir.join("comptoir.log");
     let log = std::fs::File::create(&stderr_log).unwrap();
+    let ready_file = launch.state_dir.join("ready.json");
+    // A state directory started in before (a restart) has an old one.
+    let _ = std::fs::remove_file(&ready_file);
+    // Each version of a component is compiled once per run, not once per
+    // test: the state directory's compile cache is the run's.
+    let cache = launch.state_dir.join("cache");
+    if !cache.exists() {
+        let shared = run_dir().join("cache");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::os::unix::fs::symlink(shared, cache).unwrap();
+    }
     let mut child = command(&launch)
+        .arg("--ready-file")
+        .arg(&ready_file)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .expect("comptoir starts");
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        lines.next().and_then(Result::ok)
+    let ready: serde_json::Value = eventually(STARTUP, "comptoir serving", async || {
+        if let Ok(bytes) = std::fs::read(&ready_file) {
+            return Ok(serde_json::from_slice(&bytes).expect("the ready file is JSON"));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "comptoir did not start ({status}):\n{}",
+                std::fs::read_to_string(&stderr_log).unwrap_or_default()
+            );
+        }
+        Err("no ready file yet")
     })
-    .await
-    .unwrap();
-    let Some(line) = line.filter(|l| l.starts_with("comptoir listening on ")) else {
-        let _ = child.wait();
-        panic!(
-            "comptoir did not start:\n{}",
-            std::fs::read_to_string(&stderr_log).unwrap_or_default()
-        );
-    };
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let base = words[3].to_owned();
-    let admin = words[5].to_owned();
+    .await;
+    let base = ready["public"].as_str().unwrap().to_owned();
+    let admin = ready["admin"].as_str().unwrap().to_owned();
     let token = std::env::var("COMPTOIR_ADMIN_TOKEN")
         .ok()
         .filter(|_| launch.env.iter().any(|(k, _)| k == "COMPTOIR_ADMIN_TOKEN"))

@@ -1,5 +1,6 @@
 //! Integration tests: the real `comptoir` binary, the real compiled
-//! components and a real, throwaway PostgreSQL, over real HTTP.
+//! components and a real PostgreSQL (fresh databases for every test on a
+//! cluster the test binary shares), over real HTTP.
 //!
 //! Build the components first (`cargo xtask test` does). With
 //! `COMPTOIR_TEST_RUNTIME=spin` the contract tests (`clients`, `orders`,
@@ -7,6 +8,7 @@
 
 mod canary;
 mod clients;
+mod database;
 mod docs;
 mod hardening;
 mod harness;

@@ -325,10 +325,13 @@ async fn the_cli_deploys_and_rolls_back() {
 }
 
 /// `comptoir up --watch` deploys a component when its `.wasm` changes on
-/// disk, and leaves it alone when the new file is not a valid component.
+/// disk, and leaves it alone when the new file is not a valid component:
+/// each time the test waits until the watcher has acted on that very file
+/// (the refusal counted, then that file's sha256 served and reported).
 #[tokio::test]
 async fn watch_deploys_a_rebuilt_component() {
-    use crate::harness::{Launch, TestDb, spawn, temp_dir, write_manifest};
+    use crate::harness::{Launch, TestDb, eventually, spawn, temp_dir, write_manifest};
+    use sha2::Digest as _;
 
     let db = TestDb::start(&["clients"]).await;
     let dir = temp_dir();
@@ -345,43 +348,60 @@ async fn watch_deploys_a_rebuilt_component() {
         args: vec!["--watch".into()],
     })
     .await;
-    let before = version_of(&app.get("/clients").await);
+    let sha256 = |bytes: &[u8]| hex::encode(sha2::Sha256::digest(bytes));
+    let label = |bytes: &[u8]| format!("clients@{}", &sha256(bytes)[..12]);
+    assert_eq!(version_of(&app.get("/clients").await), label(&original));
 
     // Swaps made by --watch are counted like the admin API's.
-    let swaps = |outcome: &str, n: u32| {
-        format!("comptoir_component_swaps_total{{component=\"clients\",outcome=\"{outcome}\"}} {n}")
+    let swaps = async |outcome: &str| {
+        let metric = format!(
+            "comptoir_component_swaps_total{{component=\"clients\",outcome=\"{outcome}\"}}"
+        );
+        let metrics = app.metrics().await;
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(metric.as_str())?.trim().parse::<u32>().ok());
+        value.unwrap_or(0)
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
 
     // A broken build is seen, refused (and counted), and not deployed.
     std::fs::write(&source, b"half-written garbage").unwrap();
-    while !app.metrics().await.contains(&swaps("rejected", 1)) {
-        assert!(
-            Instant::now() < deadline,
-            "the broken build was never refused"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(version_of(&app.get("/clients").await), before);
+    eventually(
+        Duration::from_secs(10),
+        "the broken build refused",
+        async || match swaps("rejected").await {
+            0 => Err(0),
+            n => Ok(n),
+        },
+    )
+    .await;
+    assert_eq!(version_of(&app.get("/clients").await), label(&original));
 
-    std::fs::write(&source, variant(&original, "watch")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = version_of(&app.get("/clients").await);
-        if now != before {
-            assert!(now.starts_with("clients@"));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the rebuilt component was never deployed"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let metrics = app.metrics().await;
-    for sample in [swaps("success", 1), swaps("rejected", 1)] {
-        assert!(metrics.contains(&sample), "{sample} not in /metrics");
-    }
+    // A rebuilt component is deployed: that file's version is served, and
+    // reported by status.
+    let rebuilt = variant(&original, "watch");
+    std::fs::write(&source, &rebuilt).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the rebuilt component served",
+        async || {
+            let served = version_of(&app.get("/clients").await);
+            if served == label(&rebuilt) {
+                Ok(())
+            } else {
+                Err(served)
+            }
+        },
+    )
+    .await;
+    let inventory = app.inventory().await;
+    assert_eq!(
+        inventory["components"][0]["sha256"],
+        sha256(&rebuilt).as_str(),
+        "{inventory}"
+    );
+    assert_eq!(swaps("success").await, 1, "one swap from the watcher");
+    assert_eq!(swaps("rejected").await, 1, "one refusal from the watcher");
 }
 
 /// With `--isolation request` a trap fails only its own request, even among
