@@ -336,11 +336,13 @@ pub fn host_binary(release: bool) -> PathBuf {
     })
 }
 
-/// The HTTP client of every loopback call xtask makes (readiness probes,
-/// admin uploads, API calls): an answer of any status is a response.
+/// The HTTP client of every call xtask makes, all to loopback or a local
+/// Docker network (readiness probes, admin uploads, API calls): an answer
+/// of any status is a response, and no `HTTP_PROXY` is ever used.
 pub fn http() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .proxy(None)
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into()

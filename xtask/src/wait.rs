@@ -85,3 +85,56 @@ pub fn stop(child: &mut Child, target: Target, grace: Duration) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    /// A value ends the wait at once; none until the timeout is `None`; a
+    /// failure ends it with the error.
+    #[test]
+    fn poll_until_a_value_the_timeout_or_an_error() {
+        let mut calls = 0;
+        let value = poll(Duration::from_secs(5), Duration::ZERO, || {
+            calls += 1;
+            Ok((calls == 3).then_some(calls))
+        });
+        assert_eq!(value.unwrap(), Some(3));
+        let none = poll(Duration::from_millis(20), Duration::from_millis(5), || {
+            Ok(None::<()>)
+        });
+        assert_eq!(none.unwrap(), None);
+        let failed = poll(Duration::from_secs(5), Duration::ZERO, || {
+            bail!("gone") as anyhow::Result<Option<()>>
+        });
+        assert!(failed.is_err());
+    }
+
+    /// A child that ignores SIGTERM is killed after the grace period, and
+    /// reaped; one that honours it exits well before.
+    #[test]
+    fn stop_terminates_then_kills() {
+        use std::os::unix::process::ExitStatusExt as _;
+        // SIGTERM ignored, and still ignored once `exec`'d into sleep.
+        let mut stubborn = Command::new("sh")
+            .args(["-c", "trap '' TERM; exec sleep 30"])
+            .spawn()
+            .unwrap();
+        let comm = format!("/proc/{}/comm", stubborn.id());
+        let execd = poll(Duration::from_secs(10), Duration::from_millis(10), || {
+            Ok((std::fs::read_to_string(&comm)?.trim() == "sleep").then_some(()))
+        });
+        assert!(execd.unwrap().is_some(), "sh never exec'd sleep");
+        let started = Instant::now();
+        stop(&mut stubborn, Target::Process, Duration::from_millis(300));
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(stubborn.wait().unwrap().signal(), Some(9));
+        let mut polite = Command::new("sleep").arg("30").spawn().unwrap();
+        let started = Instant::now();
+        stop(&mut polite, Target::Process, Duration::from_secs(10));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(polite.wait().unwrap().signal(), Some(15));
+    }
+}
