@@ -236,13 +236,15 @@ fn up(flags: &[String]) -> anyhow::Result<()> {
 }
 
 /// Every native test crate, built and run by one cargo invocation so the
-/// two cores share one dependency graph: the host and xtask, and the crates
-/// compiled to wasm whose domain rules have native unit tests. The guests
+/// two cores share one dependency graph: the host, xtask and wasm-variant,
+/// and the crates compiled to wasm whose domain rules have native unit
+/// tests. The guests
 /// are cdylibs with wasm-only exports, so only test harnesses are built
 /// (`--tests`: no doctest links the library itself natively).
 const NATIVE_TEST_CRATES: &[&str] = &[
     "comptoir",
     "xtask",
+    "wasm-variant",
     "comptoir-kit",
     "clients",
     "panier",
