@@ -8,7 +8,10 @@
 //! ([`run_dir`]), and stopped (fast shutdown) when the test process exits.
 //! A test binary killed by a signal leaves it running, as it would have
 //! left any test's own cluster: `pg_ctl stop -D /tmp/comptoir-test-*/pg/data`
-//! stops it.
+//! stops it. It runs without fsync (durability is not what its tests
+//! check), and its 300 connections (the embedded cluster's) serve every
+//! test running at once: a comptoir opens at most `--db-pool-size` (32)
+//! per service, and only as many as its concurrent requests need.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
