@@ -9,7 +9,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use http::{Method, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
@@ -19,9 +18,9 @@ use wasmtime_wasi_http::WasiBody;
 use crate::api::{ComponentStatus, Inventory, ReplicaStatus, TOKEN_FILE, rfc3339};
 use crate::deploy::{self, DeployError};
 use crate::metrics::LiveReplicas;
-use crate::problem;
 use crate::response;
 use crate::router::Services;
+use crate::{problem, secret};
 
 /// Largest `.wasm` an upload may be.
 pub const MAX_UPLOAD: usize = 50 * 1024 * 1024;
@@ -43,23 +42,9 @@ impl Token {
         if let Some(token) = from_env.filter(|t| !t.trim().is_empty()) {
             return Ok(Self(token.trim().into()));
         }
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let token = hex::encode(bytes);
+        let token = secret::random_hex(32)?;
         std::fs::create_dir_all(state_dir)?;
-        let path = state_dir.join(TOKEN_FILE);
-        let _ = std::fs::remove_file(&path);
-        {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("failed to write {}", path.display()))?;
-            file.write_all(token.as_bytes())?;
-        }
+        secret::write_private(&state_dir.join(TOKEN_FILE), token.as_bytes())?;
         Ok(Self(token.into()))
     }
 

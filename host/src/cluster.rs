@@ -45,34 +45,9 @@ struct Secrets {
     roles: BTreeMap<String, String>,
 }
 
-fn random_secret() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 18];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(hex::encode(bytes))
-}
-
 /// `name` found on `PATH`.
 fn binary(name: &str) -> anyhow::Result<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .with_context(|| format!("{name} not found on PATH: install PostgreSQL (initdb, pg_ctl, postgres) or set SPIN_VARIABLE_*_DB_URL"))
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("failed to write {}", path.display()))?;
-    file.write_all(contents)?;
-    Ok(())
+    which::which(name).with_context(|| format!("{name} not found on PATH: install PostgreSQL (initdb, pg_ctl, postgres) or set SPIN_VARIABLE_*_DB_URL"))
 }
 
 impl Cluster {
@@ -110,11 +85,11 @@ impl Cluster {
         };
         if !cluster.data.join("PG_VERSION").exists() {
             tracing::info!(dir = %cluster.data.display(), "initialising the embedded PostgreSQL cluster (first start)");
-            cluster.secrets.superuser = random_secret()?;
+            cluster.secrets.superuser = crate::secret::random_hex(18)?;
             cluster.secrets.roles.clear();
             cluster.own(&home)?;
             let pwfile = home.join("initdb.pw");
-            write_private(&pwfile, cluster.secrets.superuser.as_bytes())?;
+            crate::secret::write_private(&pwfile, cluster.secrets.superuser.as_bytes())?;
             cluster.own(&pwfile)?;
             let result = cluster
                 .run(
@@ -149,7 +124,7 @@ impl Cluster {
         );
         let log = home.join("postgres.log");
         if cluster.run_as.is_some() && !log.exists() {
-            write_private(&log, b"")?;
+            crate::secret::write_private(&log, b"")?;
             cluster.own(&log)?;
         }
         tracing::info!(port = cluster.port, "starting the embedded PostgreSQL");
@@ -195,10 +170,10 @@ impl Cluster {
             }
             let password = match self.secrets.roles.get(service) {
                 Some(p) => p.clone(),
-                None => random_secret()?,
+                None => crate::secret::random_hex(18)?,
             };
             self.secrets.roles.insert(service.clone(), password.clone());
-            write_private(
+            crate::secret::write_private(
                 &self.secrets_path,
                 &serde_json::to_vec_pretty(&self.secrets)?,
             )?;

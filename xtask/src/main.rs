@@ -254,8 +254,17 @@ const NATIVE_TEST_CRATES: &[&str] = &[
 
 /// `cargo test --tests` over [`NATIVE_TEST_CRATES`].
 fn cargo_test() -> Command {
+    let mut c = cargo_test_packages();
+    c.arg("--tests");
+    c
+}
+
+/// `cargo test` over [`NATIVE_TEST_CRATES`] with no target chosen yet: the
+/// same package set (hence the same dependency features, nothing rebuilt)
+/// whichever targets a step runs.
+fn cargo_test_packages() -> Command {
     let mut c = cargo();
-    c.args(["test", "--tests"]);
+    c.arg("test");
     for p in NATIVE_TEST_CRATES {
         c.args(["-p", p]);
     }
@@ -282,8 +291,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             spin.display()
         ),
         || {
-            let mut c = cargo();
-            c.args(["test", "-p", "comptoir", "--test", "integration", "--"])
+            let mut c = cargo_test_packages();
+            c.args(["--test", "integration", "--"])
                 .args(CONTRACT_TESTS)
                 .env("COMPTOIR_TEST_RUNTIME", "spin")
                 .env("SPIN_BIN", &spin);

@@ -19,7 +19,7 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use comptoir::cluster::Cluster;
+use comptoir::Cluster;
 
 use crate::harness::{run_dir, temp_dir};
 

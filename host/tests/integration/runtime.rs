@@ -71,7 +71,7 @@ pub async fn spin_up(manifest: &Path, state_dir: &Path, db: &TestDb) -> App {
     let log = state_dir.join("spin.log");
     // A port picked free can be taken before Spin binds it: try a few.
     for _ in 0..5 {
-        let port = comptoir::cluster::free_port().unwrap();
+        let port = comptoir::free_port().unwrap();
         let mut command = Command::new(spin_binary());
         command
             .arg("up")
