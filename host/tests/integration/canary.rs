@@ -12,6 +12,17 @@ use crate::harness::{
     App, Component, comptoir_cli, deploy, eventually, problem, stack, variant, version_of, wasm,
 };
 
+/// One replica, and a canary the judge never decides (by count or by
+/// time) during a test: the test decides it, or looks at it running.
+const NEVER_JUDGED: &[&str] = &[
+    "--replicas",
+    "1",
+    "--canary-min-requests",
+    "100000",
+    "--canary-window",
+    "10m",
+];
+
 /// Starts a canary of `component` taking `share` %.
 async fn canary(app: &App, component: &str, bytes: Vec<u8>, share: &str) -> reqwest::Response {
     app.admin_request(
@@ -270,18 +281,7 @@ async fn a_good_canary_is_promoted_automatically_with_no_failed_request() {
 /// with nothing running both are 409.
 #[tokio::test]
 async fn canaries_can_be_promoted_and_aborted_by_hand() {
-    let s = stack(
-        vec![Component::clients()],
-        &[
-            "--replicas",
-            "1",
-            "--canary-min-requests",
-            "100000",
-            "--canary-window",
-            "10m",
-        ],
-    )
-    .await;
+    let s = stack(vec![Component::clients()], NEVER_JUDGED).await;
     let original = std::fs::read(wasm("clients")).unwrap();
     let b = variant(&original, "by-hand");
     for share in ["0", "100", "ten", ""] {
@@ -350,14 +350,7 @@ async fn canaries_can_be_promoted_and_aborted_by_hand() {
 async fn chained_calls_reach_the_canary_too() {
     let s = stack(
         vec![Component::clients(), Component::panier()],
-        &[
-            "--replicas",
-            "1",
-            "--canary-min-requests",
-            "100000",
-            "--canary-window",
-            "10m",
-        ],
+        NEVER_JUDGED,
     )
     .await;
     let created = s

@@ -445,8 +445,31 @@ impl App {
             .unwrap()
     }
 
+    /// A POST with a plain-text body.
+    pub async fn post_text(&self, path: &str, body: impl Into<String>) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .body(body.into())
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn put_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http.delete(self.url(path)).send().await.unwrap()
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit status.

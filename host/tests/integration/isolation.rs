@@ -28,14 +28,7 @@ async fn a_component_reaches_only_its_own_database() {
             "postgres://fault:x@10.1.2.3:5432/fault",
         ),
     ] {
-        let response = s
-            .app
-            .http
-            .post(s.app.url("/fault/open-db"))
-            .body(address.to_owned())
-            .send()
-            .await
-            .unwrap();
+        let response = s.app.post_text("/fault/open-db", address.to_owned()).await;
         assert_eq!(response.status(), 403, "{what}");
         let body = response.text().await.unwrap();
         assert!(body.contains("refused"), "{what}: {body}");
@@ -91,14 +84,7 @@ async fn outbound_requests_are_refused() {
         // Chaining is allowed only to hosts in allowed_outbound_hosts.
         "http://clients.spin.internal/clients",
     ] {
-        let response = s
-            .app
-            .http
-            .post(s.app.url("/fault/outbound"))
-            .body(url)
-            .send()
-            .await
-            .unwrap();
+        let response = s.app.post_text("/fault/outbound", url).await;
         assert_eq!(response.status(), 403, "{url} must be refused");
     }
     let log = std::fs::read_to_string(&s.app.stderr_log).unwrap();

@@ -85,12 +85,11 @@ async fn full_order_flow() {
         200
     );
     let changed = app
-        .http
-        .put(app.url(&format!("/panier/{client}/items/SUCRE-1")))
-        .json(&json!({"quantity": 4}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            &format!("/panier/{client}/items/SUCRE-1"),
+            &json!({"quantity": 4}),
+        )
+        .await;
     assert_eq!(changed.status(), 200);
     let cart: Value = changed.json().await.unwrap();
     assert_eq!(cart["items"].as_array().unwrap().len(), 3);
@@ -223,15 +222,7 @@ async fn empty_carts_and_unknown_clients() {
     let ghost = "6f1c1a4e-8a7e-4a8e-9a55-0e2e7c1f2b3a";
     problem(app.get(&format!("/panier/{ghost}")).await, 404).await;
     problem(add_item(app, ghost, "A", 100, 1).await, 404).await;
-    problem(
-        app.http
-            .delete(app.url(&format!("/panier/{ghost}")))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    problem(app.delete(&format!("/panier/{ghost}")).await, 404).await;
     problem(place(app, ghost, "ghost-1").await, 404).await;
     assert_eq!(s.db.count("panier", "cart_items").await, 0);
     assert_eq!(s.db.count("commande", "orders").await, 0);
@@ -293,12 +284,11 @@ async fn bad_cart_and_order_input_changes_nothing() {
     problem(put(json!(1001)).await.unwrap(), 422).await;
     problem(put(json!("two")).await.unwrap(), 400).await;
     let missing_item = app
-        .http
-        .put(app.url(&format!("/panier/{client}/items/NOPE")))
-        .json(&json!({"quantity": 2}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            &format!("/panier/{client}/items/NOPE"),
+            &json!({"quantity": 2}),
+        )
+        .await;
     problem(missing_item, 404).await;
     problem(app.get("/panier/not-a-uuid").await, 400).await;
 
@@ -455,26 +445,15 @@ async fn assert_gone_everywhere(app: &App, client: &str, key: &str) {
     problem(app.get(&format!("/panier/{client}")).await, 404).await;
     problem(add_item(app, client, "B", 100, 1).await, 404).await;
     let put = app
-        .http
-        .put(app.url(&format!("/panier/{client}/items/A")))
-        .json(&json!({"quantity": 2}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            &format!("/panier/{client}/items/A"),
+            &json!({"quantity": 2}),
+        )
+        .await;
     problem(put, 404).await;
-    let remove = app
-        .http
-        .delete(app.url(&format!("/panier/{client}/items/A")))
-        .send()
-        .await
-        .unwrap();
+    let remove = app.delete(&format!("/panier/{client}/items/A")).await;
     problem(remove, 404).await;
-    let clear = app
-        .http
-        .delete(app.url(&format!("/panier/{client}")))
-        .send()
-        .await
-        .unwrap();
+    let clear = app.delete(&format!("/panier/{client}")).await;
     problem(clear, 404).await;
     problem(place(app, client, key).await, 404).await;
 }
@@ -491,12 +470,7 @@ async fn a_deleted_clients_cart_is_gone() {
     assert_eq!(add_item(app, &client, "B", 100, 1).await.status(), 200);
     assert_eq!(live_cart_rows(&s, &client).await, (1, 2));
 
-    let deleted = app
-        .http
-        .delete(app.url(&format!("/clients/{client}")))
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete(&format!("/clients/{client}")).await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(
         live_cart_rows(&s, &client).await,
