@@ -43,12 +43,18 @@ async fn services() -> Stack {
     stack(Component::all_services(), &[]).await
 }
 
+/// The three services and a new client with `email`.
+async fn services_with_client(email: &str) -> (Stack, String) {
+    let s = services().await;
+    let client = new_client(&s.app, email).await;
+    (s, client)
+}
+
 /// The whole flow: client, cart, order, listing, cancellation.
 #[tokio::test]
 async fn full_order_flow() {
-    let s = services().await;
+    let (s, client) = services_with_client("flow@example.com").await;
     let app = &s.app;
-    let client = new_client(app, "flow@example.com").await;
 
     let empty: Value = app
         .get(&format!("/panier/{client}"))
@@ -176,9 +182,8 @@ async fn full_order_flow() {
 /// creates nothing, sequentially and with 20 concurrent replays.
 #[tokio::test]
 async fn order_placement_is_idempotent() {
-    let s = services().await;
+    let (s, client) = services_with_client("idem@example.com").await;
     let app = &s.app;
-    let client = new_client(app, "idem@example.com").await;
     add_item(app, &client, "A", 100, 1).await;
 
     let first = place(app, &client, "same-key").await;
@@ -212,9 +217,8 @@ async fn order_placement_is_idempotent() {
 /// An empty cart cannot be ordered; unknown clients are 404 everywhere.
 #[tokio::test]
 async fn empty_carts_and_unknown_clients() {
-    let s = services().await;
+    let (s, client) = services_with_client("empty@example.com").await;
     let app = &s.app;
-    let client = new_client(app, "empty@example.com").await;
     let body = problem(place(app, &client, "empty-1").await, 422).await;
     assert!(body["detail"].as_str().unwrap().contains("empty"));
     assert_eq!(s.db.count("commande", "orders").await, 0);
@@ -231,9 +235,8 @@ async fn empty_carts_and_unknown_clients() {
 /// Bad cart and order input is a 4xx and changes nothing.
 #[tokio::test]
 async fn bad_cart_and_order_input_changes_nothing() {
-    let s = services().await;
+    let (s, client) = services_with_client("bad@example.com").await;
     let app = &s.app;
-    let client = new_client(app, "bad@example.com").await;
     add_item(app, &client, "KEEP", 100, 1).await;
     let before: Value = app
         .get(&format!("/panier/{client}"))
@@ -321,9 +324,8 @@ async fn bad_cart_and_order_input_changes_nothing() {
 /// (exactly one), and the clear is retried until the cart is empty.
 #[tokio::test]
 async fn a_failed_cart_clear_keeps_the_order_and_is_retried() {
-    let s = services().await;
+    let (s, client) = services_with_client("outbox@example.com").await;
     let app = &s.app;
-    let client = new_client(app, "outbox@example.com").await;
     add_item(app, &client, "A", 300, 2).await;
 
     // Make the panier database refuse to take lines off carts (the panier
@@ -463,9 +465,8 @@ async fn assert_gone_everywhere(app: &App, client: &str, key: &str) {
 /// afterwards, and panier's database keeps no line of it.
 #[tokio::test]
 async fn a_deleted_clients_cart_is_gone() {
-    let s = services().await;
+    let (s, client) = services_with_client("leaving@example.com").await;
     let app = &s.app;
-    let client = new_client(app, "leaving@example.com").await;
     assert_eq!(add_item(app, &client, "A", 300, 2).await.status(), 200);
     assert_eq!(add_item(app, &client, "B", 100, 1).await.status(), 200);
     assert_eq!(live_cart_rows(&s, &client).await, (1, 2));
@@ -524,9 +525,8 @@ async fn a_client_deleted_during_adds_keeps_no_cart() {
 /// longer has: called for a live client, it is a 409 and changes nothing.
 #[tokio::test]
 async fn a_live_clients_cart_cannot_be_forgotten() {
-    let s = services().await;
+    let (s, client) = services_with_client("staying@example.com").await;
     let app = &s.app;
-    let client = new_client(app, "staying@example.com").await;
     add_item(app, &client, "A", 300, 2).await;
     let forget = app
         .http
@@ -544,9 +544,8 @@ async fn a_live_clients_cart_cannot_be_forgotten() {
 /// and writes nothing.
 #[tokio::test]
 async fn bodies_must_be_json_objects() {
-    let s = services().await;
+    let (s, client) = services_with_client("objects@example.com").await;
     let app = &s.app;
-    let client = new_client(app, "objects@example.com").await;
     add_item(app, &client, "A", 100, 1).await;
     let routes = [
         (reqwest::Method::POST, "/clients".to_owned()),
@@ -598,9 +597,8 @@ async fn bodies_must_be_json_objects() {
 /// after an order removes only what that order took (once per order).
 #[tokio::test]
 async fn items_added_during_placements_are_ordered_or_kept() {
-    let s = services().await;
+    let (s, client) = services_with_client("race@example.com").await;
     let app = &s.app;
-    let client = new_client(app, "race@example.com").await;
     let mut added: std::collections::BTreeMap<String, i64> = Default::default();
     for round in 0..8 {
         let skus: Vec<String> = (0..4)
