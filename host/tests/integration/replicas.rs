@@ -400,7 +400,17 @@ async fn watch_deploys_a_rebuilt_component() {
         sha256(&rebuilt).as_str(),
         "{inventory}"
     );
-    assert_eq!(swaps("success").await, 1, "one swap from the watcher");
+    // The swap is counted once it is done, a moment after it serves.
+    let swapped = eventually(
+        Duration::from_secs(10),
+        "the watcher's swap counted",
+        async || match swaps("success").await {
+            0 => Err(0),
+            n => Ok(n),
+        },
+    )
+    .await;
+    assert_eq!(swapped, 1, "one swap from the watcher");
     assert_eq!(swaps("rejected").await, 1, "one refusal from the watcher");
 }
 
