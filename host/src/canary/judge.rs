@@ -37,6 +37,10 @@ impl Default for Policy {
 /// A canary p99 within this many ms of stable's is never "slower": below a
 /// few milliseconds the ratio is noise.
 pub const P99_SLACK_MS: f64 = 5.0;
+/// Canary requests from which its p99 is judged: over fewer, p99 is the
+/// slowest request or two (a fresh replica's first requests, a busy
+/// moment), which says nothing about the version.
+pub const P99_MIN_REQUESTS: u64 = 100;
 /// Server errors after which a canary that is already worse than stable is
 /// rolled back at once, without waiting for the window.
 pub const EARLY_ROLLBACK_ERRORS: u64 = 5;
@@ -130,6 +134,7 @@ fn other_regressions(stable: &Snapshot, canary: &Snapshot, policy: &Policy) -> V
         ));
     }
     if let (Some(c), Some(s)) = (canary.p99_ms, stable.p99_ms)
+        && canary.requests >= P99_MIN_REQUESTS
         && c > (s * policy.max_p99_ratio).max(s + P99_SLACK_MS)
     {
         worse.push(format!("p99 {c:.1} ms vs {s:.1} ms on stable"));
@@ -270,5 +275,23 @@ mod tests {
             panic!("1.55× and 11 ms slower is a regression");
         };
         assert_eq!(reason, "p99 31.0 ms vs 20.0 ms on stable");
+    }
+
+    #[test]
+    fn latency_is_not_judged_on_a_handful_of_requests() {
+        let policy = Policy {
+            min_requests: 60,
+            ..Policy::default()
+        };
+        let stable = seen(2000, 0, 0, 10.0);
+        // 60 requests: p99 is the slowest one; twice stable's is no verdict.
+        assert!(matches!(
+            judge(&stable, &seen(60, 0, 0, 20.0), EARLY, &policy),
+            Some(Verdict::Promote(_))
+        ));
+        assert!(matches!(
+            judge(&stable, &seen(P99_MIN_REQUESTS, 0, 0, 20.0), EARLY, &policy),
+            Some(Verdict::RollBack(_))
+        ));
     }
 }
