@@ -3,6 +3,11 @@
 use clap::Parser as _;
 use comptoir::Cli;
 
+/// mimalloc: the request path allocates many small, short-lived objects
+/// (futures, header maps, component values) across worker threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
