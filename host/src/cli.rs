@@ -42,6 +42,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The runtime's worker threads, when the command sets them.
+    pub fn worker_threads(&self) -> Option<usize> {
+        match &self.command {
+            Command::Up(args) => args.threads.map(usize::from),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the gateway (and, with no database URL configured, an embedded PostgreSQL).
@@ -125,6 +135,11 @@ pub struct UpArgs {
     /// Hot-swap a component when its .wasm changes on disk.
     #[arg(long, env = "COMPTOIR_WATCH")]
     pub watch: bool,
+    /// Worker threads serving requests (default: one per core). Fewer
+    /// threads than cores spend less CPU per request when the machine is
+    /// shared (e.g. with the embedded PostgreSQL), at some peak throughput.
+    #[arg(long, env = "COMPTOIR_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Live instances per component.
     #[arg(long, env = "COMPTOIR_REPLICAS", default_value_t = DEFAULT_REPLICAS, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub replicas: u16,
@@ -277,6 +292,7 @@ impl CommonArgs {
             listen: DEFAULT_LISTEN.parse().expect("constant address"),
             admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("constant address"),
             watch: false,
+            threads: None,
             replicas: 1,
             isolation: Isolation::Request,
             max_concurrency: 1,

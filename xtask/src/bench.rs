@@ -6,7 +6,8 @@
 //!   (d) the PostgreSQL floor: pgbench running the same SQL statements at the
 //!   same concurrency; then (b) at a fixed 40 flows/s; and, when a Spin
 //!   binary is found, (b′) `spin up` serving the same `.wasm` files and
-//!   `spin.toml` against (b)'s databases, at the same loads. Each row has
+//!   `spin.toml` against (b)'s databases, at the same loads; (b1) is (b)
+//!   on one worker thread (`--threads 1`) at 10 VUs and the fixed rate. Each row has
 //!   the CPU per flow of the serving processes, of PostgreSQL and of k6
 //!   (pgbench for the floor) and, for comptoir, the component invocations
 //!   and SQL statements per flow from its own metrics; then the `hello`
@@ -293,6 +294,20 @@ fn flows(root: &Path, args: &Flows) -> anyhow::Result<()> {
             }
         }
     }
+    // (b) on one worker thread: what a machine shared with PostgreSQL and
+    // k6 saves in CPU per flow, and what it costs in flows/s, side by side.
+    eprintln!("\x1b[1m==> (b1) round-robin, --threads 1\x1b[0m");
+    let topology = Topology::Single { replicas };
+    let system = Stack::start_flags(root, &work, topology, &["--threads", "1"])?;
+    let one_thread = Target::comptoir(
+        &system,
+        format!("(b1) round-robin, `--threads 1` ({topology})"),
+        "b1",
+    );
+    for load in [Load::Vus(10), Load::Rate(rate)] {
+        rows.push(one_thread.measure(root, &out, load, duration)?);
+    }
+    drop(system);
     let spin_note = match &spin {
         Some(spin) => format!(
             "(b′) ran `{}` ({}).",

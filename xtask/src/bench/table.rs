@@ -194,6 +194,15 @@ fn targets(rows: &[Row], floor_10: Option<&Floor>, replicas: u32, rss: Option<u6
             );
         }
     }
+    let one_thread = rows
+        .iter()
+        .find(|r| r.load == Load::Vus(10) && r.tag == "b1");
+    if let Some(cpu) = one_thread.and_then(|row| row.server_ms) {
+        t += &format!(
+            "- (b1), `--threads 1`, 10 VUs: {cpu:.2} CPU-ms per order flow, {:.2} × the target\n",
+            cpu / CPU_MS_PER_FLOW
+        );
+    }
     if let Some(row) = rows
         .iter()
         .find(|r| matches!(r.load, Load::Rate(_)) && r.tag == "b")
