@@ -365,6 +365,20 @@ mod tests {
     }
 
     #[test]
+    fn worker_threads_are_set_by_up_only() {
+        let threads = |args: &[&str]| {
+            Cli::try_parse_from(args.iter().copied()).map(|cli| cli.worker_threads())
+        };
+        assert_eq!(threads(&["comptoir", "up"]).unwrap(), None);
+        assert_eq!(
+            threads(&["comptoir", "up", "--threads", "1"]).unwrap(),
+            Some(1)
+        );
+        assert!(threads(&["comptoir", "up", "--threads", "0"]).is_err());
+        assert_eq!(threads(&["comptoir", "migrate"]).unwrap(), None);
+    }
+
+    #[test]
     fn the_cli_is_well_formed() {
         use clap::CommandFactory as _;
         Cli::command().debug_assert();
