@@ -3,11 +3,6 @@
 use clap::Parser as _;
 use comptoir::Cli;
 
-/// mimalloc: the request path allocates many small, short-lived objects
-/// (futures, header maps, component values) across worker threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
