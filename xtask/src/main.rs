@@ -422,6 +422,7 @@ mod tests {
             &["load", "order-flow", "--nginx", "--replicas", "2"],
             &["bench"],
             &["bench", "--vus", "1,10", "--duration", "5s", "--rate", "20"],
+            &["bench", "flows", "--vus", "10", "--duration", "20s"],
             &["bench", "hello", "--duration", "10s", "--replicas", "2"],
             &["bench", "swap", "--swaps", "2", "--vus", "4"],
             &["bench", "isolation", "--duration", "20s"],
