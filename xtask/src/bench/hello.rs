@@ -1,8 +1,9 @@
 //! The `hello` cell: the same spin-sdk hello component (`testing-hello`)
 //! under comptoir and under `wasmtime serve` (the official CLI, same
-//! wasmtime version), alternated twice under the same k6 load
-//! (`load/hello.js`, 32 VUs): requests/s and the gateway's CPU per request,
-//! comptoir ÷ wasmtime, against DESIGN.md §8's gateway-overhead targets.
+//! wasmtime version), each warmed up by an unmeasured run, then alternated
+//! twice under the same k6 load (`load/hello.js`, 32 VUs): requests/s and
+//! the gateway's CPU per request, comptoir ÷ wasmtime, against DESIGN.md
+//! §8's gateway-overhead targets.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +24,9 @@ const PACKAGE: &str = "testing-hello";
 const WASM: &str = "testing_hello.wasm";
 /// Rounds of (comptoir, wasmtime).
 const ROUNDS: usize = 2;
+/// An unmeasured k6 run against each gateway first: both have served before
+/// the first measured round (instances made, pages touched, code cached).
+const WARM_UP: Duration = Duration::from_secs(3);
 /// How long `wasmtime serve` may take to answer (it compiles first).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -134,6 +138,9 @@ pub fn cell(
             vec![serve.pid()],
         ),
     ];
+    for (gateway, base_url, pids) in &gateways {
+        measure(root, out, *gateway, base_url, pids, WARM_UP, 0)?;
+    }
     let mut samples = Vec::new();
     for round in 1..=ROUNDS {
         for (gateway, base_url, pids) in &gateways {
@@ -152,7 +159,8 @@ pub fn cell(
     Ok(samples)
 }
 
-/// One k6 run of `load/hello.js` against `base_url`, metering `pids`.
+/// One k6 run of `load/hello.js` against `base_url`, metering `pids`
+/// (round 0: the warm-up).
 fn measure(
     root: &Path,
     out: &Path,
@@ -293,7 +301,7 @@ fn ratios(comptoir: Totals, wasmtime: Totals) -> (Option<f64>, Option<f64>) {
 pub fn render(samples: &[Sample]) -> String {
     let mut t = String::from(
         "\nHello (`testing-hello`, spin-sdk 7, 200 \"hello\"): comptoir beside `wasmtime serve` 48 \
-         (`-Scli -Sp3 -Wcomponent-model-async`), k6 `load/hello.js` (GET /, 32 VUs), alternated. \
+         (`-Scli -Sp3 -Wcomponent-model-async`), k6 `load/hello.js` (GET /, 32 VUs), after an unmeasured 3 s run against each, alternated. \
          Server CPU: the gateway process, from `/proc/<pid>/stat`.\n\n\
          | gateway | run | req/s | avg ms | p50 ms | p99 ms | failed | server CPU-µs/request | k6 CPU-µs/request |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
