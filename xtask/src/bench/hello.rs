@@ -299,12 +299,13 @@ fn ratios(comptoir: Totals, wasmtime: Totals) -> (Option<f64>, Option<f64>) {
 
 /// The cell's markdown: every run, the ratios, the two targets.
 pub fn render(samples: &[Sample]) -> String {
-    let mut t = String::from(
+    let mut t = format!(
         "\nHello (`testing-hello`, spin-sdk 7, 200 \"hello\"): comptoir beside `wasmtime serve` 48 \
-         (`-Scli -Sp3 -Wcomponent-model-async`), k6 `load/hello.js` (GET /, 32 VUs), after an unmeasured 3 s run against each, alternated. \
+         (`-Scli -Sp3 -Wcomponent-model-async`), k6 `load/hello.js` (GET /, 32 VUs), after an unmeasured {} s run against each, alternated. \
          Server CPU: the gateway process, from `/proc/<pid>/stat`.\n\n\
          | gateway | run | req/s | avg ms | p50 ms | p99 ms | failed | server CPU-µs/request | k6 CPU-µs/request |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        WARM_UP.as_secs(),
     );
     for s in samples {
         let f = &s.figures;
