@@ -161,14 +161,6 @@ fn targets(rows: &[Row], floor_10: Option<&Floor>, replicas: u32, rss: Option<u6
                 format!("{cpu:.2} CPU-ms, {:.2} × the target", cpu / CPU_MS_PER_FLOW),
             );
         }
-        if let Some(floor) = floor_10 {
-            let ratio = row.figures.iterations_per_s / floor.tps;
-            t += &verdict(
-                "10 VUs: flows/s ≥ 0.5 × floor",
-                ratio >= 0.5,
-                format!("{ratio:.2} × floor"),
-            );
-        }
         if let (Some(postgres), Some(floor)) =
             (row.postgres_ms, floor_10.and_then(|f| f.postgres_ms))
         {
