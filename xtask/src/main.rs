@@ -282,13 +282,16 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         },
     )?;
     let Some(spin) = tools::spin_binary() else {
-        eprintln!("skipped: the API contract tests under Spin (no SPIN_BIN and no spin on PATH)");
+        eprintln!(
+            "skipped: the API contract tests under Spin (no SPIN_BIN and no spin on PATH; README, \"Running under Spin\")"
+        );
         return Ok(());
     };
     step(
         &format!(
-            "API contract tests under a real Spin ({}): the same .wasm and spin.toml",
-            spin.display()
+            "API contract tests under a real Spin ({}, {}): the same .wasm and spin.toml",
+            spin.display(),
+            spin::version(&spin)
         ),
         || {
             let mut c = cargo_test_packages();
