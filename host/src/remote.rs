@@ -28,6 +28,31 @@ fn token(state_dir: &Path) -> anyhow::Result<String> {
         .to_owned())
 }
 
+/// The `host[:port]` of `--admin-url`, which must be `http://` (or a bare
+/// `host:port`). This client speaks plain HTTP only, so an `https://` URL
+/// is refused rather than served without TLS (the bearer token in clear,
+/// to port 80 when no port is given); any other scheme is refused too.
+fn admin_authority(admin_url: &str) -> anyhow::Result<http::uri::Authority> {
+    let base: http::Uri = admin_url
+        .parse()
+        .with_context(|| format!("invalid --admin-url {admin_url:?}"))?;
+    match base.scheme_str() {
+        None => {}
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") => {}
+        Some(scheme) if scheme.eq_ignore_ascii_case("https") => bail!(
+            "--admin-url {admin_url}: https is not supported (this client speaks plain HTTP \
+             only and would send the admin token unencrypted); use http:// to a listener \
+             reached privately, e.g. through `kubectl port-forward` or an SSH tunnel"
+        ),
+        Some(scheme) => {
+            bail!("--admin-url {admin_url}: unsupported scheme {scheme}:// (only http://)")
+        }
+    }
+    base.authority()
+        .cloned()
+        .with_context(|| format!("--admin-url {admin_url} needs http://host:port"))
+}
+
 /// One request to the admin API; returns its typed answer or the problem's
 /// detail as an error.
 async fn call<T: serde::de::DeserializeOwned>(
@@ -36,11 +61,9 @@ async fn call<T: serde::de::DeserializeOwned>(
     path: &str,
     body: Bytes,
 ) -> anyhow::Result<T> {
-    let base: http::Uri = remote.admin_url.parse().context("invalid --admin-url")?;
-    let authority = base
-        .authority()
-        .context("--admin-url needs host:port")?
-        .clone();
+    // Refused here, before any connection: nothing is sent to a URL this
+    // client cannot honour.
+    let authority = admin_authority(&remote.admin_url)?;
     let port = authority.port_u16().unwrap_or(80);
     let stream = tokio::net::TcpStream::connect((authority.host(), port))
         .await
@@ -242,4 +265,66 @@ pub async fn status(remote: &RemoteArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `http://` and a bare `host:port` name the listener; no port is 80.
+    #[test]
+    fn admin_url_over_http_is_accepted() {
+        let authority = admin_authority("http://127.0.0.1:8081").unwrap();
+        assert_eq!(
+            (authority.host(), authority.port_u16()),
+            ("127.0.0.1", Some(8081))
+        );
+        assert_eq!(
+            admin_authority("HTTP://admin.internal/")
+                .unwrap()
+                .port_u16(),
+            None
+        );
+        assert_eq!(
+            admin_authority("127.0.0.1:9000").unwrap().port_u16(),
+            Some(9000)
+        );
+    }
+
+    /// `https://` and every other scheme are refused, with the reason.
+    #[test]
+    fn admin_url_other_schemes_are_refused() {
+        for url in ["https://127.0.0.1:8081", "HTTPS://comptoir.example.com"] {
+            let error = admin_authority(url).unwrap_err().to_string();
+            assert!(error.contains("https is not supported"), "{url}: {error}");
+        }
+        for url in ["ftp://127.0.0.1:8081", "ws://127.0.0.1:8081", "unix://x"] {
+            let error = admin_authority(url).unwrap_err().to_string();
+            assert!(error.contains("unsupported scheme"), "{url}: {error}");
+        }
+        assert!(admin_authority("http:///admin").is_err());
+    }
+
+    /// `comptoir status --admin-url https://…` fails before connecting: the
+    /// listener it names never sees a connection, let alone the token.
+    #[tokio::test]
+    async fn status_over_https_sends_nothing() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state_dir = tempfile::tempdir().unwrap();
+        std::fs::write(state_dir.path().join(TOKEN_FILE), "secret-token").unwrap();
+        let remote = RemoteArgs {
+            admin_url: format!("https://127.0.0.1:{port}"),
+            state_dir: state_dir.path().to_owned(),
+        };
+        let error = status(&remote).await.unwrap_err().to_string();
+        assert!(error.contains("https is not supported"), "{error}");
+        // A connect that succeeded would already sit in the backlog.
+        let accepted = listener.accept();
+        assert!(
+            matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a connection reached the listener: {accepted:?}"
+        );
+    }
 }
