@@ -1,8 +1,9 @@
 //! Prometheus metrics (DESIGN.md §6), in one registry owned by the
 //! application and passed to whoever records (no global registry).
 //!
-//! Route labels are manifest route templates, never raw paths, so label
-//! cardinality is bounded by the manifest.
+//! Route labels are manifest route templates, never raw paths, and method
+//! labels the standard methods or `other`, so label cardinality is bounded
+//! by the manifest.
 
 use prometheus::{
     Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
@@ -32,6 +33,25 @@ fn status_class(status: http::StatusCode) -> &'static str {
         3 => "3xx",
         4 => "4xx",
         _ => "5xx",
+    }
+}
+
+/// The duration histogram's and the counter's method label: the standard
+/// methods by name, anything else (`curl -X M1`, `-X M2`…) as `other`, so
+/// clients cannot grow the label set without bound.
+fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
     }
 }
 
@@ -168,11 +188,12 @@ impl Metrics {
         &self,
         service: &str,
         version: &str,
-        method: &str,
+        method: &http::Method,
         route: &str,
         status: http::StatusCode,
         seconds: f64,
     ) {
+        let method = method_label(method);
         self.requests
             .with_label_values(&[service, version, method, route, status.as_str()])
             .inc();
@@ -252,5 +273,65 @@ impl Metrics {
             "text/plain; version=0.0.4; charset=utf-8",
             buffer,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text exposition of `metrics`, as `/metrics` serves it.
+    fn exposition(metrics: &Metrics) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&metrics.registry.gather(), &mut buffer)
+            .unwrap();
+        String::from_utf8(buffer).unwrap()
+    }
+
+    /// Standard methods keep their names; any other method, however many
+    /// there are, is the one label value `other`.
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let metrics = Metrics::new().unwrap();
+        let ok = http::StatusCode::OK;
+        for method in [http::Method::GET, http::Method::PATCH, http::Method::TRACE] {
+            metrics.request("clients", "", &method, "/clients", ok, 0.001);
+        }
+        for n in 1..=50 {
+            let method = http::Method::from_bytes(format!("M{n}").as_bytes()).unwrap();
+            metrics.request("host", "", &method, "unmatched", ok, 0.001);
+        }
+        let text = exposition(&metrics);
+        for method in ["GET", "PATCH", "TRACE"] {
+            assert!(
+                text.contains(&format!("method=\"{method}\"")),
+                "{method}:\n{text}"
+            );
+        }
+        assert!(
+            !text.contains("method=\"M"),
+            "raw methods became labels:\n{text}"
+        );
+        let other: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("comptoir_http_requests_total{"))
+            .filter(|l| l.contains("method=\"other\""))
+            .collect();
+        assert_eq!(other.len(), 1, "{other:?}");
+        assert!(other[0].ends_with(" 50"), "{other:?}");
+    }
+
+    /// Every standard method maps to its own name.
+    #[test]
+    fn standard_methods_keep_their_names() {
+        for name in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+        ] {
+            let method = http::Method::from_bytes(name.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), name);
+        }
+        let lowercase = http::Method::from_bytes(b"get").unwrap();
+        assert_eq!(method_label(&lowercase), "other");
     }
 }

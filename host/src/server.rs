@@ -137,7 +137,7 @@ async fn handle(
     services.metrics.request(
         service,
         version,
-        method.as_str(),
+        &method,
         label,
         response.status(),
         started.elapsed().as_secs_f64(),
