@@ -3,7 +3,7 @@
 // occasional cart write.
 import http from 'k6/http';
 import { check } from 'k6';
-import { BASE, addItems, createClient, placeOrder, requireUp, track } from './lib/flow.js';
+import { AUTH, BASE, addItems, authed, createClient, placeOrder, requireUp, track } from './lib/flow.js';
 import { strict } from './lib/options.js';
 
 export const options = strict({ vus: 20, duration: '30s', setupTimeout: '120s' });
@@ -26,16 +26,16 @@ export default function (fixtures) {
   const roll = Math.random();
   let res;
   if (roll < 0.3) {
-    res = http.get(`${BASE}/clients/${f.clientId}`, { tags: { name: 'GET /clients/{id}' } });
+    res = http.get(`${BASE}/clients/${f.clientId}`, authed('GET /clients/{id}'));
   } else if (roll < 0.6) {
-    res = http.get(`${BASE}/panier/${f.clientId}`, { tags: { name: 'GET /panier/{id}' } });
+    res = http.get(`${BASE}/panier/${f.clientId}`, authed('GET /panier/{id}'));
   } else if (roll < 0.8) {
-    res = http.get(`${BASE}/commandes/${f.orderId}`, { tags: { name: 'GET /commandes/{id}' } });
+    res = http.get(`${BASE}/commandes/${f.orderId}`, authed('GET /commandes/{id}'));
   } else if (roll < 0.95) {
-    res = http.get(`${BASE}/commandes?client_id=${f.clientId}&limit=10`, { tags: { name: 'GET /commandes' } });
+    res = http.get(`${BASE}/commandes?client_id=${f.clientId}&limit=10`, authed('GET /commandes'));
   } else {
     res = http.put(`${BASE}/panier/${f.clientId}/items/THE-100`, JSON.stringify({ quantity: 1 + (__ITER % 5) }), {
-      headers: { 'Content-Type': 'application/json' },
+      headers: { ...AUTH, 'Content-Type': 'application/json' },
       tags: { name: 'PUT /panier/{id}/items/{sku}' },
     });
   }

@@ -55,10 +55,20 @@ struct Databases {
 /// is configured.
 async fn databases(settings: &Settings, file: &manifest::File) -> anyhow::Result<Databases> {
     let declared = file.declared_variables();
-    let db_vars = file.db_url_variables();
+    // One database per `db_url` variable, named after it (`panier_db_url`
+    // → `panier`): two components may share one (panier and its private
+    // endpoint, panier-internal).
+    let db_vars: BTreeMap<String, String> = file
+        .db_url_variables()
+        .into_values()
+        .map(|var| {
+            let name = var.strip_suffix("_db_url").unwrap_or(&var).to_owned();
+            (var, name)
+        })
+        .collect();
     let env = |name: &str| std::env::var(name).ok();
     let configured: Vec<_> = db_vars
-        .values()
+        .keys()
         .filter(|var| {
             env(&variables::env_name(var)).is_some()
                 || declared.get(*var).is_some_and(|d| d.default.is_some())
@@ -66,7 +76,7 @@ async fn databases(settings: &Settings, file: &manifest::File) -> anyhow::Result
         .collect();
     if !configured.is_empty() || db_vars.is_empty() {
         let missing: Vec<_> = db_vars
-            .values()
+            .keys()
             .filter(|v| !configured.contains(v))
             .map(|v| variables::env_name(v))
             .collect();
@@ -76,25 +86,27 @@ async fn databases(settings: &Settings, file: &manifest::File) -> anyhow::Result
                 missing.join(", ")
             );
         }
-        let variables = Variables::resolve(declared, env, &BTreeMap::new())?;
+        let variables = Variables::resolve(declared, env, &crate::issuer::provided(settings)?)?;
         return Ok(Databases {
             cluster: None,
             variables,
         });
     }
-    let services: Vec<String> = db_vars.keys().cloned().collect();
+    let names: Vec<String> = db_vars.values().cloned().collect();
     let mut cluster = Cluster::start(&settings.state_dir.join("pg")).await?;
-    let urls = match cluster.ensure_databases(&services).await {
+    let urls = match cluster.ensure_databases(&names).await {
         Ok(urls) => urls,
         Err(error) => {
             let _ = cluster.stop().await;
             return Err(error);
         }
     };
-    let mut provided: BTreeMap<String, String> = db_vars
-        .iter()
-        .filter_map(|(component, var)| Some((var.clone(), urls.get(component)?.clone())))
-        .collect();
+    let mut provided = crate::issuer::provided(settings)?;
+    provided.extend(
+        db_vars
+            .iter()
+            .filter_map(|(var, name)| Some((var.clone(), urls.get(name)?.clone()))),
+    );
     provided.insert("db_host".into(), "127.0.0.1".into());
     provided.insert("db_port".into(), cluster.port().to_string());
     let variables = Variables::resolve(declared, env, &provided)?;

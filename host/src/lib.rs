@@ -10,7 +10,8 @@
 //!   [`api`]: the admin API's wire types both sides share.
 //! - [`manifest`]: `spin.toml` (components, templates); [`routes`]: the
 //!   route table; [`allowed_hosts`]: the outbound allow-list policy;
-//!   [`variables`]: application variables and `spin:variables`.
+//!   [`variables`]: application variables and `spin:variables`;
+//!   [`issuer`]: the dev issuer trusted when no identity provider is set.
 //! - [`engine`]: the wasmtime engine (pooling, epochs, compile cache).
 //! - [`platform`]: the platform world every component must fit.
 //! - [`instance`]: a loaded component version and its store data.
@@ -42,6 +43,7 @@ mod deadline;
 mod deploy;
 mod engine;
 mod instance;
+mod issuer;
 mod manifest;
 mod metrics;
 mod migrate;

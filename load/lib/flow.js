@@ -23,7 +23,16 @@ export function track(res) {
 }
 
 export const BASE = __ENV.BASE_URL || 'http://127.0.0.1:8080';
-const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+/// Every service route needs an access token: BEARER, which the xtask
+/// workflows mint (`cargo xtask token --staff` by hand).
+export const AUTH = __ENV.BEARER ? { Authorization: `Bearer ${__ENV.BEARER}` } : {};
+const JSON_HEADERS = { ...AUTH, 'Content-Type': 'application/json' };
+
+/// Request parameters: the token, and `name` as the request's tag.
+export function authed(name) {
+  return { headers: AUTH, tags: { name } };
+}
 
 function uid() {
   return `${__VU}-${__ITER}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`;
@@ -70,7 +79,7 @@ export function addItems(clientId) {
 }
 
 export function readCart(clientId) {
-  const res = track(http.get(`${BASE}/panier/${clientId}`, { tags: { name: 'GET /panier/{id}' } }));
+  const res = track(http.get(`${BASE}/panier/${clientId}`, authed('GET /panier/{id}')));
   const body = json(res);
   check(res, {
     'cart read (200)': (r) => r.status === 200,
@@ -93,7 +102,7 @@ export function placeOrder(clientId) {
 }
 
 export function readOrder(orderId) {
-  const res = track(http.get(`${BASE}/commandes/${orderId}`, { tags: { name: 'GET /commandes/{id}' } }));
+  const res = track(http.get(`${BASE}/commandes/${orderId}`, authed('GET /commandes/{id}')));
   check(res, { 'order read (200)': (r) => r.status === 200 });
 }
 

@@ -165,7 +165,7 @@ impl<'a> Target<'a> {
             servers: system.server_pids(),
             postgres: system.postgres_pid(),
             admin_urls: system.admin_urls().to_vec(),
-            env: vec![],
+            env: vec![("BEARER".to_owned(), system.bearer.clone())],
         }
     }
 
@@ -340,7 +340,8 @@ fn spin_rows(
         "\x1b[1m==> (b′) spin up ({}): same .wasm, spin.toml and PostgreSQL as (b)\x1b[0m",
         spin.display()
     );
-    let env = crate::stack::shared_db_env(&system.state_dir)?;
+    let mut env = crate::stack::shared_db_env(&system.state_dir)?;
+    env.extend(system.auth_env.iter().cloned());
     let server = SpinUp::start(root, spin, &out.join("work/spin"), &env)?;
     let target = Target {
         setup: "(b′) spin up (same .wasm, spin.toml and PostgreSQL as (b))".to_owned(),
@@ -350,7 +351,10 @@ fn spin_rows(
         postgres: system.postgres_pid(),
         admin_urls: vec![],
         // Spin has no /readyz; the docs component answers here.
-        env: vec![("READY_PATH".to_owned(), "/openapi.json".to_owned())],
+        env: vec![
+            ("READY_PATH".to_owned(), "/openapi.json".to_owned()),
+            ("BEARER".to_owned(), system.bearer.clone()),
+        ],
     };
     loads
         .map(|load| target.measure(root, out, load, duration))

@@ -44,9 +44,11 @@ fn queries(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// Drives order flows and reads for `seconds` (plain HTTP, no k6 needed).
-fn drive(base: &str, seconds: u64) -> anyhow::Result<()> {
+/// Drives order flows and reads for `seconds` (plain HTTP, no k6 needed),
+/// as staff (`bearer`).
+fn drive(base: &str, bearer: &str, seconds: u64) -> anyhow::Result<()> {
     let http = crate::http();
+    let auth = format!("Bearer {bearer}");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut i = 0;
     while Instant::now() < deadline {
@@ -54,16 +56,19 @@ fn drive(base: &str, seconds: u64) -> anyhow::Result<()> {
         let email = format!("dash-{i}-{}@example.com", std::process::id());
         let client: serde_json::Value = http
             .post(format!("{base}/clients"))
+            .header("authorization", &auth)
             .send_json(serde_json::json!({"name": "Dash", "email": email}))?
             .body_mut()
             .read_json()?;
         let id = client["id"].as_str().context("no client id")?;
         http.post(format!("{base}/panier/{id}/items"))
+            .header("authorization", &auth)
             .send_json(serde_json::json!({
                 "product_id": "A", "name": "a", "unit_price_cents": 100, "quantity": 1
             }))?;
         http.post(format!("{base}/commandes"))
             .header("Idempotency-Key", format!("dash-{id}"))
+            .header("authorization", &auth)
             .send_json(serde_json::json!({"client_id": id}))?;
         http.get(format!("{base}/healthz")).call()?;
     }
@@ -114,7 +119,7 @@ pub fn check(root: &Path, release: bool) -> anyhow::Result<()> {
         &work.join("prometheus.log"),
     )?;
     eprintln!("==> driving load for 25 s while Prometheus scrapes every 5 s");
-    drive(&system.base_url, 25)?;
+    drive(&system.base_url, &system.bearer, 25)?;
     std::thread::sleep(Duration::from_secs(6));
 
     let mut failures = Vec::new();

@@ -46,6 +46,10 @@ pub fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
         .arg(format!("{}/openapi.json", system.base_url))
         .args(["--checks", "all", "--exclude-checks", FUZZ_EXCLUDED_CHECKS])
         .args(["--seed", "42", "--max-examples", &examples.to_string()])
+        .args([
+            "--header",
+            &format!("Authorization: Bearer {}", system.bearer),
+        ])
         .arg("--generation-deterministic")
         .env("SCHEMATHESIS_TELEMETRY", "false")
         .status()

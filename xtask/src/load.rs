@@ -151,6 +151,7 @@ pub fn command(root: &Path, args: &Args) -> anyhow::Result<()> {
     let mut env = vec![
         ("ADMIN_URL".to_owned(), system.admin_url.clone()),
         ("ADMIN_TOKEN".to_owned(), system.token.clone()),
+        ("BEARER".to_owned(), system.bearer.clone()),
     ];
     if scenario == "hot-swap" {
         let a = root.join("target/wasm32-wasip2/release/panier.wasm");

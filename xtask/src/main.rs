@@ -20,6 +20,7 @@
 //! - `cargo xtask drill [--debug]`: the Compose stack under load while comptoir
 //!   containers are killed and cut off; every acknowledged order checked.
 
+mod auth;
 mod bench;
 mod compose;
 mod cpu;
@@ -94,6 +95,9 @@ enum Task {
     Compose(compose::Args),
     /// The deployment files checked offline.
     Validate,
+    /// Print an access token for the dev issuer of a local `comptoir up`
+    /// (`curl -H "authorization: Bearer $(cargo xtask token --staff)"`).
+    Token(auth::TokenArgs),
     /// The Compose stack under load while comptoir containers are killed
     /// and cut off; every acknowledged order checked.
     Drill(Profile),
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
         Task::Drill(profile) => drill::run(&root, profile.release()),
         Task::Image => docker::image(&root),
         Task::Validate => validate::run(&root),
+        Task::Token(args) => auth::token(&root, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -306,7 +311,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
 
 /// The integration test modules that make up the API contract: they run
 /// under comptoir and, unchanged, under `spin up`.
-const CONTRACT_TESTS: &[&str] = &["clients::", "orders::", "docs::"];
+const CONTRACT_TESTS: &[&str] = &["access::", "clients::", "orders::", "docs::"];
 
 /// The workspace root.
 pub fn root() -> PathBuf {

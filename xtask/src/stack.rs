@@ -35,6 +35,11 @@ pub struct Stack {
     /// The admin API of the (first) comptoir process.
     pub admin_url: String,
     pub token: String,
+    /// A staff access token every process of the stack accepts.
+    pub bearer: String,
+    /// The `SPIN_VARIABLE_AUTH_*` every process of the stack has (give
+    /// them to another server sharing its databases).
+    pub auth_env: Vec<(String, String)>,
     /// The first process's state directory (its embedded PostgreSQL).
     pub state_dir: PathBuf,
     /// Every comptoir process's admin API (the first one first).
@@ -184,6 +189,8 @@ impl Stack {
     ) -> anyhow::Result<Self> {
         let state_dir = work.join("state");
         let _ = std::fs::remove_dir_all(&state_dir);
+        let auth = crate::auth::Auth::in_dir(work)?;
+        let auth_env = auth.variables();
         let port = crate::free_port()?;
         let admin_port = match admin_port {
             Some(port) => port,
@@ -199,7 +206,7 @@ impl Stack {
             (port, admin_port),
             replicas,
             flags,
-            &[],
+            &auth_env,
         )?;
         let token = std::fs::read_to_string(state_dir.join("admin-token"))?
             .trim()
@@ -208,13 +215,16 @@ impl Stack {
             base_url: format!("http://127.0.0.1:{port}"),
             admin_url: format!("http://127.0.0.1:{admin_port}"),
             token,
+            bearer: auth.staff(),
+            auth_env: auth_env.clone(),
             state_dir: state_dir.clone(),
             admin_urls: vec![format!("http://127.0.0.1:{admin_port}")],
             processes: vec![first],
         };
         if let Topology::Nginx { replicas } = topology {
             let (second_port, second_admin) = (crate::free_port()?, crate::free_port()?);
-            let env = shared_db_env(&state_dir)?;
+            let mut env = shared_db_env(&state_dir)?;
+            env.extend(auth_env);
             let second = spawn_comptoir(
                 root,
                 binary,

@@ -94,6 +94,10 @@ pub struct Client {
     pub email: String,
     pub phone: Option<String>,
     pub address: Option<String>,
+    /// The identity this record belongs to (`null`: made by staff, reached
+    /// by staff only); the other services record it beside the client's
+    /// cart and orders.
+    pub owner_id: Option<uuid::Uuid>,
     pub created_at: String,
     pub updated_at: String,
 }

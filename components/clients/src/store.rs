@@ -1,7 +1,9 @@
 //! The clients table: every statement the service runs, parameterised.
 
 use comptoir_kit::Problem;
-use comptoir_kit::db::{self, DbTime, DbUuid, column, opt_text_param, text_param, uuid_param};
+use comptoir_kit::db::{
+    self, DbTime, DbUuid, column, opt_text_param, opt_uuid_param, text_param, uuid_param,
+};
 use comptoir_kit::page::{Page, PageRequest};
 use spin_sdk::pg::{Connection, ParameterValue, Row};
 use uuid::Uuid;
@@ -14,7 +16,7 @@ use crate::domain::{Client, ClientFields};
 fn columns() -> String {
     format!(
         "id, name::text AS name, email::text AS email, phone::text AS phone, \
-         address::text AS address, {}, {}, seq",
+         address::text AS address, owner_id, {}, {}, seq",
         db::utc("created_at"),
         db::utc("updated_at")
     )
@@ -29,6 +31,7 @@ fn client(row: &Row) -> Result<(i64, Client), Problem> {
             email: column(row, "email")?,
             phone: column(row, "phone")?,
             address: column(row, "address")?,
+            owner_id: column::<Option<DbUuid>>(row, "owner_id")?.map(|o| o.0),
             created_at: column::<DbTime>(row, "created_at")?.0,
             updated_at: column::<DbTime>(row, "updated_at")?.0,
         },
@@ -44,13 +47,23 @@ fn fields_params(fields: &ClientFields) -> [ParameterValue; 4] {
     ]
 }
 
-/// A duplicate email becomes 409; other errors the usual way.
+/// A duplicate email, or a second record for one identity, becomes 409;
+/// other errors the usual way.
 fn write_error(error: spin_sdk::pg::Error) -> Problem {
-    if db::sqlstate(&error) == Some(db::UNIQUE_VIOLATION) {
-        Problem::conflict("a client with this email already exists")
-    } else {
-        db::problem(error)
+    if db::sqlstate(&error) != Some(db::UNIQUE_VIOLATION) {
+        return db::problem(error);
     }
+    if error.to_string().contains("clients_owner_key") {
+        Problem::conflict("you already have a client record (GET /clients/me)")
+    } else {
+        Problem::conflict("a client with this email already exists")
+    }
+}
+
+/// The condition that row `clients` is reachable under scope parameter
+/// `$n` (NULL: every row; else only rows of that owner).
+fn reachable(n: usize) -> String {
+    format!("(${n}::uuid IS NULL OR owner_id = ${n}::uuid)")
 }
 
 async fn one(
@@ -62,34 +75,60 @@ async fn one(
     rows.first().map(|r| client(r).map(|(_, c)| c)).transpose()
 }
 
-pub async fn insert(db: &Connection, fields: &ClientFields) -> Result<Client, Problem> {
+/// Inserts a client belonging to `owner` (`None`: made by staff).
+pub async fn insert(
+    db: &Connection,
+    fields: &ClientFields,
+    owner: Option<Uuid>,
+) -> Result<Client, Problem> {
     let sql = format!(
-        "INSERT INTO clients (name, email, phone, address) VALUES ($1, $2, $3, $4) RETURNING {}",
+        "INSERT INTO clients (name, email, phone, address, owner_id) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING {}",
         columns()
     );
+    let mut params = fields_params(fields).to_vec();
+    params.push(opt_uuid_param(owner));
     // One statement: its answer's types are pinned by `columns`.
-    one(db, &sql, fields_params(fields).to_vec())
+    one(db, &sql, params)
         .await?
         .ok_or_else(|| Problem::internal("insert returned no row"))
 }
 
-pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Client>, Problem> {
-    let sql = format!("SELECT {} FROM clients WHERE id = $1", columns());
-    one(db, &sql, vec![uuid_param(id)]).await
+/// Client `id`, if `scope` reaches it (`None`: staff, every client).
+pub async fn get(
+    db: &Connection,
+    id: Uuid,
+    scope: Option<Uuid>,
+) -> Result<Option<Client>, Problem> {
+    let sql = format!(
+        "SELECT {} FROM clients WHERE id = $1 AND {}",
+        columns(),
+        reachable(2)
+    );
+    one(db, &sql, vec![uuid_param(id), opt_uuid_param(scope)]).await
+}
+
+/// The client record of identity `owner`.
+pub async fn of_owner(db: &Connection, owner: Uuid) -> Result<Option<Client>, Problem> {
+    let sql = format!("SELECT {} FROM clients WHERE owner_id = $1", columns());
+    one(db, &sql, vec![uuid_param(owner)]).await
 }
 
 pub async fn replace(
     db: &Connection,
     id: Uuid,
     fields: &ClientFields,
+    scope: Option<Uuid>,
 ) -> Result<Option<Client>, Problem> {
     let sql = format!(
         "UPDATE clients SET name = $2, email = $3, phone = $4, address = $5, updated_at = now() \
-         WHERE id = $1 RETURNING {}",
+         WHERE id = $1 AND {} RETURNING {}",
+        reachable(6),
         columns()
     );
     let mut params = vec![uuid_param(id)];
     params.extend(fields_params(fields));
+    params.push(opt_uuid_param(scope));
     db::transaction(db, async |db| one(db, &sql, params).await).await
 }
 
@@ -107,12 +146,15 @@ pub struct Deletion {
 /// Most cart forgets one deletion retries beside its own.
 const FORGETS_PER_REQUEST: i64 = 4;
 
-/// Deletes the client and queues "forget its cart" for panier, in one
-/// statement; returns what is queued (see [`Deletion`]).
-pub async fn delete(db: &Connection, id: Uuid) -> Result<Deletion, Problem> {
+/// Deletes the client (if `scope` reaches it) and queues "forget its
+/// cart" for panier, in one statement; returns what is queued (see
+/// [`Deletion`]).
+pub async fn delete(db: &Connection, id: Uuid, scope: Option<Uuid>) -> Result<Deletion, Problem> {
     let rows = db::rows(
         db,
-        "WITH gone AS (DELETE FROM clients WHERE id = $1 RETURNING id), \
+        "WITH gone AS ( \
+                 DELETE FROM clients WHERE id = $1 \
+                 AND ($3::uuid IS NULL OR owner_id = $3::uuid) RETURNING id), \
              queued AS ( \
                  INSERT INTO cart_forgets (client_id) SELECT id FROM gone \
                  ON CONFLICT (client_id) DO NOTHING RETURNING client_id) \
@@ -123,6 +165,7 @@ pub async fn delete(db: &Connection, id: Uuid) -> Result<Deletion, Problem> {
         vec![
             uuid_param(id),
             ParameterValue::Int64(FORGETS_PER_REQUEST + 1),
+            opt_uuid_param(scope),
         ],
     )
     .await?;

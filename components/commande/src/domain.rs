@@ -41,6 +41,9 @@ pub struct CartLine {
 pub struct CartView {
     pub items: Vec<CartLine>,
     pub currency: String,
+    /// The identity the cart's client belongs to: the order's owner.
+    #[serde(default)]
+    pub owner_id: Option<uuid::Uuid>,
 }
 
 /// One line of an order.
@@ -59,6 +62,8 @@ pub struct Draft {
     pub lines: Vec<OrderLine>,
     pub total_cents: i64,
     pub currency: String,
+    /// Whose order it will be: the cart's owner.
+    pub owner: Option<uuid::Uuid>,
 }
 
 impl Draft {
@@ -99,6 +104,7 @@ impl Draft {
             lines,
             total_cents: total,
             currency: cart.currency,
+            owner: cart.owner_id,
         })
     }
 }
@@ -153,6 +159,8 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     pub total_cents: i64,
     pub currency: String,
+    /// The identity the order belongs to (its cart's owner; `null`: staff's only).
+    pub owner_id: Option<uuid::Uuid>,
     pub created_at: String,
     pub cancelled_at: Option<String>,
 }
@@ -175,6 +183,7 @@ mod tests {
         let draft = Draft::from_cart(CartView {
             items: vec![line("A", 250, 4), line("B", 1999, 1)],
             currency: "EUR".into(),
+            owner_id: None,
         })
         .unwrap();
         assert_eq!(draft.lines[0].line_total_cents, 1000);
@@ -186,6 +195,7 @@ mod tests {
         let draft = Draft::from_cart(CartView {
             items: vec![line("A", 250, 4), line("B", 1999, 1)],
             currency: "EUR".into(),
+            owner_id: None,
         })
         .unwrap();
         assert_eq!(
@@ -199,6 +209,7 @@ mod tests {
         let problem = Draft::from_cart(CartView {
             items: vec![],
             currency: "EUR".into(),
+            owner_id: None,
         })
         .unwrap_err();
         assert_eq!(problem.status, 422);
@@ -209,6 +220,7 @@ mod tests {
         let problem = Draft::from_cart(CartView {
             items: vec![line("A", i64::MAX / 2, 3)],
             currency: "EUR".into(),
+            owner_id: None,
         })
         .unwrap_err();
         assert_eq!(problem.status, 422);

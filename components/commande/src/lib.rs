@@ -2,13 +2,16 @@
 //!
 //! Routes (see DESIGN.md §4): `POST /commandes` (`{client_id}` +
 //! `Idempotency-Key`), `GET /commandes?client_id=`, `GET /commandes/{id}`,
-//! `POST /commandes/{id}/cancel`.
+//! `POST /commandes/{id}/cancel`. A customer orders from its own cart and
+//! reaches its own orders only (another's is a 404); staff reaches all.
 //!
-//! Placing an order: read the cart from the panier service (whose 404 says
-//! the client is unknown or deleted: clients is not asked), compute lines
+//! Placing an order: read the cart from the panier service, as the caller
+//! (whose 404 says the client is unknown, deleted or not the caller's:
+//! clients is not asked), compute lines
 //! and total from it, then store the order, its lines, its idempotency key
 //! and a "clear this cart" outbox row in one statement; only then clear the
-//! cart. A clear that fails leaves the outbox row, retried by later
+//! cart, through panier's private endpoint (as the service: the outbox
+//! clears other customers' carts too). A clear that fails leaves the outbox row, retried by later
 //! placements (the statement recording a successful clear returns stale
 //! queued ones, so an empty outbox costs nothing) and by a replay of the
 //! same key: the order is never rolled back, lost or duplicated.
@@ -23,7 +26,7 @@ mod store;
 
 use comptoir_kit::page::PageRequest;
 use comptoir_kit::request::{self, Query};
-use comptoir_kit::{HandlerResult, Problem, Reply, chain, db, reply};
+use comptoir_kit::{Caller, HandlerResult, Problem, Reply, chain, db, reply};
 use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
 use spin_sdk::pg::Connection;
@@ -37,15 +40,17 @@ async fn handle(request: Request) -> Reply {
     comptoir_kit::serve(request, route).await
 }
 
-async fn route(method: Method, path: &[&str], request: Request) -> HandlerResult {
+async fn route(method: Method, path: &[&str], request: Request, caller: Caller) -> HandlerResult {
     match (method, path) {
-        (Method::POST, ["commandes"]) => place(request).await,
-        (Method::GET, ["commandes"]) => list(&Query::of(request.uri())).await,
+        (Method::POST, ["commandes"]) => place(request, &caller).await,
+        (Method::GET, ["commandes"]) => list(&Query::of(request.uri()), &caller).await,
         (_, ["commandes"]) => Err(Problem::method_not_allowed("GET, POST")),
-        (Method::GET, ["commandes", id]) => get(request::parse_uuid(id, "order id")?).await,
+        (Method::GET, ["commandes", id]) => {
+            get(request::parse_uuid(id, "order id")?, &caller).await
+        }
         (_, ["commandes", _]) => Err(Problem::method_not_allowed("GET")),
         (Method::POST, ["commandes", id, "cancel"]) => {
-            cancel(request::parse_uuid(id, "order id")?).await
+            cancel(request::parse_uuid(id, "order id")?, &caller).await
         }
         (_, ["commandes", _, "cancel"]) => Err(Problem::method_not_allowed("POST")),
         _ => Err(comptoir_kit::no_route(&request)),
@@ -62,7 +67,7 @@ fn created(order: &Order) -> Reply {
 
 /// Reads what [`placement::decide`] needs, in as few statements as it
 /// takes, then does what it decided.
-async fn place(request: Request) -> HandlerResult {
+async fn place(request: Request, caller: &Caller) -> HandlerResult {
     let key = request::header(&request, "idempotency-key");
     let key = domain::parse_idempotency_key(key.as_deref())?;
     let body: PlaceOrderBody = request::json_body(request).await?;
@@ -73,8 +78,8 @@ async fn place(request: Request) -> HandlerResult {
     // says whether the client exists (404), and the insert below is what
     // detects a replay; the key is read only when one of them stops the
     // placement.
-    let found = match read_cart(client).await.and_then(Draft::from_cart) {
-        Ok(draft) => match store::place(&db, client, &key, &draft).await? {
+    let found = match read_cart(client, caller).await.and_then(Draft::from_cart) {
+        Ok(draft) => match store::place(&db, client, &key, &draft, draft.owner).await? {
             Some(order) => Found::Inserted(order),
             None => Found::KeyTaken {
                 prior: store::by_idempotency_key(&db, &key).await?,
@@ -85,7 +90,7 @@ async fn place(request: Request) -> HandlerResult {
             prior: store::by_idempotency_key(&db, &key).await?,
         },
     };
-    match placement::decide(client, found) {
+    match placement::decide(client, caller.scope(), found) {
         Decision::Answer { order, clear } => {
             if let Some(clear) = clear {
                 flush_clears(&db, &clear).await;
@@ -96,10 +101,10 @@ async fn place(request: Request) -> HandlerResult {
     }
 }
 
-/// The client's cart, from panier (which answers 404 for an unknown or
-/// deleted client).
-async fn read_cart(client: Uuid) -> Result<CartView, Problem> {
-    let cart = chain::get("panier", &format!("/panier/{client}")).await?;
+/// The client's cart, from panier, as `caller` (panier answers 404 for an
+/// unknown or deleted client, or one the caller does not reach).
+async fn read_cart(client: Uuid, caller: &Caller) -> Result<CartView, Problem> {
+    let cart = chain::get("panier", &format!("/panier/{client}"), caller).await?;
     match cart.status {
         StatusCode::OK => cart.json("panier"),
         StatusCode::NOT_FOUND => Err(Problem::not_found(format!("no client {client}"))),
@@ -121,7 +126,14 @@ async fn flush_clears(db: &Connection, clear: &Clear) {
 /// Asks panier for `clear`'s checkout and records the outcome in the
 /// outbox; the stale clears that record returned.
 async fn run_clear(db: &Connection, clear: &Clear) -> Vec<Clear> {
-    let answer = chain::call("panier", Method::POST, &clear.path(), Some(&clear.body())).await;
+    let answer = chain::call(
+        chain::PANIER_INTERNAL,
+        Method::POST,
+        &clear.path(),
+        Some(&clear.body()),
+        None,
+    )
+    .await;
     let step = placement::after_checkout(clear, answer.ok().map(|a| a.status));
     if step == Outbox::Keep {
         eprintln!(
@@ -134,7 +146,7 @@ async fn run_clear(db: &Connection, clear: &Clear) -> Vec<Clear> {
         .unwrap_or_default()
 }
 
-async fn list(query: &Query) -> HandlerResult {
+async fn list(query: &Query, caller: &Caller) -> HandlerResult {
     let client = query
         .get("client_id")
         .map(|raw| request::parse_uuid(raw, "client_id"))
@@ -143,21 +155,21 @@ async fn list(query: &Query) -> HandlerResult {
     let db = db::open().await?;
     Ok(reply::json(
         StatusCode::OK,
-        &store::list(&db, client, page).await?,
+        &store::list(&db, client, caller.scope(), page).await?,
     ))
 }
 
-async fn get(id: Uuid) -> HandlerResult {
+async fn get(id: Uuid, caller: &Caller) -> HandlerResult {
     let db = db::open().await?;
-    let order = store::get(&db, id)
+    let order = store::get(&db, id, caller.scope())
         .await?
         .ok_or_else(|| Problem::not_found(format!("no order {id}")))?;
     Ok(reply::json(StatusCode::OK, &order))
 }
 
-async fn cancel(id: Uuid) -> HandlerResult {
+async fn cancel(id: Uuid, caller: &Caller) -> HandlerResult {
     let db = db::open().await?;
-    let order = store::cancel(&db, id)
+    let order = store::cancel(&db, id, caller.scope())
         .await?
         .ok_or_else(|| Problem::not_found(format!("no order {id}")))?;
     Ok(reply::json(StatusCode::OK, &order))

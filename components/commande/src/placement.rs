@@ -49,29 +49,31 @@ pub enum Decision {
     Refuse(Problem),
 }
 
-/// The answer to a placement by `client` that found `found`.
+/// The answer to a placement by `client`, asked by a caller of `scope`
+/// (`None`: staff; `Some(owner)`: a customer), that found `found`.
 ///
 /// A new order always clears its cart (and retries stale clears of other
 /// orders); a replay answers the same order with the same 201, clearing its
 /// cart only if that is still queued, and only for the client who placed
-/// it; without an order under the key, the problem that stopped this
-/// request is the answer.
-pub fn decide(client: Uuid, found: Found) -> Decision {
+/// it and a caller who reaches it; without an order under the key, the
+/// problem that stopped this request is the answer.
+pub fn decide(client: Uuid, scope: Option<Uuid>, found: Found) -> Decision {
     match found {
         Found::Inserted(order) => Decision::Answer {
             clear: Some(Clear::of(&order, CLEARS_PER_REQUEST)),
             order,
         },
-        Found::NoDraft { problem, prior } => replay(client, prior, problem),
+        Found::NoDraft { problem, prior } => replay(client, scope, prior, problem),
         Found::KeyTaken { prior } => replay(
             client,
+            scope,
             prior,
             Problem::internal("a concurrent order vanished"),
         ),
     }
 }
 
-fn replay(client: Uuid, prior: Option<Prior>, otherwise: Problem) -> Decision {
+fn replay(client: Uuid, scope: Option<Uuid>, prior: Option<Prior>, otherwise: Problem) -> Decision {
     let Some(Prior {
         order,
         clear_pending,
@@ -79,7 +81,8 @@ fn replay(client: Uuid, prior: Option<Prior>, otherwise: Problem) -> Decision {
     else {
         return Decision::Refuse(otherwise);
     };
-    if order.client_id != client {
+    let reachable = scope.is_none_or(|owner| order.owner_id == Some(owner));
+    if order.client_id != client || !reachable {
         return Decision::Refuse(Problem::rule(
             "idempotency-key-reused",
             "this Idempotency-Key was used for another client's order",
@@ -174,6 +177,7 @@ mod tests {
             }],
             total_cents: 2500,
             currency: "EUR".into(),
+            owner_id: None,
             created_at: "2026-12-01T09:00:00.000000Z".into(),
             cancelled_at: None,
         }
@@ -206,7 +210,7 @@ mod tests {
     /// A new order clears what it took and takes up stale clears.
     #[test]
     fn a_new_order_clears_its_cart_and_retries_others() {
-        let (order, clear) = answered(decide(ADA, Found::Inserted(order(ADA))));
+        let (order, clear) = answered(decide(ADA, None, Found::Inserted(order(ADA))));
         let clear = clear.unwrap();
         assert_eq!((clear.order, clear.client), (order.id, ADA));
         assert_eq!(clear.lines, [("CAFE-250".to_owned(), 2)]);
@@ -228,7 +232,7 @@ mod tests {
                 },
             ];
             for found in found {
-                let (order, clear) = answered(decide(ADA, found));
+                let (order, clear) = answered(decide(ADA, None, found));
                 assert_eq!(order.id, Uuid::from_u128(7));
                 assert_eq!(clear.map(|c| c.others), pending.then_some(0));
             }
@@ -240,6 +244,7 @@ mod tests {
     fn a_key_reused_by_another_client_is_refused() {
         let problem = refused(decide(
             BOB,
+            None,
             Found::KeyTaken {
                 prior: prior(ADA, true),
             },
@@ -248,6 +253,7 @@ mod tests {
         assert!(problem.kind.ends_with("/idempotency-key-reused"));
         let problem = refused(decide(
             BOB,
+            None,
             Found::NoDraft {
                 problem: Problem::not_found("no client"),
                 prior: prior(ADA, false),
@@ -256,19 +262,36 @@ mod tests {
         assert_eq!(problem.status, 422);
     }
 
+    /// A customer replaying a key of an order it does not own (another
+    /// customer's, for the same client id) gets the 422, not the order.
+    #[test]
+    fn a_replay_reaches_only_the_callers_order() {
+        let mut theirs = prior(ADA, false);
+        theirs.as_mut().unwrap().order.owner_id = Some(Uuid::from_u128(10));
+        let found = Found::KeyTaken {
+            prior: theirs.clone(),
+        };
+        let problem = refused(decide(ADA, Some(Uuid::from_u128(11)), found));
+        assert_eq!(problem.status, 422);
+        let found = Found::KeyTaken { prior: theirs };
+        let (order, _) = answered(decide(ADA, Some(Uuid::from_u128(10)), found));
+        assert_eq!(order.owner_id, Some(Uuid::from_u128(10)));
+    }
+
     /// With no order under the key, the cart's problem is the answer; a key
     /// taken by an order that cannot be read is a 500.
     #[test]
     fn without_a_prior_order_the_problem_stands() {
         let problem = refused(decide(
             ADA,
+            None,
             Found::NoDraft {
                 problem: Problem::not_found("no client"),
                 prior: None,
             },
         ));
         assert_eq!(problem.status, 404);
-        let problem = refused(decide(ADA, Found::KeyTaken { prior: None }));
+        let problem = refused(decide(ADA, None, Found::KeyTaken { prior: None }));
         assert_eq!(problem.status, 500);
     }
 

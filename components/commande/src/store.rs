@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use comptoir_kit::Problem;
-use comptoir_kit::db::{self, DbTime, DbUuid, column, rows, text_param, uuid_param};
+use comptoir_kit::db::{
+    self, DbTime, DbUuid, column, opt_uuid_param, rows, text_param, uuid_param,
+};
 use comptoir_kit::page::{Page, PageRequest};
 use spin_sdk::pg::{self, Connection, DbValue, Decode, ParameterValue, Row};
 use uuid::Uuid;
@@ -24,7 +26,7 @@ impl Decode for OrderStatus {
 
 fn order_columns() -> String {
     format!(
-        "id, seq, client_id, status, total_cents, currency, {}, {}",
+        "id, seq, client_id, status, total_cents, currency, owner_id, {}, {}",
         db::utc("created_at"),
         db::utc("cancelled_at")
     )
@@ -40,6 +42,7 @@ fn order_row(row: &Row) -> Result<(i64, Order), Problem> {
             lines: Vec::new(),
             total_cents: column(row, "total_cents")?,
             currency: column(row, "currency")?,
+            owner_id: column::<Option<DbUuid>>(row, "owner_id")?.map(|o| o.0),
             created_at: column::<DbTime>(row, "created_at")?.0,
             cancelled_at: column::<Option<DbTime>>(row, "cancelled_at")?.map(|t| t.0),
         },
@@ -100,7 +103,7 @@ async fn one(
 async fn with_its_lines(
     db: &Connection,
     filter: &str,
-    param: ParameterValue,
+    params: Vec<ParameterValue>,
     pending: bool,
 ) -> Result<Option<(Order, bool)>, Problem> {
     let pending_column = if pending {
@@ -111,7 +114,7 @@ async fn with_its_lines(
     let found = rows(
         db,
         &format!(
-            "SELECT o.id, o.seq, o.client_id, o.status, o.total_cents, o.currency, \
+            "SELECT o.id, o.seq, o.client_id, o.status, o.total_cents, o.currency, o.owner_id, \
                     o.created_at AT TIME ZONE 'UTC' AS created_at, \
                     o.cancelled_at AT TIME ZONE 'UTC' AS cancelled_at, \
                     {pending_column} AS clear_pending, \
@@ -119,7 +122,7 @@ async fn with_its_lines(
              FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id \
              WHERE {filter} ORDER BY l.position"
         ),
-        vec![param],
+        params,
     )
     .await?;
     let Some(first) = found.first() else {
@@ -140,8 +143,17 @@ async fn with_its_lines(
     Ok(Some((order, column(first, "clear_pending")?)))
 }
 
-pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
-    Ok(with_its_lines(db, "o.id = $1", uuid_param(id), false)
+/// The condition that order row `o` is within scope parameter `$n`
+/// (NULL: every order; else only that owner's).
+fn reachable(n: usize) -> String {
+    format!("(${n}::uuid IS NULL OR o.owner_id = ${n}::uuid)")
+}
+
+/// Order `id`, if `scope` reaches it (`None`: staff, every order).
+pub async fn get(db: &Connection, id: Uuid, scope: Option<Uuid>) -> Result<Option<Order>, Problem> {
+    let filter = format!("o.id = $1 AND {}", reachable(2));
+    let params = vec![uuid_param(id), opt_uuid_param(scope)];
+    Ok(with_its_lines(db, &filter, params, false)
         .await?
         .map(|(order, _)| order))
 }
@@ -149,7 +161,7 @@ pub async fn get(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
 /// The order placed with `key`, and whether its cart clear is pending.
 pub async fn by_idempotency_key(db: &Connection, key: &str) -> Result<Option<Prior>, Problem> {
     Ok(
-        with_its_lines(db, "o.idempotency_key = $1", text_param(key), true)
+        with_its_lines(db, "o.idempotency_key = $1", vec![text_param(key)], true)
             .await?
             .map(|(order, clear_pending)| Prior {
                 order,
@@ -158,23 +170,24 @@ pub async fn by_idempotency_key(db: &Connection, key: &str) -> Result<Option<Pri
     )
 }
 
-/// Orders (of one client, or all), oldest first.
+/// Orders (of one client, or all) within `scope`, oldest first.
 pub async fn list(
     db: &Connection,
     client: Option<Uuid>,
+    scope: Option<Uuid>,
     page: PageRequest,
 ) -> Result<Page<Order>, Problem> {
     let mut params = vec![
         ParameterValue::Int64(page.after),
         ParameterValue::Int64(page.fetch_limit()),
     ];
-    let filter = match client {
-        Some(client) => {
-            params.push(uuid_param(client));
-            "AND client_id = $3"
+    let mut filter = String::new();
+    for (column, value) in [("client_id", client), ("owner_id", scope)] {
+        if let Some(value) = value {
+            params.push(uuid_param(value));
+            filter += &format!(" AND {column} = ${}", params.len());
         }
-        None => "",
-    };
+    }
     let found = rows(
         db,
         &format!(
@@ -198,6 +211,7 @@ pub async fn place(
     client: Uuid,
     key: &str,
     draft: &Draft,
+    owner: Option<Uuid>,
 ) -> Result<Option<Order>, Problem> {
     let n = draft.lines.len();
     let positions = (0..n).map(|i| i32::try_from(i).ok()).collect();
@@ -205,8 +219,8 @@ pub async fn place(
         db,
         &format!(
             "WITH placed AS ( \
-                 INSERT INTO orders (client_id, total_cents, currency, idempotency_key) \
-                 VALUES ($1, $2, $3, $4) \
+                 INSERT INTO orders (client_id, total_cents, currency, idempotency_key, owner_id) \
+                 VALUES ($1, $2, $3, $4, $11) \
                  ON CONFLICT (idempotency_key) DO NOTHING RETURNING {cols}), \
              lines AS ( \
                  INSERT INTO order_lines (order_id, position, product_id, name, unit_price_cents, quantity, line_total_cents) \
@@ -228,6 +242,7 @@ pub async fn place(
             ParameterValue::ArrayInt64(draft.lines.iter().map(|l| Some(l.unit_price_cents)).collect()),
             ParameterValue::ArrayInt32(draft.lines.iter().map(|l| Some(l.quantity)).collect()),
             ParameterValue::ArrayInt64(draft.lines.iter().map(|l| Some(l.line_total_cents)).collect()),
+            opt_uuid_param(owner),
         ],
     )
     .await?;
@@ -239,19 +254,24 @@ pub async fn place(
     Ok(Some(order))
 }
 
-/// Cancels a validated order. `Ok(None)` when there is no such order; a
-/// 409 when it is not `validated`.
-pub async fn cancel(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem> {
+/// Cancels a validated order within `scope`. `Ok(None)` when there is no
+/// such order (or not the caller's); a 409 when it is not `validated`.
+pub async fn cancel(
+    db: &Connection,
+    id: Uuid,
+    scope: Option<Uuid>,
+) -> Result<Option<Order>, Problem> {
     // The update is committed only once its answer (with its lines) reads.
     let cancelled = db::transaction(db, async |db| {
         one(
             db,
             &format!(
-                "UPDATE orders SET status = 'cancelled', cancelled_at = now() \
-                 WHERE id = $1 AND status = 'validated' RETURNING {cols}",
+                "UPDATE orders o SET status = 'cancelled', cancelled_at = now() \
+                 WHERE id = $1 AND status = 'validated' AND {scope} RETURNING {cols}",
+                scope = reachable(2),
                 cols = order_columns()
             ),
-            vec![uuid_param(id)],
+            vec![uuid_param(id), opt_uuid_param(scope)],
         )
         .await
     })
@@ -259,7 +279,7 @@ pub async fn cancel(db: &Connection, id: Uuid) -> Result<Option<Order>, Problem>
     if cancelled.is_some() {
         return Ok(cancelled);
     }
-    match get(db, id).await? {
+    match get(db, id, scope).await? {
         Some(order) => Err(Problem::conflict(format!(
             "order {id} is {}, only a validated order can be cancelled",
             order.status

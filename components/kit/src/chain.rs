@@ -1,12 +1,20 @@
 //! Calls to other services through Spin's local service chaining
 //! (`http://<component>.spin.internal/...`; comptoir dispatches them in
-//! process, Spin does the same).
+//! process, Spin does the same). A call made on a caller's behalf carries
+//! its token, so that the callee checks it again; a call to a private
+//! endpoint carries none (see [`serve_internal`](crate::serve_internal)).
 
 use serde::de::DeserializeOwned;
 use spin_sdk::http::body::IncomingBodyExt as _;
 use spin_sdk::http::{EmptyBody, FullBody, Method, Request, Response, StatusCode};
 
-use crate::Problem;
+use crate::{Caller, Problem};
+
+/// The component serving panier's service-only routes (checkout after an
+/// order, forget after a client's deletion): the same `panier.wasm` behind
+/// a private endpoint (`route = { private = true }` in `spin.toml`), which
+/// no request from outside reaches.
+pub const PANIER_INTERNAL: &str = "panier-internal";
 
 /// The address of `component`'s `path` for chaining.
 pub fn url(component: &str, path: &str) -> String {
@@ -45,41 +53,36 @@ async fn finish(
     Ok(Answer { status, body })
 }
 
-/// `GET` on `service`'s `path`.
-pub async fn get(service: &str, path: &str) -> Result<Answer, Problem> {
+/// `GET` on `service`'s `path`, as `caller`.
+pub async fn get(service: &str, path: &str, caller: &Caller) -> Result<Answer, Problem> {
     let request = Request::builder()
         .method(Method::GET)
         .uri(url(service, path))
+        .header("authorization", caller.authorization())
         .body(EmptyBody::new())
         .map_err(|e| Problem::internal(format!("invalid chained request: {e}")))?;
     finish(spin_sdk::http::send(request).await, service).await
 }
 
-/// A request with a JSON body (or none) on `service`'s `path`.
+/// A request with a JSON body (or none) on `service`'s `path`: as
+/// `caller`, or with no token (a private endpoint) when `None`.
 pub async fn call(
     service: &str,
     method: Method,
     path: &str,
     json: Option<&serde_json::Value>,
+    caller: Option<&Caller>,
 ) -> Result<Answer, Problem> {
     let body = json.map(|j| j.to_string()).unwrap_or_default();
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(method)
         .uri(url(service, path))
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let Some(caller) = caller {
+        request = request.header("authorization", caller.authorization());
+    }
+    let request = request
         .body(FullBody::new(bytes::Bytes::from(body)))
         .map_err(|e| Problem::internal(format!("invalid chained request: {e}")))?;
     finish(spin_sdk::http::send(request).await, service).await
-}
-
-/// Whether client `id` exists, asked of the clients service.
-pub async fn client_exists(id: uuid::Uuid) -> Result<bool, Problem> {
-    let reply = get("clients", &format!("/clients/{id}")).await?;
-    match reply.status {
-        StatusCode::OK => Ok(true),
-        StatusCode::NOT_FOUND => Ok(false),
-        status => Err(Problem::unavailable(format!(
-            "the clients service answered {status} when checking a client"
-        ))),
-    }
 }

@@ -168,6 +168,11 @@ pub fn uuid_param(id: uuid::Uuid) -> ParameterValue {
     ParameterValue::Uuid(id.to_string())
 }
 
+/// A `uuid` parameter that may be NULL.
+pub fn opt_uuid_param(id: Option<uuid::Uuid>) -> ParameterValue {
+    id.map_or(ParameterValue::DbNull, uuid_param)
+}
+
 /// A text parameter that may be NULL.
 pub fn opt_text_param(value: Option<&str>) -> ParameterValue {
     value.map_or(ParameterValue::DbNull, |v| {

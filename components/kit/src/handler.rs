@@ -1,9 +1,11 @@
-//! The entry point every service shares: split the request into what routes
-//! match on (method, path segments), run the service's router, and turn a
-//! problem into its problem+json answer in this one place.
+//! The entry point every service shares: authenticate the caller, split
+//! the request into what routes match on (method, path segments), run the
+//! service's router, and turn a problem into its problem+json answer in
+//! this one place.
 
 use spin_sdk::http::{Method, Request};
 
+use crate::auth::{self, Caller};
 use crate::reply::Reply;
 use crate::{Problem, request};
 
@@ -11,8 +13,29 @@ use crate::{Problem, request};
 pub type HandlerResult = Result<Reply, Problem>;
 
 /// Answers `request` with `route`, which gets the method, the non-empty
-/// path segments (`/clients/42` → `["clients", "42"]`) and the request.
+/// path segments (`/clients/42` → `["clients", "42"]`), the request and
+/// its caller: only a request whose bearer token verifies reaches it
+/// (401 otherwise, whatever the path).
 pub async fn serve(
+    request: Request,
+    route: impl AsyncFnOnce(Method, &[&str], Request, Caller) -> HandlerResult,
+) -> Reply {
+    let caller = match auth::authenticate(&request).await {
+        Ok(caller) => caller,
+        Err(problem) => return problem.into_reply(),
+    };
+    let uri = request.uri().clone();
+    let method = request.method().clone();
+    route(method, &request::segments(&uri), request, caller)
+        .await
+        .unwrap_or_else(Problem::into_reply)
+}
+
+/// Answers a request made through a component's private endpoint (no
+/// route from outside reaches it, only service chaining from the other
+/// components of the app) with `route`, without a token: reaching it is
+/// the proof that another component of the app called.
+pub async fn serve_internal(
     request: Request,
     route: impl AsyncFnOnce(Method, &[&str], Request) -> HandlerResult,
 ) -> Reply {

@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //!
-//! - [`handler`]: the entry point ([`serve`]): routing input, errors to problem+json.
+//! - [`handler`]: the entry point ([`serve`]): authentication, routing input, errors to problem+json.
+//! - [`auth`]: bearer tokens, the [`Caller`](auth::Caller) they name, who may do what.
 //! - [`problem`]: RFC 9457 `application/problem+json` errors.
 //! - [`reply`]: JSON success responses.
 //! - [`request`]: reading JSON bodies, path segments and query parameters.
@@ -14,6 +15,7 @@
 //! - [`chain`]: calls to other services (`http://<service>.spin.internal`).
 //! - [`db`]: opening the service's own database and reading row values.
 
+pub mod auth;
 pub mod chain;
 pub mod db;
 pub mod handler;
@@ -22,7 +24,8 @@ pub mod problem;
 pub mod reply;
 pub mod request;
 
-pub use handler::{HandlerResult, no_route, serve};
+pub use auth::Caller;
+pub use handler::{HandlerResult, no_route, serve, serve_internal};
 pub use problem::{FieldError, Problem};
 pub use reply::Reply;
 

@@ -39,6 +39,9 @@ pub struct Problem {
     /// The methods the resource supports (405 only).
     #[serde(skip)]
     pub allow: Option<&'static str>,
+    /// The `WWW-Authenticate` challenge (401 and 403 only).
+    #[serde(skip)]
+    pub challenge: Option<String>,
 }
 
 impl Problem {
@@ -53,12 +56,28 @@ impl Problem {
             errors: Vec::new(),
             retry_after: None,
             allow: None,
+            challenge: None,
         }
     }
 
     /// 400: the request could not be read (malformed JSON, wrong types, bad parameter).
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    /// 401 with `challenge` (`WWW-Authenticate`): no access token, or one
+    /// that was refused.
+    pub fn unauthorized(challenge: String, detail: impl Into<String>) -> Self {
+        let mut problem = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail);
+        problem.challenge = Some(challenge);
+        problem
+    }
+
+    /// 403 with `challenge`: a valid token whose caller may not do this.
+    pub fn forbidden(challenge: String, detail: impl Into<String>) -> Self {
+        let mut problem = Self::new(StatusCode::FORBIDDEN, "forbidden", detail);
+        problem.challenge = Some(challenge);
+        problem
     }
 
     /// 404: no such resource.
@@ -131,6 +150,11 @@ impl Problem {
                 HeaderName::from_static("allow"),
                 HeaderValue::from_static(allow),
             );
+        }
+        if let Some(challenge) = self.challenge.as_deref().and_then(|c| c.parse().ok()) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static("www-authenticate"), challenge);
         }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(

@@ -132,6 +132,9 @@ pub struct Cart {
     pub total_cents: i64,
     pub currency: String,
     pub updated_at: Option<String>,
+    /// The identity the cart's client belongs to (`null`: a client staff
+    /// made, or no cart yet); commande records it beside the order.
+    pub owner_id: Option<uuid::Uuid>,
 }
 
 impl Cart {
@@ -148,6 +151,7 @@ impl Cart {
             items,
             currency,
             updated_at,
+            owner_id: None,
         }
     }
 }

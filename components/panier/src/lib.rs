@@ -2,13 +2,19 @@
 //!
 //! Routes (see DESIGN.md §4): `GET|DELETE /panier/{client_id}`,
 //! `POST /panier/{client_id}/items`, `PUT|DELETE
-//! /panier/{client_id}/items/{product_id}`, and two routes other services
-//! call: `POST /panier/{client_id}/checkout` (commande, after an order) and
-//! `POST /panier/{client_id}/forget` (clients, after deleting a client).
+//! /panier/{client_id}/items/{product_id}`, for the client's owner and
+//! staff (another customer's cart is a 404). Two routes only other
+//! services call, `POST /panier/{client_id}/checkout` (commande, after an
+//! order) and `POST /panier/{client_id}/forget` (clients, after deleting a
+//! client), are served only by the `panier-internal` component: the same
+//! `.wasm` behind a private endpoint (its variable `internal` is `true`),
+//! which nothing outside the app reaches; the public component answers
+//! them 404, whoever asks.
 //!
-//! The clients service is asked whether a client exists once per cart, not
-//! on every operation: a cart row records that its client was verified
-//! (when the cart was first written), and a deleted client's cart row
+//! The clients service is asked whether a client exists (as the caller, so
+//! that it checks who owns it) once per cart, not on every operation: a
+//! cart row records that its client was verified, and its owner (when the
+//! cart was first written), and a deleted client's cart row
 //! becomes a tombstone when clients calls `forget`. Each operation is one
 //! statement that checks that record, changes the cart and returns it; only
 //! when panier cannot tell (no cart yet) does it ask clients.
@@ -18,14 +24,14 @@ pub mod domain;
 mod store;
 
 use comptoir_kit::request;
-use comptoir_kit::{HandlerResult, Problem, Reply, chain, db, reply};
+use comptoir_kit::{Caller, HandlerResult, Problem, Reply, chain, db, reply};
 use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
 use spin_sdk::pg::Connection;
 use uuid::Uuid;
 
 use crate::domain::{AddItemBody, Checkout, CheckoutBody, ClientStatus, NewItem, SetQuantityBody};
-use crate::store::Outcome;
+use crate::store::{Access, Outcome};
 
 #[http_service]
 async fn handle(request: Request) -> Reply {
@@ -33,7 +39,18 @@ async fn handle(request: Request) -> Reply {
     if injected_fault() {
         return Problem::internal("injected fault (a fault-injection build)").into_reply();
     }
-    comptoir_kit::serve(request, route).await
+    if is_internal().await {
+        comptoir_kit::serve_internal(request, internal_route).await
+    } else {
+        comptoir_kit::serve(request, route).await
+    }
+}
+
+/// Whether this component is `panier-internal` (variable `internal`).
+async fn is_internal() -> bool {
+    spin_sdk::variables::get("internal")
+        .await
+        .is_ok_and(|v| v == "true")
 }
 
 /// One request in five, at random (the keys of `RandomState` come from
@@ -44,32 +61,39 @@ fn injected_fault() -> bool {
     std::collections::hash_map::RandomState::new().hash_one(0u8) % 5 == 0
 }
 
-async fn route(method: Method, path: &[&str], request: Request) -> HandlerResult {
+/// The public routes: a caller's cart.
+async fn route(method: Method, path: &[&str], request: Request, caller: Caller) -> HandlerResult {
     match (method, path) {
-        (Method::GET, ["panier", client]) => get(parse_client(client)?).await,
-        (Method::DELETE, ["panier", client]) => clear(parse_client(client)?).await,
+        (Method::GET, ["panier", client]) => get(parse_client(client)?, &caller).await,
+        (Method::DELETE, ["panier", client]) => clear(parse_client(client)?, &caller).await,
         (_, ["panier", _]) => Err(Problem::method_not_allowed("GET, DELETE")),
         (Method::POST, ["panier", client, "items"]) => {
             let client = parse_client(client)?;
-            add(client, request).await
+            add(client, request, &caller).await
         }
         (_, ["panier", _, "items"]) => Err(Problem::method_not_allowed("POST")),
+        (Method::PUT, ["panier", client, "items", product]) => {
+            let (client, product) = (parse_client(client)?, parse_product(product)?);
+            set_quantity(client, &product, request, &caller).await
+        }
+        (Method::DELETE, ["panier", client, "items", product]) => {
+            let (client, product) = (parse_client(client)?, parse_product(product)?);
+            change_quantity(client, &product, 0, &caller).await
+        }
+        (_, ["panier", _, "items", _]) => Err(Problem::method_not_allowed("PUT, DELETE")),
+        _ => Err(comptoir_kit::no_route(&request)),
+    }
+}
+
+/// The service-only routes, on the private endpoint.
+async fn internal_route(method: Method, path: &[&str], request: Request) -> HandlerResult {
+    match (method, path) {
         (Method::POST, ["panier", client, "checkout"]) => {
             let client = parse_client(client)?;
             checkout(client, request).await
         }
-        (_, ["panier", _, "checkout"]) => Err(Problem::method_not_allowed("POST")),
         (Method::POST, ["panier", client, "forget"]) => forget(parse_client(client)?).await,
-        (_, ["panier", _, "forget"]) => Err(Problem::method_not_allowed("POST")),
-        (Method::PUT, ["panier", client, "items", product]) => {
-            let (client, product) = (parse_client(client)?, parse_product(product)?);
-            set_quantity(client, &product, request).await
-        }
-        (Method::DELETE, ["panier", client, "items", product]) => {
-            let (client, product) = (parse_client(client)?, parse_product(product)?);
-            change_quantity(client, &product, 0).await
-        }
-        (_, ["panier", _, "items", _]) => Err(Problem::method_not_allowed("PUT, DELETE")),
+        (_, ["panier", _, "checkout" | "forget"]) => Err(Problem::method_not_allowed("POST")),
         _ => Err(comptoir_kit::no_route(&request)),
     }
 }
@@ -92,26 +116,35 @@ fn no_client(client: Uuid) -> Problem {
     Problem::not_found(format!("no client {client}"))
 }
 
-/// 404 unless the clients service knows `client`.
-async fn ensure_client(client: Uuid) -> Result<(), Problem> {
-    if chain::client_exists(client).await? {
-        Ok(())
-    } else {
-        Err(no_client(client))
+/// The owner of `client` (`None`: a client staff made), asked of the
+/// clients service as `caller`: 404 unless it exists and `caller` reaches it.
+async fn ensure_client(client: Uuid, caller: &Caller) -> Result<Option<Uuid>, Problem> {
+    #[derive(serde::Deserialize)]
+    struct Found {
+        owner_id: Option<Uuid>,
+    }
+    let answer = chain::get("clients", &format!("/clients/{client}"), caller).await?;
+    match answer.status {
+        StatusCode::OK => Ok(answer.json::<Found>("clients")?.owner_id),
+        StatusCode::NOT_FOUND => Err(no_client(client)),
+        status => Err(Problem::unavailable(format!(
+            "the clients service answered {status} when checking a client"
+        ))),
     }
 }
 
-/// Runs `op` (its argument: whether clients was just asked) on a cart
-/// whose client panier knows: when the cart's statement cannot tell, asks
-/// the clients service once and runs `op` again, told so.
+/// Runs `op` on a cart whose client panier knows: first within `caller`'s
+/// scope; when the cart's statement cannot tell, asks the clients service
+/// once and runs `op` again with the owner it confirmed.
 async fn on_known_client<T>(
     client: Uuid,
-    op: impl AsyncFn(bool) -> Result<Outcome<T>, Problem>,
+    caller: &Caller,
+    op: impl AsyncFn(Access) -> Result<Outcome<T>, Problem>,
 ) -> Result<T, Problem> {
-    let outcome = match op(false).await? {
+    let outcome = match op(Access::Scope(caller.scope())).await? {
         Outcome::Unverified => {
-            ensure_client(client).await?;
-            op(true).await?
+            let owner = ensure_client(client, caller).await?;
+            op(Access::Confirmed { owner }).await?
         }
         known => known,
     };
@@ -121,52 +154,73 @@ async fn on_known_client<T>(
     }
 }
 
-/// Records that clients confirmed `client` when `checked`; `false` when
-/// the client is gone meanwhile.
-async fn record_check(db: &Connection, client: Uuid, checked: bool) -> Result<bool, Problem> {
-    if checked {
-        store::verify(db, client).await
-    } else {
-        Ok(true)
+/// Records the owner clients confirmed (with [`Access::Confirmed`]), so
+/// that the statement after it runs within the scope that owner has;
+/// `None` when the client is gone meanwhile.
+async fn record_check(
+    db: &Connection,
+    client: Uuid,
+    access: Access,
+    caller: &Caller,
+) -> Result<Option<Option<Uuid>>, Problem> {
+    match access {
+        Access::Scope(scope) => Ok(Some(scope)),
+        Access::Confirmed { owner } => Ok(store::verify(db, client, owner)
+            .await?
+            .then(|| caller.scope())),
     }
 }
 
-async fn get(client: Uuid) -> HandlerResult {
+async fn get(client: Uuid, caller: &Caller) -> HandlerResult {
     let db = db::open().await?;
-    let (status, cart) = store::load(&db, client).await?;
+    let (status, mut cart) = store::load(&db, client, caller.scope()).await?;
     match status {
         ClientStatus::Gone => return Err(no_client(client)),
-        ClientStatus::Unknown => ensure_client(client).await?,
+        ClientStatus::Unknown => {
+            let owner = ensure_client(client, caller).await?;
+            store::verify(&db, client, owner).await?;
+            cart.owner_id = owner;
+        }
         ClientStatus::Verified => {}
     }
     Ok(reply::json(StatusCode::OK, &cart))
 }
 
-async fn add(client: Uuid, request: Request) -> HandlerResult {
+async fn add(client: Uuid, request: Request, caller: &Caller) -> HandlerResult {
     let body: AddItemBody = request::json_body(request).await?;
     let item = NewItem::parse(body).map_err(Problem::validation)?;
     let db = db::open().await?;
     // The first add creates the cart, verified, once clients confirmed.
-    let cart = on_known_client(client, async |checked| {
-        store::add(&db, client, &item, checked).await
+    let cart = on_known_client(client, caller, async |access| {
+        store::add(&db, client, &item, access).await
     })
     .await?;
     Ok(reply::json(StatusCode::OK, &cart))
 }
 
-async fn set_quantity(client: Uuid, product: &str, request: Request) -> HandlerResult {
+async fn set_quantity(
+    client: Uuid,
+    product: &str,
+    request: Request,
+    caller: &Caller,
+) -> HandlerResult {
     let body: SetQuantityBody = request::json_body(request).await?;
     let quantity = domain::parse_quantity(body).map_err(Problem::validation)?;
-    change_quantity(client, product, quantity).await
+    change_quantity(client, product, quantity, caller).await
 }
 
-async fn change_quantity(client: Uuid, product: &str, quantity: i32) -> HandlerResult {
+async fn change_quantity(
+    client: Uuid,
+    product: &str,
+    quantity: i32,
+    caller: &Caller,
+) -> HandlerResult {
     let db = db::open().await?;
-    let cart = on_known_client(client, async |checked| {
-        if !record_check(&db, client, checked).await? {
+    let cart = on_known_client(client, caller, async |access| {
+        let Some(scope) = record_check(&db, client, access, caller).await? else {
             return Ok(Outcome::Gone);
-        }
-        store::set_quantity(&db, client, product, quantity).await
+        };
+        store::set_quantity(&db, client, product, quantity, scope).await
     })
     .await?
     .ok_or_else(|| Problem::not_found(format!("the cart has no item {product}")))?;
@@ -184,27 +238,22 @@ async fn checkout(client: Uuid, request: Request) -> HandlerResult {
     Ok(reply::no_content())
 }
 
-async fn clear(client: Uuid) -> HandlerResult {
+async fn clear(client: Uuid, caller: &Caller) -> HandlerResult {
     let db = db::open().await?;
-    on_known_client(client, async |checked| {
-        if !record_check(&db, client, checked).await? {
+    on_known_client(client, caller, async |access| {
+        let Some(scope) = record_check(&db, client, access, caller).await? else {
             return Ok(Outcome::Gone);
-        }
-        store::clear(&db, client).await
+        };
+        store::clear(&db, client, scope).await
     })
     .await?;
     Ok(reply::no_content())
 }
 
 /// The clients service deleted `client`: remove its cart for good. Only
-/// once clients confirms the client is gone (409 otherwise), so calling
-/// this route for a live client changes nothing.
+/// the clients service calls it (the private endpoint), once the client is
+/// deleted, so the client is not asked about again.
 async fn forget(client: Uuid) -> HandlerResult {
-    if chain::client_exists(client).await? {
-        return Err(Problem::conflict(format!(
-            "client {client} still exists: only a deleted client's cart is forgotten"
-        )));
-    }
     let db = db::open().await?;
     store::forget(&db, client).await?;
     Ok(reply::no_content())

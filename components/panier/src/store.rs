@@ -3,12 +3,14 @@
 //! Each cart operation is one statement that changes the cart and returns
 //! it (data-modifying CTEs), together with what panier knows of its client
 //! (`carts.client_status`, see [`ClientStatus`]): only a cart whose client
-//! was verified is served without asking the clients service. Every column
+//! was verified is served without asking the clients service, and only to
+//! its owner or staff (the caller's scope is a parameter of the same
+//! statement: another customer's cart reads as a deleted client's). Every column
 //! of an answer is cast to the type the component decodes, so a statement
 //! either fails as a whole (nothing written) or its answer decodes.
 
 use comptoir_kit::Problem;
-use comptoir_kit::db::{self, DbTime, column, text_param, uuid_param};
+use comptoir_kit::db::{self, DbTime, DbUuid, column, opt_uuid_param, text_param, uuid_param};
 use spin_sdk::pg::{Connection, ParameterValue, Row};
 use uuid::Uuid;
 
@@ -16,6 +18,27 @@ use crate::domain::{self, CURRENCY, Cart, Checkout, ClientStatus, Line, NewItem}
 
 /// SQLSTATE of a CHECK violation (here: a quantity beyond 1000).
 const CHECK_VIOLATION: &str = "23514";
+
+/// Most lines a cart holds: what one order takes.
+pub const LINES_MAX: i64 = domain::CHECKOUT_LINES_MAX as i64;
+
+/// How a statement may reach a cart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A verified cart within the caller's scope (`None`: staff, any cart;
+    /// `Some(owner)`: that owner's only).
+    Scope(Option<Uuid>),
+    /// The clients service just confirmed the client to this caller: the
+    /// cart is verified (created if need be) and `owner` recorded as its
+    /// owner (the client's, `None` for a client staff made).
+    Confirmed { owner: Option<Uuid> },
+}
+
+/// The condition that the row of `carts` (as `alias`) is within scope
+/// parameter `$n` (NULL: every cart; else only that owner's).
+fn owned(alias: &str, n: usize) -> String {
+    format!("(${n}::uuid IS NULL OR coalesce({alias}.owner_id = ${n}::uuid, false))")
+}
 
 /// What a cart statement found.
 pub enum Outcome<T> {
@@ -29,16 +52,32 @@ pub enum Outcome<T> {
 }
 
 /// The state of the client as one statement saw it: `verified` when the
-/// statement's `shown` CTE holds the cart, else what the cart row says.
-const STATE_OF_WRITE: &str = "CASE WHEN EXISTS (SELECT 1 FROM shown) THEN 'verified' \
-     ELSE coalesce((SELECT client_status FROM carts WHERE client_id = $1), 'none') END";
+/// statement's `shown` CTE holds the cart, else what the cart row says,
+/// where a verified cart outside scope `$n` reads `gone` (a 404, as for
+/// an id that does not exist).
+fn state_of_write(n: usize) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM shown) THEN 'verified' ELSE {} END",
+        state_of_row(n)
+    )
+}
+
+/// What the cart row says of its client, for a caller of scope `$n`.
+fn state_of_row(n: usize) -> String {
+    format!(
+        "coalesce((SELECT CASE WHEN r.client_status = 'verified' AND NOT {} THEN 'gone' \
+                      ELSE r.client_status END \
+                   FROM carts r WHERE r.client_id = $1), 'none')",
+        owned("r", n)
+    )
+}
 
 /// The final `SELECT` of a cart statement: the client's state, then the
 /// cart (`shown`: currency, updated_at) and its `lines`, one row per line.
 fn answer(state: &str, extra: &str) -> String {
     format!(
         "SELECT s.state::text AS state, {extra} c.currency::text AS currency, \
-                c.updated_at AT TIME ZONE 'UTC' AS updated_at, \
+                c.updated_at AT TIME ZONE 'UTC' AS updated_at, c.owner_id AS owner_id, \
                 l.product_id::text AS product_id, l.name::text AS name, \
                 l.unit_price_cents::int8 AS unit_price_cents, l.quantity::int4 AS quantity \
          FROM (SELECT {state} AS state) s \
@@ -95,6 +134,7 @@ fn cart(client_id: Uuid, rows: &[Row]) -> Result<Cart, Problem> {
         return Ok(Cart::new(client_id, Vec::new(), CURRENCY.into(), None));
     };
     let updated_at = column::<DbTime>(&rows[0], "updated_at")?.0;
+    let owner = column::<Option<DbUuid>>(&rows[0], "owner_id")?.map(|o| o.0);
     let mut items = Vec::new();
     for row in rows {
         let Some(product_id) = column::<Option<String>>(row, "product_id")? else {
@@ -107,7 +147,9 @@ fn cart(client_id: Uuid, rows: &[Row]) -> Result<Cart, Problem> {
             column(row, "quantity")?,
         ));
     }
-    Ok(Cart::new(client_id, items, currency, Some(updated_at)))
+    let mut cart = Cart::new(client_id, items, currency, Some(updated_at));
+    cart.owner_id = owner;
+    Ok(cart)
 }
 
 /// The outcome of a statement that writes only to a verified client's
@@ -120,49 +162,73 @@ fn outcome(client_id: Uuid, rows: &[Row]) -> Result<Outcome<Cart>, Problem> {
     })
 }
 
-/// The cart of `client_id` (items included unless the client is gone).
-pub async fn load(db: &Connection, client_id: Uuid) -> Result<(ClientStatus, Cart), Problem> {
+/// The cart of `client_id` for a caller of `scope` (items included unless
+/// the client is gone, or the cart verified for another owner).
+pub async fn load(
+    db: &Connection,
+    client_id: Uuid,
+    scope: Option<Uuid>,
+) -> Result<(ClientStatus, Cart), Problem> {
     let sql = format!(
         "WITH shown AS ( \
-             SELECT currency, updated_at FROM carts \
-             WHERE client_id = $1 AND client_status <> 'gone'), \
+             SELECT currency, updated_at, owner_id FROM carts c \
+             WHERE client_id = $1 AND client_status <> 'gone' \
+             AND (client_status <> 'verified' OR {})), \
          lines AS ( \
              SELECT product_id, name, unit_price_cents, quantity, seq FROM cart_items \
              WHERE client_id = $1 AND EXISTS (SELECT 1 FROM shown)) \
          {}",
-        answer(
-            "coalesce((SELECT client_status FROM carts WHERE client_id = $1), 'none')",
-            ""
-        )
+        owned("c", 2),
+        answer(&state_of_row(2), "")
     );
-    let rows = query(db, &sql, vec![uuid_param(client_id)]).await?;
+    let rows = query(db, &sql, vec![uuid_param(client_id), opt_uuid_param(scope)]).await?;
     Ok((status(&rows)?, cart(client_id, &rows)?))
 }
 
 /// Adds `item` (a SKU already in the cart gets its quantity increased) and
-/// returns the cart. With `checked` (the clients service just confirmed
-/// the client) the cart is created and marked verified unless the client
-/// is gone; otherwise only a verified cart is written.
+/// returns the cart. With [`Access::Confirmed`] the cart is created (or
+/// marked) verified with its owner unless the client is gone; otherwise
+/// only a verified cart within scope is written. A new SKU in a cart of
+/// [`LINES_MAX`] lines is refused (422), nothing written.
 pub async fn add(
     db: &Connection,
     client_id: Uuid,
     item: &NewItem,
-    checked: bool,
+    access: Access,
 ) -> Result<Outcome<Cart>, Problem> {
-    let shown = if checked {
+    let (shown, who) = match access {
         // A tombstone is the same row: a concurrent forget either ran first
         // (the conflict's WHERE sees it) or waits for this row lock.
-        "INSERT INTO carts (client_id, client_status) VALUES ($1, 'verified') \
-         ON CONFLICT (client_id) DO UPDATE SET updated_at = now(), client_status = 'verified' \
-         WHERE carts.client_status <> 'gone' \
-         RETURNING currency, updated_at"
-    } else {
-        "UPDATE carts SET updated_at = now() \
-         WHERE client_id = $1 AND client_status = 'verified' \
-         RETURNING currency, updated_at"
+        Access::Confirmed { owner } => (
+            "INSERT INTO carts (client_id, client_status, owner_id) \
+             SELECT $1, 'verified', $7 FROM room WHERE room.ok \
+             ON CONFLICT (client_id) DO UPDATE SET updated_at = now(), \
+                 client_status = 'verified', owner_id = EXCLUDED.owner_id \
+             WHERE carts.client_status <> 'gone' \
+             RETURNING currency, updated_at, owner_id"
+                .to_owned(),
+            owner,
+        ),
+        Access::Scope(scope) => (
+            format!(
+                "UPDATE carts c SET updated_at = now() \
+                 WHERE client_id = $1 AND client_status = 'verified' AND {} \
+                 AND (SELECT ok FROM room) \
+                 RETURNING currency, updated_at, owner_id",
+                owned("c", 7)
+            ),
+            scope,
+        ),
     };
+    // `room`: whether the item fits (its SKU is in the cart, or fewer than
+    // `$6` lines are); when it does not, nothing is written. With
+    // `Confirmed`, `$7` is the owner just recorded: the row is within its
+    // own scope.
     let sql = format!(
-        "WITH shown AS ({shown}), \
+        "WITH room AS ( \
+             SELECT $6 > (SELECT count(*) FROM cart_items \
+                 WHERE client_id = $1 AND product_id <> $2) AS ok), \
+         shown AS ({shown}), \
          item AS ( \
              INSERT INTO cart_items (client_id, product_id, name, unit_price_cents, quantity) \
              SELECT $1, $2, $3, $4, $5 FROM shown \
@@ -173,7 +239,7 @@ pub async fn add(
              RETURNING product_id, name, unit_price_cents, quantity, seq), \
          lines AS (SELECT * FROM item UNION ALL {OTHER_LINES}) \
          {}",
-        answer(STATE_OF_WRITE, "")
+        answer(&state_of_write(7), "(SELECT ok FROM room) AS room,")
     );
     let rows = query(
         db,
@@ -184,10 +250,24 @@ pub async fn add(
             text_param(&item.name),
             ParameterValue::Int64(item.unit_price_cents),
             ParameterValue::Int32(item.quantity),
+            ParameterValue::Int64(LINES_MAX),
+            opt_uuid_param(who),
         ],
     )
     .await?;
-    outcome(client_id, &rows)
+    let outcome = outcome(client_id, &rows)?;
+    let room = rows
+        .first()
+        .map(|row| column::<bool>(row, "room"))
+        .transpose()?
+        .unwrap_or(true);
+    if matches!(outcome, Outcome::Done(_)) && !room {
+        return Err(Problem::rule(
+            "cart-full",
+            format!("a cart holds at most {LINES_MAX} lines (what one order takes)"),
+        ));
+    }
+    Ok(outcome)
 }
 
 /// Sets the quantity of `product_id` (0 removes it) in a verified cart and
@@ -197,6 +277,7 @@ pub async fn set_quantity(
     client_id: Uuid,
     product_id: &str,
     quantity: i32,
+    scope: Option<Uuid>,
 ) -> Result<Outcome<Option<Cart>>, Problem> {
     let (change, kept) = if quantity == 0 {
         (
@@ -213,11 +294,13 @@ pub async fn set_quantity(
     if quantity != 0 {
         params.push(ParameterValue::Int32(quantity));
     }
+    params.push(opt_uuid_param(scope));
+    let scope_n = params.len();
     // The cart row is locked before the line, as an add does.
     let sql = format!(
         "WITH cart AS ( \
-             SELECT currency, updated_at FROM carts \
-             WHERE client_id = $1 AND client_status = 'verified' FOR UPDATE), \
+             SELECT currency, updated_at, owner_id FROM carts c \
+             WHERE client_id = $1 AND client_status = 'verified' AND {} FOR UPDATE), \
          changed AS ( \
              {change} WHERE client_id = $1 AND product_id = $2 AND EXISTS (SELECT 1 FROM cart) \
              RETURNING product_id, name, unit_price_cents, quantity, seq), \
@@ -225,12 +308,14 @@ pub async fn set_quantity(
              UPDATE carts SET updated_at = now() \
              WHERE client_id = $1 AND EXISTS (SELECT 1 FROM changed) RETURNING updated_at), \
          shown AS ( \
-             SELECT currency, coalesce((SELECT updated_at FROM touched), cart.updated_at) AS updated_at \
+             SELECT currency, coalesce((SELECT updated_at FROM touched), cart.updated_at) AS updated_at, \
+                    owner_id \
              FROM cart), \
          lines AS ({kept} UNION ALL {OTHER_LINES}) \
          {}",
+        owned("c", scope_n),
         answer(
-            STATE_OF_WRITE,
+            &state_of_write(scope_n),
             "(SELECT count(*) FROM changed)::int8 AS changed,"
         )
     );
@@ -247,23 +332,29 @@ pub async fn set_quantity(
     })
 }
 
-/// Empties a verified cart (a no-op when it has no lines).
-pub async fn clear(db: &Connection, client_id: Uuid) -> Result<Outcome<()>, Problem> {
+/// Empties a verified cart within `scope` (a no-op when it has no lines).
+pub async fn clear(
+    db: &Connection,
+    client_id: Uuid,
+    scope: Option<Uuid>,
+) -> Result<Outcome<()>, Problem> {
     let rows = query(
         db,
         &format!(
             "WITH shown AS ( \
-                 SELECT client_id FROM carts \
-                 WHERE client_id = $1 AND client_status = 'verified' FOR UPDATE), \
+                 SELECT client_id FROM carts c \
+                 WHERE client_id = $1 AND client_status = 'verified' AND {} FOR UPDATE), \
              removed AS ( \
                  DELETE FROM cart_items \
                  WHERE client_id = $1 AND EXISTS (SELECT 1 FROM shown) RETURNING 1), \
              touched AS ( \
                  UPDATE carts SET updated_at = now() \
                  WHERE client_id = $1 AND EXISTS (SELECT 1 FROM removed) RETURNING 1) \
-             SELECT ({STATE_OF_WRITE})::text AS state"
+             SELECT ({})::text AS state",
+            owned("c", 2),
+            state_of_write(2)
         ),
-        vec![uuid_param(client_id)],
+        vec![uuid_param(client_id), opt_uuid_param(scope)],
     )
     .await?;
     Ok(match status(&rows)? {
@@ -273,15 +364,21 @@ pub async fn clear(db: &Connection, client_id: Uuid) -> Result<Outcome<()>, Prob
     })
 }
 
-/// Records that the clients service confirmed `client_id` (creating its
-/// empty cart if need be); `false` when the client is gone.
-pub async fn verify(db: &Connection, client_id: Uuid) -> Result<bool, Problem> {
+/// Records that the clients service confirmed `client_id`, owned by
+/// `owner` (creating its empty cart if need be); `false` when the client
+/// is gone.
+pub async fn verify(
+    db: &Connection,
+    client_id: Uuid,
+    owner: Option<Uuid>,
+) -> Result<bool, Problem> {
     let touched = db
         .execute(
-            "INSERT INTO carts (client_id, client_status) VALUES ($1, 'verified') \
-             ON CONFLICT (client_id) DO UPDATE SET client_status = 'verified' \
+            "INSERT INTO carts (client_id, client_status, owner_id) VALUES ($1, 'verified', $2) \
+             ON CONFLICT (client_id) DO UPDATE SET client_status = 'verified', \
+                 owner_id = EXCLUDED.owner_id \
              WHERE carts.client_status <> 'gone'",
-            vec![uuid_param(client_id)],
+            vec![uuid_param(client_id), opt_uuid_param(owner)],
         )
         .await
         .map_err(db::problem)?;

@@ -150,7 +150,7 @@ impl Component {
             wasm: wasm("clients"),
             routes: &["/clients/..."],
             db: true,
-            chains: &["panier"],
+            chains: &[PANIER_INTERNAL],
         }
     }
 
@@ -170,7 +170,7 @@ impl Component {
             wasm: wasm("commande"),
             routes: &["/commandes/..."],
             db: true,
-            chains: &["panier"],
+            chains: &["panier", PANIER_INTERNAL],
         }
     }
 
@@ -185,7 +185,8 @@ impl Component {
         }
     }
 
-    /// The three services of the real `spin.toml` (without [`Self::docs`]).
+    /// The three services of the real `spin.toml` (without [`Self::docs`];
+    /// panier's private endpoint, `panier-internal`, comes with panier).
     pub fn all_services() -> Vec<Self> {
         vec![Self::clients(), Self::panier(), Self::commande()]
     }
@@ -201,6 +202,16 @@ impl Component {
     }
 }
 
+/// panier's private endpoint: the service-only routes (checkout, forget),
+/// reached only by chaining. [`write_manifest`] adds it beside panier.
+pub const PANIER_INTERNAL: &str = "panier-internal";
+
+/// The Spin variables of authentication, as the real `spin.toml` declares them.
+const AUTH_VARIABLES: &str = "auth_issuer = { required = true }\n\
+     auth_jwks = { required = true }\n\
+     auth_audience = { default = \"comptoir\" }\n\
+     auth_roles_claim = { default = \"/roles\" }\n";
+
 /// Writes a manifest for `components` into `dir` (with `db/` linked to the
 /// workspace's migrations).
 pub fn write_manifest(dir: &Path, components: &[Component]) -> PathBuf {
@@ -213,9 +224,22 @@ pub fn write_manifest_allowing(dir: &Path, components: &[Component], postgres: &
         "spin_manifest_version = 2\n[application]\nname = \"comptoir-test\"\n\
          [variables]\ndb_host = { default = \"127.0.0.1\" }\ndb_port = { default = \"5432\" }\n",
     );
+    toml += AUTH_VARIABLES;
     for c in components.iter().filter(|c| c.db) {
         toml += &format!("{}_db_url = {{ required = true, secret = true }}\n", c.id);
     }
+    if components.iter().any(|c| c.id == "panier") {
+        // The same panier.wasm behind a private endpoint, as in spin.toml.
+        toml += &format!(
+            "[[trigger.http]]\nroute = {{ private = true }}\ncomponent = \"{PANIER_INTERNAL}\"\n\
+             [component.{PANIER_INTERNAL}]\nsource = \"{}\"\n\
+             allowed_outbound_hosts = [\"{postgres}\"]\n\
+             [component.{PANIER_INTERNAL}.variables]\n\
+             db_url = \"{{{{ panier_db_url }}}}\"\ninternal = \"true\"\n",
+            wasm("panier").display()
+        );
+    }
+    let present = |id: &str| id == PANIER_INTERNAL || components.iter().any(|c| c.id == id);
     for c in components {
         for route in c.routes {
             toml += &format!(
@@ -231,14 +255,17 @@ pub fn write_manifest_allowing(dir: &Path, components: &[Component], postgres: &
             // to a component the app does not have).
             c.chains
                 .iter()
-                .filter(|t| components.iter().any(|other| other.id == **t))
+                .filter(|t| present(t) && (**t != PANIER_INTERNAL || present("panier")))
                 .map(|t| format!(", \"http://{t}.spin.internal\""))
                 .collect::<String>(),
             id = c.id,
         );
         if c.db {
             toml += &format!(
-                "[component.{id}.variables]\ndb_url = \"{{{{ {id}_db_url }}}}\"\n",
+                "[component.{id}.variables]\ndb_url = \"{{{{ {id}_db_url }}}}\"\n\
+                 auth_issuer = \"{{{{ auth_issuer }}}}\"\nauth_jwks = \"{{{{ auth_jwks }}}}\"\n\
+                 auth_audience = \"{{{{ auth_audience }}}}\"\n\
+                 auth_roles_claim = \"{{{{ auth_roles_claim }}}}\"\n",
                 id = c.id
             );
         }
@@ -309,6 +336,7 @@ fn command(launch: &Launch) -> Command {
             command.env_remove(key);
         }
     }
+    command.envs(crate::tokens::variables());
     command.envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     command
 }
@@ -375,14 +403,23 @@ pub async fn spawn(launch: Launch<'_>) -> App {
 
 impl App {
     /// A server started as `child`, answering on `base`, without an admin
-    /// listener.
+    /// listener. Its requests carry a staff token unless they set their
+    /// own `Authorization` (see [`Self::as_caller`]).
     pub fn with_child(base: String, child: Child, stderr_log: PathBuf, group: bool) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", crate::tokens::staff())
+                .parse()
+                .unwrap(),
+        );
         App {
             base,
             admin: String::new(),
             token: String::new(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .default_headers(headers)
                 .build()
                 .unwrap(),
             child: std::sync::Mutex::new(child),
@@ -393,6 +430,21 @@ impl App {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A request to `path` sent with `token` (`None`: no `Authorization`
+    /// at all) instead of the staff token.
+    pub fn as_caller(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = match token {
+            Some(token) => self.http.request(method, self.url(path)).bearer_auth(token),
+            None => reqwest::Client::new().request(method, self.url(path)),
+        };
+        request.timeout(Duration::from_secs(30))
     }
 
     /// An authenticated request to the admin API.

@@ -6,6 +6,7 @@
 //! `COMPTOIR_TEST_RUNTIME=spin` the contract tests (`clients`, `orders`,
 //! `docs`) run against a real `spin up` instead (see `runtime`).
 
+mod access;
 mod canary;
 mod clients;
 mod database;
@@ -19,3 +20,4 @@ mod orders;
 mod outage;
 mod replicas;
 mod runtime;
+mod tokens;

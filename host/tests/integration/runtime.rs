@@ -53,7 +53,8 @@ pub fn spin_binary() -> PathBuf {
 /// Migrates `db` with `comptoir migrate`, then serves `manifest` with
 /// `spin up` on a free loopback port, as a user of Spin would.
 pub async fn spin_up(manifest: &Path, state_dir: &Path, db: &TestDb) -> App {
-    let env = Launch::db_env(db);
+    let mut env = Launch::db_env(db);
+    env.extend(crate::tokens::variables());
     let migrated = Command::new(env!("CARGO_BIN_EXE_comptoir"))
         .arg("migrate")
         .arg("--manifest")

@@ -58,6 +58,7 @@ pub fn canary(root: &Path, args: &Args) -> anyhow::Result<()> {
             ("DURATION".into(), "60s".into()),
             ("ADMIN_URL".into(), system.admin_url.clone()),
             ("ADMIN_TOKEN".into(), system.token.clone()),
+            ("BEARER".into(), system.bearer.clone()),
             ("CANARY_SHARE".into(), SHARE.to_string()),
             ("CANARY_FAULTY".into(), faulty.display().to_string()),
             ("CANARY_GOOD".into(), good.display().to_string()),

@@ -38,7 +38,7 @@ pub fn swap(root: &Path, args: &Args) -> anyhow::Result<()> {
         base_url: &system.base_url,
         vus: Some(vus),
         duration: Some(Duration::from_secs(seconds)),
-        env: vec![],
+        env: vec![("BEARER".to_owned(), system.bearer.clone())],
         out: &out,
     };
     eprintln!("\x1b[1m==> steady traffic, no swaps\x1b[0m");
