@@ -70,12 +70,14 @@ COPY spin.toml ./
 COPY db/ db/
 
 # The public API on every interface of the container; the admin API (metrics
-# for Prometheus, deploys behind a bearer token) too, but it is not
-# published by default: reach it from the container network only. Database
-# URLs come at run time (SPIN_VARIABLE_*_DB_URL, SPIN_VARIABLE_DB_HOST/PORT);
-# nothing secret is in the image.
+# for Prometheus, deploys behind a bearer token) on the container's loopback
+# only, so no other container reaches it. Where Prometheus scrapes it from
+# outside the container, say so explicitly with
+# COMPTOIR_ADMIN_LISTEN=0.0.0.0:8081 (compose.yaml and deploy/k8s do).
+# Database URLs come at run time (SPIN_VARIABLE_*_DB_URL,
+# SPIN_VARIABLE_DB_HOST/PORT); nothing secret is in the image.
 ENV COMPTOIR_LISTEN=0.0.0.0:8080 \
-    COMPTOIR_ADMIN_LISTEN=0.0.0.0:8081 \
+    COMPTOIR_ADMIN_LISTEN=127.0.0.1:8081 \
     COMPTOIR_STATE_DIR=/var/lib/comptoir \
     RUST_LOG=info
 EXPOSE 8080
