@@ -21,10 +21,17 @@
   exists in the example Secret of that name.
 - Every kustomization's resources exist, and every manifest except
   `*.example.yaml` is listed by a kustomization.
+- Every service database of a CloudNativePG Cluster (its bootstrap database
+  and each Database resource naming it) has CONNECT revoked from PUBLIC by
+  the bootstrap SQL, as deploy/compose/initdb and the embedded setup do: the
+  bootstrap database in postInitApplicationSQL (it exists by then), the
+  others created and revoked in postInitSQL (a Database resource cannot set
+  privileges, and adopts a database that exists).
 
 Needs `jsonschema` and `pyyaml` (`python3 -m pip install jsonschema pyyaml`).
 """
 
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -259,6 +266,39 @@ def check_variables(docs, errors):
             compare(path, index, doc, {v["name"] for v in doc["spec"].get("variables", [])})
 
 
+def check_database_privileges(docs, errors):
+    def revokes(statements, database):
+        pattern = rf'REVOKE\s+(ALL|CONNECT)\b.*\bON\s+DATABASE\s+"?{re.escape(database)}"?\s+FROM\s+PUBLIC\b'
+        return next((i for i, sql in enumerate(statements) if re.search(pattern, sql, re.I)), None)
+
+    def creates(statements, database):
+        pattern = rf'^\s*CREATE\s+DATABASE\s+"?{re.escape(database)}"?(\s|$)'
+        return next((i for i, sql in enumerate(statements) if re.search(pattern, sql, re.I)), None)
+
+    for path, index, doc in docs:
+        if doc.get("kind") != "Cluster" or group_of(doc) != "postgresql.cnpg.io":
+            continue
+        cluster = doc["metadata"]["name"]
+        initdb = ((doc.get("spec") or {}).get("bootstrap") or {}).get("initdb") or {}
+        post_init = initdb.get("postInitSQL") or []
+        application = initdb.get("postInitApplicationSQL") or []
+        problems = []
+        if initdb.get("database") and revokes(application, initdb["database"]) is None:
+            problems.append(f"postInitApplicationSQL does not revoke CONNECT on {initdb['database']} from PUBLIC")
+        for _, _, other in docs:
+            spec = other.get("spec") or {}
+            if other.get("kind") != "Database" or (spec.get("cluster") or {}).get("name") != cluster:
+                continue
+            database = spec.get("name")
+            created, revoked = creates(post_init, database), revokes(post_init, database)
+            if created is None or revoked is None or revoked < created:
+                problems.append(f"postInitSQL does not create {database} and then revoke CONNECT on it from PUBLIC")
+        for problem in problems:
+            errors.append(f"{where(path, index, doc)}: {problem}")
+        print(f"{'FAIL' if problems else 'ok  '} {where(path, index, doc)}: "
+              "PUBLIC has no CONNECT on its service databases")
+
+
 def tree_of(path):
     return next(t for t in TREES if t in path.parents)
 
@@ -298,6 +338,7 @@ def main(argv):
     check_spin_toml(docs, errors)
     check_variables(docs, errors)
     check_kustomizations(docs, errors)
+    check_database_privileges(docs, errors)
     sys.stdout.flush()
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
