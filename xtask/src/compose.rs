@@ -12,6 +12,10 @@ use serde_json::json;
 use crate::Profile;
 use crate::docker::{self, Artifacts, Engine};
 
+pub mod secrets;
+
+use secrets::random_hex;
+
 /// `cargo xtask compose <action>`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -52,7 +56,8 @@ pub struct Settings {
     pub subnet_prefix: String,
     /// Package the release host build (else the debug one the tests made).
     pub release: bool,
-    /// Passwords and token for this run only, instead of `.env`'s.
+    /// Passwords and token for this run only, instead of `.env`'s (which
+    /// must then set each to a real value: see `secrets`).
     pub throwaway_secrets: bool,
     /// Take the stack down (volumes too) when the `Stack` is dropped.
     pub teardown: bool,
@@ -85,6 +90,14 @@ pub struct Stack {
 
 impl Stack {
     pub fn start(root: &Path, settings: Settings) -> anyhow::Result<Self> {
+        // Checked before anything is built: a placeholder password stops
+        // here, in seconds.
+        let secrets = if settings.throwaway_secrets {
+            secrets::random()?
+        } else {
+            secrets::ensure_env_file(root)?;
+            Vec::new()
+        };
         let work = root.join("target/docker");
         crate::tools::ensure_debian_binary("docker-compose", "docker-compose", &[])?;
         let engine = Engine::ensure(&work)?;
@@ -109,11 +122,7 @@ impl Stack {
                 settings.subnet_prefix.clone(),
             ),
         ]);
-        if settings.throwaway_secrets {
-            env.extend(secrets()?);
-        } else {
-            ensure_env_file(root)?;
-        }
+        env.extend(secrets);
         let stack = Self {
             root: root.to_path_buf(),
             settings,
@@ -212,50 +221,6 @@ impl Drop for Stack {
     }
 }
 
-/// Passwords and an admin token for one run.
-fn secrets() -> anyhow::Result<Vec<(String, String)>> {
-    [
-        "POSTGRES_PASSWORD",
-        "CLIENTS_DB_PASSWORD",
-        "PANIER_DB_PASSWORD",
-        "COMMANDE_DB_PASSWORD",
-        "COMPTOIR_ADMIN_TOKEN",
-    ]
-    .into_iter()
-    .map(|name| Ok((name.to_owned(), random_hex()?)))
-    .collect()
-}
-
-/// 16 random bytes, in hex.
-fn random_hex() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(hex::encode(bytes))
-}
-
-/// `.env` with random passwords, unless there is one (mode 0600).
-fn ensure_env_file(root: &Path) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let path = root.join(".env");
-    if path.exists() {
-        return Ok(());
-    }
-    let mut text = String::from("# Written by `cargo xtask compose up` (see .env.example).\n");
-    for (name, value) in secrets()? {
-        text.push_str(&format!("{name}={value}\n"));
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!("==> wrote {} with random passwords", path.display());
-    Ok(())
-}
-
 /// The user's stack: project `comptoir`, NGINX on 127.0.0.1:8080,
 /// Prometheus on 127.0.0.1:9090, left running.
 fn up(root: &Path, release: bool) -> anyhow::Result<()> {
@@ -293,9 +258,7 @@ fn down(root: &Path, volumes: bool) -> anyhow::Result<()> {
         down.arg("--volumes");
     }
     // compose.yaml requires the secrets to be set even to take it down.
-    if !root.join(".env").exists() {
-        down.envs(secrets()?);
-    }
+    down.envs(secrets::for_down(root)?);
     crate::run(down)
 }
 

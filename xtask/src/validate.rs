@@ -1,7 +1,8 @@
 //! `cargo xtask validate`: the deployment files checked offline (no
 //! cluster): every Dockerfile with hadolint, `compose.yaml` with
-//! `docker-compose config` (with `.env.example`'s settings), the Kubernetes
-//! and SpinKube manifests of `deploy/` — built-in kinds with
+//! `docker-compose config` (with `.env.example`'s settings, and refusing
+//! each secret left empty), the Kubernetes and SpinKube manifests of
+//! `deploy/` — built-in kinds with
 //! `kubernetes-validate --strict`, custom resources against the CRDs
 //! vendored in `deploy/crds`, plus spin.toml consistency
 //! (`deploy/crds/check.py`) — and the kustomizations rendered when
@@ -10,8 +11,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
 
+use crate::compose::secrets;
 use crate::tools;
 
 const KUSTOMIZATIONS: &[&str] = &["deploy/k8s", "deploy/k8s/postgres", "deploy/spinkube"];
@@ -128,19 +130,61 @@ fn hadolint(root: &Path) -> anyhow::Result<()> {
 
 /// `docker-compose config` on `compose.yaml` with the settings of
 /// `.env.example` (so that file names every variable the stack requires).
+/// Its secrets are empty there, nothing to keep as a password, so they get
+/// random values for this rendering; then it is rendered once with each of
+/// them empty, which compose must refuse (`${NAME:?…}`).
 fn compose_config(root: &Path) -> anyhow::Result<()> {
     let compose = tools::ensure_debian_binary("docker-compose", "docker-compose", &[])?;
     let example = std::fs::read_to_string(root.join(".env.example"))?;
-    let settings = example
+    let settings: Vec<(&str, &str)> = example
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='));
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let mut empty: Vec<&str> = settings
+        .iter()
+        .filter(|(_, value)| value.trim().is_empty())
+        .map(|(name, _)| *name)
+        .collect();
+    let mut names = secrets::NAMES.to_vec();
+    empty.sort_unstable();
+    names.sort_unstable();
+    ensure!(
+        empty == names,
+        ".env.example must list the secrets {names:?}, each with an empty value (no placeholder \
+         to keep), and nothing else empty; its empty ones: {empty:?}"
+    );
+    let random = secrets::random()?;
+    let render = |blank: Option<&str>| {
+        let mut config = Command::new(&compose);
+        config
+            .args(["-f", "compose.yaml", "--env-file", ".env.example"])
+            .args(["config", "--quiet"])
+            .envs(settings.iter().copied())
+            .envs(random.iter().map(|(k, v)| (k, v)))
+            .envs(blank.map(|name| (name, "")))
+            .stdin(std::process::Stdio::null())
+            .current_dir(root);
+        config.output().context("running docker-compose config")
+    };
     eprintln!("==> docker-compose config (compose.yaml, .env.example)");
-    let mut config = Command::new(compose);
-    config
-        .args(["-f", "compose.yaml", "--env-file", ".env.example"])
-        .args(["config", "--quiet"])
-        .envs(settings)
-        .current_dir(root);
-    crate::output(config).map(drop)
+    let out = render(None)?;
+    if !out.status.success() {
+        bail!(
+            "docker-compose config rejected compose.yaml with .env.example's settings: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    eprintln!("==> docker-compose config refuses each secret left empty");
+    for name in secrets::NAMES {
+        let out = render(Some(name))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !stderr.contains(name) {
+            bail!(
+                "compose.yaml accepts an empty {name} (it must be required: ${{{name}:?…}}): {}",
+                stderr.trim()
+            );
+        }
+    }
+    Ok(())
 }
