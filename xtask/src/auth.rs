@@ -30,12 +30,20 @@ pub struct TokenArgs {
     /// issuer's key (created there if `comptoir up` has not run yet).
     #[arg(long, default_value = ".comptoir")]
     state_dir: PathBuf,
+    /// Print the dev issuer's JWKS instead (what another server, e.g. the
+    /// Compose stack, needs as SPIN_VARIABLE_AUTH_JWKS to trust it).
+    #[arg(long)]
+    jwks: bool,
 }
 
 /// Prints a token for `args` on stdout (alone, for `$(cargo xtask token)`).
 pub fn token(root: &Path, args: &TokenArgs) -> anyhow::Result<()> {
     let dir = root.join(&args.state_dir);
     let issuer = Issuer::load_or_create(&dir.join(KEY_FILE))?;
+    if args.jwks {
+        println!("{}", issuer.jwks());
+        return Ok(());
+    }
     let default = if args.staff {
         "dev-staff"
     } else {

@@ -311,7 +311,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
 
 /// The integration test modules that make up the API contract: they run
 /// under comptoir and, unchanged, under `spin up`.
-const CONTRACT_TESTS: &[&str] = &["access::", "clients::", "orders::", "docs::"];
+const CONTRACT_TESTS: &[&str] = &["access::", "clients::", "docs::", "idp::", "orders::"];
 
 /// The workspace root.
 pub fn root() -> PathBuf {

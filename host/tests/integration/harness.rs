@@ -588,18 +588,30 @@ impl Stack {
 /// contract tests under `COMPTOIR_TEST_RUNTIME=spin`, `spin up` serving
 /// them: `args` are comptoir's flags and do not apply there).
 pub async fn stack(components: Vec<Component>, args: &[&str]) -> Stack {
+    stack_with_env(components, args, Vec::new()).await
+}
+
+/// [`stack`] with more environment for the server (`SPIN_VARIABLE_*`
+/// replacing the run's own, e.g. another identity provider).
+pub async fn stack_with_env(
+    components: Vec<Component>,
+    args: &[&str],
+    env: Vec<(String, String)>,
+) -> Stack {
     let ids: Vec<&str> = components.iter().filter(|c| c.db).map(|c| c.id).collect();
     let db = TestDb::start(&ids).await;
     let dir = temp_dir();
     let manifest = write_manifest(dir.path(), &components);
     if crate::runtime::current() == crate::runtime::Runtime::Spin {
-        let app = crate::runtime::spin_up(&manifest, dir.path(), &db).await;
+        let app = crate::runtime::spin_up(&manifest, dir.path(), &db, &env).await;
         return Stack { app, db, _dir: dir };
     }
+    let mut launch_env = Launch::db_env(&db);
+    launch_env.extend(env);
     let app = spawn(Launch {
         manifest: &manifest,
         state_dir: dir.path(),
-        env: Launch::db_env(&db),
+        env: launch_env,
         args: args.iter().map(|a| a.to_string()).collect(),
     })
     .await;

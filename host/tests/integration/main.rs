@@ -13,6 +13,7 @@ mod database;
 mod docs;
 mod hardening;
 mod harness;
+mod idp;
 mod isolation;
 mod lifecycle;
 mod observability;

@@ -521,20 +521,21 @@ async fn a_client_deleted_during_adds_keeps_no_cart() {
     }
 }
 
-/// `forget` only removes the cart of a client the clients service no
-/// longer has: called for a live client, it is a 409 and changes nothing.
+/// `forget` is no route from outside (only the clients service reaches it,
+/// through panier's private endpoint): a live client's cart keeps its lines.
 #[tokio::test]
 async fn a_live_clients_cart_cannot_be_forgotten() {
     let (s, client) = services_with_client("staying@example.com").await;
     let app = &s.app;
     add_item(app, &client, "A", 300, 2).await;
+    // Forget is panier-internal's (the private endpoint): from outside, no route.
     let forget = app
         .http
         .post(app.url(&format!("/panier/{client}/forget")))
         .send()
         .await
         .unwrap();
-    problem(forget, 409).await;
+    problem(forget, 404).await;
     assert_eq!(live_cart_rows(&s, &client).await, (1, 1));
     assert_eq!(place(app, &client, "staying-1").await.status(), 201);
 }

@@ -52,9 +52,17 @@ pub fn spin_binary() -> PathBuf {
 
 /// Migrates `db` with `comptoir migrate`, then serves `manifest` with
 /// `spin up` on a free loopback port, as a user of Spin would.
-pub async fn spin_up(manifest: &Path, state_dir: &Path, db: &TestDb) -> App {
+pub async fn spin_up(
+    manifest: &Path,
+    state_dir: &Path,
+    db: &TestDb,
+    extra: &[(String, String)],
+) -> App {
     let mut env = Launch::db_env(db);
     env.extend(crate::tokens::variables());
+    // Later entries win: `extra` replaces the run's own settings.
+    env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    env.extend(extra.iter().cloned());
     let migrated = Command::new(env!("CARGO_BIN_EXE_comptoir"))
         .arg("migrate")
         .arg("--manifest")
