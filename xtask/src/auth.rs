@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dev_issuer::{Issuer, KEY_FILE};
+use dev_issuer::{Issuer, KEY_FILE, SigningAlgorithm, jwks, test_signer};
 
 /// How long a workflow's tokens live: longer than any workflow runs.
 const WORKFLOW_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -67,9 +67,35 @@ impl Auth {
         })
     }
 
-    /// The `SPIN_VARIABLE_AUTH_*` that make a server trust it.
-    pub fn variables(&self) -> Vec<(String, String)> {
-        self.issuer.variables()
+    /// Its `iss` and JWKS (what `compose.yaml` takes as `AUTH_ISSUER` and
+    /// `AUTH_JWKS`).
+    pub fn issuer_and_jwks(&self) -> (String, String) {
+        (dev_issuer::ISSUER.to_owned(), self.issuer.jwks())
+    }
+
+    /// The `SPIN_VARIABLE_AUTH_*` that make a server trust it, and the
+    /// fixed test keys of each algorithm (`crates/dev-issuer/testdata`,
+    /// which `cargo xtask bench auth` signs with): only for the workflows'
+    /// throwaway servers on loopback, never a stack a user keeps.
+    pub fn variables_with_test_keys(&self) -> Vec<(String, String)> {
+        let test_keys: Vec<_> = [
+            SigningAlgorithm::EdDSA,
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::RS256,
+        ]
+        .into_iter()
+        .map(test_signer)
+        .collect();
+        let mut signers = vec![&self.issuer.signer];
+        signers.extend(test_keys.iter());
+        let all = jwks(&signers);
+        let mut vars = self.issuer.variables();
+        for (name, value) in &mut vars {
+            if name == "SPIN_VARIABLE_AUTH_JWKS" {
+                value.clone_from(&all);
+            }
+        }
+        vars
     }
 
     /// A staff token (what the workflows send).

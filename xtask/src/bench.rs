@@ -19,6 +19,8 @@
 //! - `isolation`: `--isolation request` beside `--isolation instance`.
 //! - `canary`: a faulty canary of panier under load (rolled back by
 //!   itself), then a good one (promoted by itself), failures on a timeline.
+//! - `auth`: what verifying a token costs inside the components, per
+//!   algorithm (EdDSA, ES256, RS256), remembered or not, on each runtime.
 //!
 //! # Layout
 //!
@@ -28,7 +30,9 @@
 //! - `swap`: the hot-swap benchmark.
 //! - `isolation`: the two isolation modes side by side.
 //! - `canary`: the canary scenario and its timeline.
+//! - `auth`: token verification's cost per request.
 
+mod auth;
 mod canary;
 mod floor;
 mod hello;
@@ -73,6 +77,8 @@ enum Benchmark {
     Isolation(isolation::Args),
     /// A faulty then a good canary of panier under load.
     Canary(canary::Args),
+    /// What verifying a token costs, per algorithm and runtime.
+    Auth(auth::Args),
 }
 
 /// `cargo xtask bench flows`.
@@ -98,6 +104,7 @@ pub fn run(root: &Path, args: Args) -> anyhow::Result<()> {
         Benchmark::Swap(args) => swap::swap(root, &args),
         Benchmark::Isolation(args) => isolation::isolation(root, &args),
         Benchmark::Canary(args) => canary::canary(root, &args),
+        Benchmark::Auth(args) => auth::bench(root, &args),
     }
 }
 

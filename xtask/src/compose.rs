@@ -83,6 +83,10 @@ impl Settings {
 pub struct Stack {
     root: PathBuf,
     pub settings: Settings,
+    /// A staff token the stack accepts, when it trusts the dev issuer (a
+    /// throwaway stack always does; the user's when `.env` names no
+    /// identity provider).
+    pub bearer: Option<String>,
     env: Vec<(String, String)>,
     // Dropped after the stack is down.
     engine: Engine,
@@ -123,9 +127,32 @@ impl Stack {
             ),
         ]);
         env.extend(secrets);
+        let bearer = if settings.throwaway_secrets
+            || !secrets::IDENTITY.iter().all(|n| secrets::is_set(root, n))
+        {
+            // The dev issuer: the stack's own for a throwaway one, else the
+            // one of `.comptoir/` that `cargo xtask token` mints for.
+            let dir = if settings.throwaway_secrets {
+                work.join(&settings.project)
+            } else {
+                root.join(".comptoir")
+            };
+            let auth = crate::auth::Auth::in_dir(&dir)?;
+            let (issuer, jwks) = auth.issuer_and_jwks();
+            env.extend([
+                ("AUTH_ISSUER".to_owned(), issuer),
+                ("AUTH_JWKS".to_owned(), jwks),
+            ]);
+            let bearer = auth.staff();
+            env.push(("K6_BEARER".to_owned(), bearer.clone()));
+            Some(bearer)
+        } else {
+            None
+        };
         let stack = Self {
             root: root.to_path_buf(),
             settings,
+            bearer,
             env,
             engine,
         };
@@ -148,6 +175,13 @@ impl Stack {
             .args(["-p", &self.settings.project, "-f", "compose.yaml"])
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         c
+    }
+
+    /// The `Authorization` header of [`Self::bearer`] (empty without one).
+    pub fn authorization(&self) -> String {
+        self.bearer
+            .as_deref()
+            .map_or_else(String::new, |b| format!("Bearer {b}"))
     }
 
     /// The public URL, through NGINX.
@@ -240,6 +274,11 @@ fn up(root: &Path, release: bool) -> anyhow::Result<()> {
         "comptoir is up: {} (through NGINX), Prometheus on http://127.0.0.1:9090; `cargo xtask compose down` stops it",
         stack.url("/")
     );
+    if stack.bearer.is_some() {
+        eprintln!(
+            "it trusts the dev issuer of .comptoir/ (no AUTH_ISSUER/AUTH_JWKS in .env): tokens from `cargo xtask token`"
+        );
+    }
     stack.leave_running();
     Ok(())
 }
@@ -287,7 +326,10 @@ fn test(root: &Path, release: bool) -> anyhow::Result<()> {
         let http = crate::http();
         let mut last = None;
         let body = crate::wait::poll(Duration::from_secs(60), Duration::from_millis(500), || {
-            let mut response = http.get(&order_url).call()?;
+            let mut response = http
+                .get(&order_url)
+                .header("authorization", stack.authorization())
+                .call()?;
             last = Some(response.status());
             Ok(if response.status() == 200 {
                 Some(response.body_mut().read_json::<serde_json::Value>()?)
@@ -343,9 +385,11 @@ fn test(root: &Path, release: bool) -> anyhow::Result<()> {
 /// Creates a client, fills its cart with two items, places the order.
 pub fn place_order(stack: &Stack) -> anyhow::Result<String> {
     let http = crate::http();
+    let auth = stack.authorization();
     let email = format!("compose-{}@example.com", random_hex()?);
     let mut client = http
         .post(stack.url("/clients"))
+        .header("authorization", &auth)
         .send_json(json!({"name": "Compose", "email": email}))?;
     ensure!(client.status() == 201, "POST /clients: {}", client.status());
     let client: serde_json::Value = client.body_mut().read_json()?;
@@ -353,6 +397,7 @@ pub fn place_order(stack: &Stack) -> anyhow::Result<String> {
     for (product, price) in [("CAFE-250", 1250), ("THE-100", 499)] {
         let item = http
             .post(stack.url(&format!("/panier/{id}/items")))
+            .header("authorization", &auth)
             .send_json(json!({
                 "product_id": product, "name": product, "unit_price_cents": price, "quantity": 2
             }))?;
@@ -365,6 +410,7 @@ pub fn place_order(stack: &Stack) -> anyhow::Result<String> {
     let mut order = http
         .post(stack.url("/commandes"))
         .header("idempotency-key", random_hex()?)
+        .header("authorization", &auth)
         .send_json(json!({"client_id": id}))?;
     let status = order.status();
     let body = order.body_mut().read_to_string()?;

@@ -49,6 +49,7 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
         vus: Some(VUS),
         duration: Some(Duration::from_secs(DURATION_S)),
         env: vec![
+            ("BEARER".into(), stack.bearer.clone().unwrap_or_default()),
             ("DRILL_LOG".into(), "1".into()),
             ("K6_CONSOLE_OUTPUT".into(), console.display().to_string()),
         ],

@@ -190,7 +190,7 @@ impl Stack {
         let state_dir = work.join("state");
         let _ = std::fs::remove_dir_all(&state_dir);
         let auth = crate::auth::Auth::in_dir(work)?;
-        let auth_env = auth.variables();
+        let auth_env = auth.variables_with_test_keys();
         let port = crate::free_port()?;
         let admin_port = match admin_port {
             Some(port) => port,

@@ -147,14 +147,20 @@ fn compose_config(root: &Path) -> anyhow::Result<()> {
         .map(|(name, _)| *name)
         .collect();
     let mut names = secrets::NAMES.to_vec();
+    names.extend(secrets::IDENTITY);
     empty.sort_unstable();
     names.sort_unstable();
     ensure!(
         empty == names,
-        ".env.example must list the secrets {names:?}, each with an empty value (no placeholder \
-         to keep), and nothing else empty; its empty ones: {empty:?}"
+        ".env.example must list the secrets and identity settings {names:?}, each with an empty \
+         value (no placeholder to keep), and nothing else empty; its empty ones: {empty:?}"
     );
-    let random = secrets::random()?;
+    let mut random = secrets::random()?;
+    random.extend(
+        secrets::IDENTITY
+            .iter()
+            .map(|name| ((*name).to_owned(), "rendering only".to_owned())),
+    );
     let render = |blank: Option<&str>| {
         let mut config = Command::new(&compose);
         config
@@ -176,7 +182,7 @@ fn compose_config(root: &Path) -> anyhow::Result<()> {
         );
     }
     eprintln!("==> docker-compose config refuses each secret left empty");
-    for name in secrets::NAMES {
+    for name in secrets::NAMES.iter().chain(secrets::IDENTITY) {
         let out = render(Some(name))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.success() || !stderr.contains(name) {

@@ -18,6 +18,21 @@ pub const NAMES: &[&str] = &[
     "GRAFANA_ADMIN_PASSWORD",
 ];
 
+/// The identity provider's settings `compose.yaml` requires (README,
+/// "Authentication"). Not secrets, so never generated: with neither set,
+/// `cargo xtask compose` gives the stack the dev issuer's (`.comptoir/`),
+/// whose tokens `cargo xtask token` mints. `.env.example` lists them empty.
+pub const IDENTITY: &[&str] = &["AUTH_ISSUER", "AUTH_JWKS"];
+
+/// Whether `name` is set, not empty, in the environment or in `.env`.
+pub fn is_set(root: &Path, name: &str) -> bool {
+    let file = std::fs::read_to_string(root.join(".env")).unwrap_or_default();
+    shell(name).is_some_and(|v| !v.is_empty())
+        || parse(&file)
+            .iter()
+            .any(|(n, v)| *n == name && !v.is_empty())
+}
+
 /// Values left where a password should be, compared lowercase with only
 /// their letters and digits (`Change-Me` is `changeme`); the first three
 /// also as prefixes (`change-me-too`, `password1`).
@@ -173,14 +188,10 @@ fn ensure_env_file_with(root: &Path, shell: impl Fn(&str) -> Option<String>) -> 
 /// environment: `compose.yaml` requires every one even to take the stack
 /// down, whatever they are.
 pub fn for_down(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let file = std::fs::read_to_string(root.join(".env")).unwrap_or_default();
-    let parsed = parse(&file);
     NAMES
         .iter()
-        .filter(|name| {
-            shell(name).is_none_or(|v| v.is_empty())
-                && !parsed.iter().any(|(n, v)| n == *name && !v.is_empty())
-        })
+        .chain(IDENTITY)
+        .filter(|name| !is_set(root, name))
         .map(|name| Ok(((*name).to_owned(), random_hex()?)))
         .collect()
 }
