@@ -657,3 +657,41 @@ async fn items_added_during_placements_are_ordered_or_kept() {
         "every clear applied"
     );
 }
+
+/// A cart holds at most 100 lines (what one order takes): a new SKU in a
+/// full cart is a 422 `cart-full` that changes nothing; more of a SKU
+/// already there is still fine; the full cart orders.
+#[tokio::test]
+async fn carts_hold_at_most_what_one_order_takes() {
+    let (s, client) = services_with_client("full@example.com").await;
+    let app = &s.app;
+    for i in 0..100 {
+        let added = add_item(app, &client, &format!("SKU-{i}"), 100, 1).await;
+        assert_eq!(added.status(), 200, "line {i}");
+    }
+    let before: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["items"].as_array().unwrap().len(), 100);
+    let refused = problem(add_item(app, &client, "SKU-100", 100, 1).await, 422).await;
+    assert!(
+        refused["type"].as_str().unwrap().ends_with("/cart-full"),
+        "{refused}"
+    );
+    let after: Value = app
+        .get(&format!("/panier/{client}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, before, "a refused add changed the cart");
+    let more = add_item(app, &client, "SKU-7", 100, 2).await;
+    assert_eq!(more.status(), 200);
+    let order = place(app, &client, "full-cart-1").await;
+    assert_eq!(order.status(), 201);
+    let order: Value = order.json().await.unwrap();
+    assert_eq!(order["lines"].as_array().unwrap().len(), 100);
+}
