@@ -146,20 +146,26 @@ pub async fn authenticate(request: &Request) -> Result<Caller, Problem> {
         }
         Err(why) => return Err(invalid_token(&why)),
     };
-    let settings = settings().await?;
+    // The settings are read (and the key set parsed) once per instance:
+    // an instance serves a bounded number of requests before it is
+    // recycled (comptoir's and Spin's p3 default: 128), so a changed JWKS
+    // is in force within one instance's lifetime.
+    if VERIFIER.with(|cell| cell.borrow().is_none()) {
+        let settings = settings().await?;
+        let keys = KeySet::parse(&settings.jwks).map_err(|BadKeySet(why)| {
+            eprintln!("authentication is misconfigured: {why}");
+            Problem::internal("authentication is misconfigured")
+        })?;
+        VERIFIER.with(|cell| *cell.borrow_mut() = Some(Verifier::new(settings, keys)));
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let verified = VERIFIER.with(|cell| {
         let mut cell = cell.borrow_mut();
-        if cell.as_ref().is_none_or(|v| v.settings != settings) {
-            let keys = KeySet::parse(&settings.jwks).map_err(|BadKeySet(why)| {
-                eprintln!("authentication is misconfigured: {why}");
-                Problem::internal("authentication is misconfigured")
-            })?;
-            *cell = Some(Verifier::new(settings, keys));
-        }
-        let verifier = cell.as_mut().expect("set just above");
+        let verifier = cell
+            .as_mut()
+            .expect("set when the instance's first request came");
         verifier
             .verify(token, now)
             .map_err(|why| invalid_token(&why))
@@ -189,9 +195,9 @@ async fn settings() -> Result<Settings, Problem> {
 }
 
 thread_local! {
-    /// This instance's verifier: the parsed key set of the settings it was
-    /// built for, and the tokens it already verified. Per instance, like
-    /// the instance's memory (a component instance runs on one thread).
+    /// This instance's verifier: its settings and their parsed key set,
+    /// and the tokens it already verified. Per instance, like the
+    /// instance's memory (a component instance runs on one thread).
     static VERIFIER: RefCell<Option<Verifier>> = const { RefCell::new(None) };
 }
 
