@@ -86,7 +86,7 @@ async fn databases(settings: &Settings, file: &manifest::File) -> anyhow::Result
                 missing.join(", ")
             );
         }
-        let variables = Variables::resolve(declared, env, &crate::issuer::provided(settings)?)?;
+        let variables = Variables::resolve(declared, env, &crate::issuer::provided(&settings.state_dir)?)?;
         return Ok(Databases {
             cluster: None,
             variables,
@@ -101,7 +101,7 @@ async fn databases(settings: &Settings, file: &manifest::File) -> anyhow::Result
             return Err(error);
         }
     };
-    let mut provided = crate::issuer::provided(settings)?;
+    let mut provided = crate::issuer::provided(&settings.state_dir)?;
     provided.extend(
         db_vars
             .iter()

@@ -7,21 +7,22 @@
 //! authentication off.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use dev_issuer::{ISSUER, Issuer, KEY_FILE};
 
-use crate::app::Settings;
 use crate::variables;
 
-/// The variables the dev issuer provides (none when an issuer is configured).
-pub fn provided(settings: &Settings) -> anyhow::Result<BTreeMap<String, String>> {
+/// The variables the dev issuer of `state_dir` provides (none when an
+/// issuer is configured).
+pub fn provided(state_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let configured = ["auth_issuer", "auth_jwks"]
         .iter()
         .any(|name| std::env::var_os(variables::env_name(name)).is_some());
     if configured {
         return Ok(BTreeMap::new());
     }
-    let path = settings.state_dir.join(KEY_FILE);
+    let path = state_dir.join(KEY_FILE);
     let issuer = Issuer::load_or_create(&path)?;
     tracing::info!(
         key = %path.display(),
