@@ -86,7 +86,11 @@ async fn databases(settings: &Settings, file: &manifest::File) -> anyhow::Result
                 missing.join(", ")
             );
         }
-        let variables = Variables::resolve(declared, env, &crate::issuer::provided(&settings.state_dir)?)?;
+        let variables = Variables::resolve(
+            declared,
+            env,
+            &crate::issuer::provided(&settings.state_dir)?,
+        )?;
         return Ok(Databases {
             cluster: None,
             variables,
