@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dev_issuer::{Issuer, KEY_FILE, SigningAlgorithm, jwks, test_signer};
+use dev_issuer::{Issuer, KEY_FILE, SigningAlgorithm, test_signer};
 
 /// How long a workflow's tokens live: longer than any workflow runs.
 const WORKFLOW_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -86,16 +86,8 @@ impl Auth {
         .into_iter()
         .map(test_signer)
         .collect();
-        let mut signers = vec![&self.issuer.signer];
-        signers.extend(test_keys.iter());
-        let all = jwks(&signers);
-        let mut vars = self.issuer.variables();
-        for (name, value) in &mut vars {
-            if name == "SPIN_VARIABLE_AUTH_JWKS" {
-                value.clone_from(&all);
-            }
-        }
-        vars
+        self.issuer
+            .variables_trusting(&test_keys.iter().collect::<Vec<_>>())
     }
 
     /// A staff token (what the workflows send).

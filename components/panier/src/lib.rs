@@ -9,7 +9,7 @@
 //! client), are served only by the `panier-internal` component: the same
 //! `.wasm` behind a private endpoint (its variable `internal` is `true`),
 //! which nothing outside the app reaches; the public component answers
-//! them 404, whoever asks.
+//! them 404, whoever asks (with or without a token).
 //!
 //! The clients service is asked whether a client exists (as the caller, so
 //! that it checks who owns it) once per cart, not on every operation: a
@@ -39,11 +39,25 @@ async fn handle(request: Request) -> Reply {
     if injected_fault() {
         return Problem::internal("injected fault (a fault-injection build)").into_reply();
     }
+    // Only a service-only path asks which component this is: the public
+    // routes pay no variable read for it.
+    if !is_service_only(&request) {
+        return comptoir_kit::serve(request, route).await;
+    }
     if is_internal().await {
         comptoir_kit::serve_internal(request, internal_route).await
     } else {
-        comptoir_kit::serve(request, route).await
+        comptoir_kit::no_route(&request).into_reply()
     }
+}
+
+/// Whether `request` is for checkout or forget (`/panier/{id}/checkout`,
+/// `/panier/{id}/forget`), which only `panier-internal` serves.
+fn is_service_only(request: &Request) -> bool {
+    matches!(
+        request::segments(request.uri()).as_slice(),
+        ["panier", _, "checkout" | "forget"]
+    )
 }
 
 /// Whether this component is `panier-internal` (variable `internal`).

@@ -176,9 +176,17 @@ impl Issuer {
     /// The Spin variables that make comptoir (or Spin) trust this issuer,
     /// as `SPIN_VARIABLE_*` environment variables.
     pub fn variables(&self) -> Vec<(String, String)> {
+        self.variables_trusting(&[])
+    }
+
+    /// [`Self::variables`] with `others`' keys in the JWKS too (tokens
+    /// they sign with this issuer's claims are accepted as well).
+    pub fn variables_trusting(&self, others: &[&Signer]) -> Vec<(String, String)> {
+        let mut signers = vec![&self.signer];
+        signers.extend_from_slice(others);
         vec![
             ("SPIN_VARIABLE_AUTH_ISSUER".into(), ISSUER.into()),
-            ("SPIN_VARIABLE_AUTH_JWKS".into(), self.jwks()),
+            ("SPIN_VARIABLE_AUTH_JWKS".into(), jwks(&signers)),
             ("SPIN_VARIABLE_AUTH_AUDIENCE".into(), AUDIENCE.into()),
             ("SPIN_VARIABLE_AUTH_ROLES_CLAIM".into(), "/roles".into()),
         ]

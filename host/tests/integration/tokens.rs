@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use dev_issuer::{Issuer, Signer, SigningAlgorithm, jwks, test_signer};
+use dev_issuer::{Issuer, Signer, SigningAlgorithm, test_signer};
 
 /// How long the run's tokens live: longer than any test run.
 const TTL: Duration = Duration::from_secs(4 * 3600);
@@ -30,14 +30,7 @@ pub fn keys() -> &'static Keys {
 /// The `SPIN_VARIABLE_AUTH_*` settings that trust the run's keys.
 pub fn variables() -> Vec<(String, String)> {
     let keys = keys();
-    let mut vars = keys.issuer.variables();
-    let all = jwks(&[&keys.issuer.signer, &keys.rs256, &keys.es256]);
-    for (name, value) in &mut vars {
-        if name == "SPIN_VARIABLE_AUTH_JWKS" {
-            *value = all.clone();
-        }
-    }
-    vars
+    keys.issuer.variables_trusting(&[&keys.rs256, &keys.es256])
 }
 
 /// A staff token (the `staff` role), the same for the whole run.
