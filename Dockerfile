@@ -1,4 +1,4 @@
-# comptoir's container image: the gateway, the four components, spin.toml
+# comptoir's container image: the gateway, the five components, spin.toml
 # and the migrations, on debian:bookworm-slim, running as a non-root user.
 #
 #   DOCKER_BUILDKIT=1 docker build -t comptoir:0.1.0 .
@@ -34,12 +34,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     fi \
  && rustup target add wasm32-wasip2 \
  && cargo build --locked --release --target wasm32-wasip2 \
-      -p clients -p panier -p commande -p docs \
+      -p clients -p panier -p commande -p catalogue -p docs \
  && cargo build --locked --release -p comptoir \
  && mkdir -p /out/target/wasm32-wasip2/release \
  && cp target/release/comptoir /out/ \
  && cp target/wasm32-wasip2/release/clients.wasm target/wasm32-wasip2/release/panier.wasm \
-       target/wasm32-wasip2/release/commande.wasm target/wasm32-wasip2/release/docs.wasm \
+       target/wasm32-wasip2/release/commande.wasm target/wasm32-wasip2/release/catalogue.wasm \
+       target/wasm32-wasip2/release/docs.wasm \
        /out/target/wasm32-wasip2/release/
 
 FROM scratch AS artifacts-source
@@ -50,7 +51,8 @@ FROM scratch AS artifacts-host
 ARG PROFILE=release
 COPY target/${PROFILE}/comptoir /out/comptoir
 COPY target/wasm32-wasip2/release/clients.wasm target/wasm32-wasip2/release/panier.wasm \
-     target/wasm32-wasip2/release/commande.wasm target/wasm32-wasip2/release/docs.wasm \
+     target/wasm32-wasip2/release/commande.wasm target/wasm32-wasip2/release/catalogue.wasm \
+     target/wasm32-wasip2/release/docs.wasm \
      /out/target/wasm32-wasip2/release/
 
 # hadolint ignore=DL3006

@@ -15,7 +15,7 @@
 // failed before, and after, each decision.
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { orderFlow, requireUp } from './lib/flow.js';
+import { orderFlow, prepare } from './lib/flow.js';
 
 const ADMIN = __ENV.ADMIN_URL || 'http://127.0.0.1:8081';
 const COMPONENT = __ENV.CANARY_COMPONENT || 'panier';
@@ -40,11 +40,11 @@ export const options = {
 };
 
 export function setup() {
-  requireUp();
+  return prepare();
 }
 
-export function traffic() {
-  orderFlow();
+export function traffic(data) {
+  orderFlow(data.products);
 }
 
 /// Deploys `which` as a canary and waits for comptoir's decision.

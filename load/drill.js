@@ -3,7 +3,7 @@
 // judges the run from the log DRILL_LOG asks for (every failed request
 // with its time, every acknowledged order with its line count), finding
 // each order in PostgreSQL afterwards.
-import { orderFlow, requireUp } from './lib/flow.js';
+import { orderFlow, prepare } from './lib/flow.js';
 
 export const options = {
   vus: Number(__ENV.VUS || 8),
@@ -12,9 +12,9 @@ export const options = {
 };
 
 export function setup() {
-  requireUp();
+  return prepare();
 }
 
-export default function () {
-  orderFlow();
+export default function (data) {
+  orderFlow(data.products);
 }

@@ -6,7 +6,7 @@
 // SWAP_B (paths of two .wasm builds of it).
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { orderFlow, requireUp } from './lib/flow.js';
+import { orderFlow, prepare } from './lib/flow.js';
 
 const ADMIN = __ENV.ADMIN_URL || 'http://127.0.0.1:8081';
 const COMPONENT = __ENV.SWAP_COMPONENT || 'panier';
@@ -27,11 +27,11 @@ export const options = {
 };
 
 export function setup() {
-  requireUp();
+  return prepare();
 }
 
-export function traffic() {
-  orderFlow();
+export function traffic(data) {
+  orderFlow(data.products);
 }
 
 export function swap() {

@@ -5,7 +5,7 @@
 // With RATE=<flows/s> (and DURATION, not --vus/--duration, which would
 // replace it), a constant-arrival-rate scenario instead: latency at a fixed
 // load rather than at saturation (DESIGN.md §8: 40 flows/s).
-import { orderFlow, requireUp } from './lib/flow.js';
+import { orderFlow, prepare } from './lib/flow.js';
 import { strict } from './lib/options.js';
 
 const RATE = Number(__ENV.RATE || 0);
@@ -34,9 +34,9 @@ const load = RATE > 0
 export const options = strict(load);
 
 export function setup() {
-  requireUp();
+  return prepare();
 }
 
-export default function () {
-  orderFlow();
+export default function (data) {
+  orderFlow(data.products);
 }

@@ -1,22 +1,25 @@
-// read-heavy: 50 clients with carts and orders are created once; VUs then
-// read clients, carts, orders and order lists (95 % of traffic), with an
-// occasional cart write.
+// read-heavy: 50 clients with carts and orders (of catalogue products) are
+// created once; VUs then read clients, carts, orders and order lists (95 %
+// of traffic), with an occasional cart write.
 import http from 'k6/http';
-import { check } from 'k6';
-import { AUTH, BASE, addItems, authed, createClient, placeOrder, requireUp, track } from './lib/flow.js';
+import { check, fail } from 'k6';
+import { AUTH, BASE, addItems, authed, createClient, placeOrder, prepare, track } from './lib/flow.js';
 import { strict } from './lib/options.js';
 
 export const options = strict({ vus: 20, duration: '30s', setupTimeout: '120s' });
 
+/// 50 clients, each with an order and a cart holding other items; the
+/// SKU of one of those, whose quantity the writes set.
 export function setup() {
-  requireUp();
+  const { products } = prepare();
   const fixtures = [];
   for (let i = 0; i < 50; i++) {
     const clientId = createClient();
-    addItems(clientId);
-    const orderId = placeOrder(clientId);
-    addItems(clientId);
-    fixtures.push({ clientId, orderId });
+    const ordered = clientId && addItems(clientId, products);
+    const orderId = ordered && placeOrder(clientId);
+    const inCart = orderId && addItems(clientId, products);
+    if (!inCart) fail(`setting up client ${i}: a request failed (see the checks)`);
+    fixtures.push({ clientId, orderId, sku: inCart[0].sku });
   }
   return fixtures;
 }
@@ -34,7 +37,7 @@ export default function (fixtures) {
   } else if (roll < 0.95) {
     res = http.get(`${BASE}/commandes?client_id=${f.clientId}&limit=10`, authed('GET /commandes'));
   } else {
-    res = http.put(`${BASE}/panier/${f.clientId}/items/THE-100`, JSON.stringify({ quantity: 1 + (__ITER % 5) }), {
+    res = http.put(`${BASE}/panier/${f.clientId}/items/${f.sku}`, JSON.stringify({ quantity: 1 + (__ITER % 5) }), {
       headers: { ...AUTH, 'Content-Type': 'application/json' },
       tags: { name: 'PUT /panier/{id}/items/{sku}' },
     });

@@ -1,7 +1,7 @@
 // stress: ramps VUs up until errors or a latency knee; the run aborts when
 // more than 1 % of requests fail or p95 passes 1 s, and the summary shows
 // how far it got.
-import { orderFlow, requireUp } from './lib/flow.js';
+import { orderFlow, prepare } from './lib/flow.js';
 
 export const options = {
   scenarios: {
@@ -26,9 +26,9 @@ export const options = {
 };
 
 export function setup() {
-  requireUp();
+  return prepare();
 }
 
-export default function () {
-  orderFlow();
+export default function (data) {
+  orderFlow(data.products);
 }

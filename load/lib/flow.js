@@ -1,6 +1,10 @@
 // The order flow of comptoir, as k6 functions with a check on every
 // response: create client → 3 × add item → read cart → place order → read
-// order (7 requests).
+// order (7 requests). The items are products of the catalogue, read once
+// in `setup()` (`prepare()`) and handed to the VU code as setup data:
+//
+//   export function setup() { return prepare(); }
+//   export default function (data) { orderFlow(data.products); }
 import http from 'k6/http';
 import { check, fail } from 'k6';
 import { Counter } from 'k6/metrics';
@@ -35,7 +39,9 @@ export function authed(name) {
 }
 
 function uid() {
-  return `${__VU}-${__ITER}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`;
+  // `setup()` has no __ITER (a ReferenceError there).
+  const iter = typeof __ITER === 'undefined' ? 'setup' : __ITER;
+  return `${__VU}-${iter}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`;
 }
 
 function json(res) {
@@ -59,31 +65,85 @@ export function createClient() {
   return body.id;
 }
 
-const PRODUCTS = [
-  { product_id: 'CAFE-250', name: 'Café 250 g', unit_price_cents: 1250 },
-  { product_id: 'THE-100', name: 'Thé 100 g', unit_price_cents: 499 },
-  { product_id: 'SUCRE-1', name: 'Sucre 1 kg', unit_price_cents: 120 },
-];
+/// How many distinct products each flow puts in its cart (fewer if the
+/// catalogue has fewer), and how many of each.
+const ITEMS_PER_FLOW = 3;
+const QUANTITY = 2;
+/// The stock a product needs for the flow to order it: enough that no run
+/// exhausts it (the sample catalogue has 1 000 000 of most products, and a
+/// few with 1 to 5, which the flow leaves alone).
+export const MIN_STOCK = 100000;
 
-export function addItems(clientId) {
+/// The products the flow orders: the catalogue's first page (a public
+/// read, no token) with at least MIN_STOCK units each, as `{sku,
+/// price_cents}`. For `setup()`, which hands them to the VU code; fails
+/// the run if there are none.
+export function loadProducts() {
+  const url = `${BASE}/catalogue?limit=100`;
+  const res = http.get(url, { tags: { name: 'GET /catalogue' } });
+  const body = json(res);
+  if (res.status !== 200 || !body || !Array.isArray(body.items)) {
+    fail(`GET ${url}: ${res.status} ${res.body}`);
+  }
+  const products = body.items
+    .filter((p) => p.active !== false && p.stock >= MIN_STOCK)
+    .map((p) => ({ sku: p.sku, price_cents: p.price_cents }));
+  if (products.length === 0) {
+    fail(`no product with at least ${MIN_STOCK} units in stock in the first page of ${url} `
+      + '(cargo xtask up and the xtask workflows load a sample catalogue; '
+      + 'by hand: PUT /catalogue/{sku} as staff)');
+  }
+  return products;
+}
+
+/// What every order-flow script's `setup()` returns: the server is up,
+/// and the products to order (`data.products`).
+export function prepare() {
+  requireUp();
+  return { products: loadProducts() };
+}
+
+/// Up to ITEMS_PER_FLOW distinct products of `products`, at random.
+function pick(products) {
+  const picked = [];
+  const taken = new Set();
+  const n = Math.min(ITEMS_PER_FLOW, products.length);
+  while (picked.length < n) {
+    const i = Math.floor(Math.random() * products.length);
+    if (!taken.has(i)) {
+      taken.add(i);
+      picked.push(products[i]);
+    }
+  }
+  return picked;
+}
+
+/// Adds QUANTITY of a few of `products` (see `loadProducts`) to the cart:
+/// the product and the quantity only, panier prices them from the
+/// catalogue. The products added, or null if an add failed.
+export function addItems(clientId, products) {
+  const picked = pick(products);
   let ok = true;
-  for (const p of PRODUCTS) {
+  for (const p of picked) {
     const res = track(http.post(
       `${BASE}/panier/${clientId}/items`,
-      JSON.stringify({ ...p, quantity: 2 }),
+      JSON.stringify({ product_id: p.sku, quantity: QUANTITY }),
       { headers: JSON_HEADERS, tags: { name: 'POST /panier/{id}/items' } },
     ));
     ok = check(res, { 'item added (200)': (r) => r.status === 200 }) && ok;
   }
-  return ok;
+  return ok ? picked : null;
 }
 
-export function readCart(clientId) {
+/// Reads the cart `added` (what `addItems` returned) filled: its total is
+/// their catalogue prices.
+export function readCart(clientId, added) {
   const res = track(http.get(`${BASE}/panier/${clientId}`, authed('GET /panier/{id}')));
   const body = json(res);
+  const total = added.reduce((sum, p) => sum + QUANTITY * p.price_cents, 0);
   check(res, {
     'cart read (200)': (r) => r.status === 200,
-    'cart total in cents': () => body && body.total_cents === 2 * (1250 + 499 + 120),
+    'cart total in cents': () => body && body.total_cents === total,
   });
   return body;
 }
@@ -106,12 +166,15 @@ export function readOrder(orderId) {
   check(res, { 'order read (200)': (r) => r.status === 200 });
 }
 
-/// One full order flow (7 requests).
-export function orderFlow() {
+/// One full order flow (7 requests) of `products` (`data.products`, from
+/// `prepare()` in `setup()`).
+export function orderFlow(products) {
+  if (!products || products.length === 0) fail('no products: setup() must return prepare()');
   const clientId = createClient();
   if (!clientId) return;
-  if (!addItems(clientId)) return;
-  readCart(clientId);
+  const added = addItems(clientId, products);
+  if (!added) return;
+  readCart(clientId, added);
   const orderId = placeOrder(clientId);
   if (orderId) readOrder(orderId);
 }

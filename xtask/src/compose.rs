@@ -166,6 +166,18 @@ impl Stack {
                 stack.wait_ready()
             },
         )?;
+        // Something to sell: k6's order flow (the `load` profile, the
+        // drill) orders products of the catalogue's first page. The sample
+        // catalogue, put by the staff token, when the catalogue is empty;
+        // a stack trusting another identity provider gets none (its
+        // tokens are not xtask's to mint).
+        if let Some(bearer) = &stack.bearer {
+            let loaded = crate::catalogue::seed(&stack.url(""), bearer)
+                .context("loading the sample catalogue")?;
+            if loaded > 0 {
+                eprintln!("    loaded {loaded} sample products into the catalogue");
+            }
+        }
         Ok(stack)
     }
 
@@ -277,7 +289,7 @@ fn up(root: &Path, release: bool) -> anyhow::Result<()> {
     );
     if stack.bearer.is_some() {
         eprintln!(
-            "it trusts the dev issuer of .comptoir/ (no AUTH_ISSUER/AUTH_JWKS in .env): tokens from `cargo xtask token`"
+            "it trusts the dev issuer of .comptoir/ (no AUTH_ISSUER/AUTH_JWKS in .env): tokens from `cargo xtask token`; an empty catalogue was given the sample products"
         );
     }
     stack.leave_running();
@@ -387,10 +399,28 @@ fn test(root: &Path, release: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates a client, fills its cart with two items, places the order.
+/// Puts two products into the catalogue (as staff), creates a client,
+/// fills its cart with both, places the order.
 pub fn place_order(stack: &Stack) -> anyhow::Result<String> {
     let http = crate::http();
     let auth = stack.authorization();
+    let products = [
+        ("CAFE-250", "Café 250 g", 1250),
+        ("THE-100", "Thé 100 g", 499),
+    ];
+    for (sku, name, price) in products {
+        // Ample stock: the k6 run below orders from the same stack.
+        let mut put = http
+            .put(stack.url(&format!("/catalogue/{sku}")))
+            .header("authorization", &auth)
+            .send_json(json!({"name": name, "price_cents": price, "stock": 1_000_000}))?;
+        let status = put.status();
+        let body = put.body_mut().read_to_string().unwrap_or_default();
+        ensure!(
+            status == 201 || status == 200,
+            "PUT /catalogue/{sku} (staff): {status} {body}"
+        );
+    }
     let email = format!("compose-{}@example.com", random_hex()?);
     let mut client = http
         .post(stack.url("/clients"))
@@ -399,17 +429,18 @@ pub fn place_order(stack: &Stack) -> anyhow::Result<String> {
     ensure!(client.status() == 201, "POST /clients: {}", client.status());
     let client: serde_json::Value = client.body_mut().read_json()?;
     let id = client["id"].as_str().context("no client id")?.to_owned();
-    for (product, price) in [("CAFE-250", 1250), ("THE-100", 499)] {
-        let item = http
+    for (sku, _, _) in products {
+        // Only the product and the quantity: panier takes the name and the
+        // price from the catalogue.
+        let mut item = http
             .post(stack.url(&format!("/panier/{id}/items")))
             .header("authorization", &auth)
-            .send_json(json!({
-                "product_id": product, "name": product, "unit_price_cents": price, "quantity": 2
-            }))?;
+            .send_json(json!({"product_id": sku, "quantity": 2}))?;
+        let status = item.status();
+        let body = item.body_mut().read_to_string().unwrap_or_default();
         ensure!(
-            item.status() == 200,
-            "POST /panier/{{id}}/items: {}",
-            item.status()
+            status == 200,
+            "POST /panier/{{id}}/items ({sku}): {status} {body}"
         );
     }
     let mut order = http

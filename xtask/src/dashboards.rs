@@ -45,10 +45,20 @@ fn queries(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 /// Drives order flows and reads for `seconds` (plain HTTP, no k6 needed),
-/// as staff (`bearer`).
+/// as staff (`bearer`): the product in the catalogue first, then orders of
+/// it.
 fn drive(base: &str, bearer: &str, seconds: u64) -> anyhow::Result<()> {
     let http = crate::http();
     let auth = format!("Bearer {bearer}");
+    let mut product = http
+        .put(format!("{base}/catalogue/DASH-A"))
+        .header("authorization", &auth)
+        .send_json(serde_json::json!({"name": "a", "price_cents": 100, "stock": 1_000_000}))?;
+    let status = product.status();
+    if status != 201 && status != 200 {
+        let body = product.body_mut().read_to_string().unwrap_or_default();
+        bail!("PUT /catalogue/DASH-A (staff): {status} {body}");
+    }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut i = 0;
     while Instant::now() < deadline {
@@ -63,13 +73,12 @@ fn drive(base: &str, bearer: &str, seconds: u64) -> anyhow::Result<()> {
         let id = client["id"].as_str().context("no client id")?;
         http.post(format!("{base}/panier/{id}/items"))
             .header("authorization", &auth)
-            .send_json(serde_json::json!({
-                "product_id": "A", "name": "a", "unit_price_cents": 100, "quantity": 1
-            }))?;
+            .send_json(serde_json::json!({"product_id": "DASH-A", "quantity": 1}))?;
         http.post(format!("{base}/commandes"))
             .header("Idempotency-Key", format!("dash-{id}"))
             .header("authorization", &auth)
             .send_json(serde_json::json!({"client_id": id}))?;
+        http.get(format!("{base}/catalogue/DASH-A")).call()?;
         http.get(format!("{base}/healthz")).call()?;
     }
     Ok(())

@@ -3,7 +3,7 @@
 //!
 //! - `cargo xtask build`: the components (wasm32-wasip2, release).
 //! - `cargo xtask up [-- <comptoir up flags>]`: build everything (release)
-//!   and run `comptoir up`.
+//!   and run `comptoir up`, loading the sample catalogue into an empty one.
 //! - `cargo xtask test [-- <cargo test args>]`: build the components, then
 //!   run every test of the workspace.
 //! - `cargo xtask load <scenario> [--vus N] [--duration D] [--replicas R] [--nginx] [--debug]`:
@@ -22,6 +22,7 @@
 
 mod auth;
 mod bench;
+mod catalogue;
 mod compose;
 mod cpu;
 mod dashboards;
@@ -44,7 +45,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser as _;
 
 /// The components routed by `spin.toml`.
-const SERVICES: &[&str] = &["clients", "panier", "commande", "docs"];
+const SERVICES: &[&str] = &["clients", "panier", "commande", "catalogue", "docs"];
 /// Components only the tests load (never routed by `spin.toml`).
 const TEST_COMPONENTS: &[&str] = &[
     "testing-fault",
@@ -67,7 +68,8 @@ enum Task {
     /// The components (wasm32-wasip2, release).
     Build,
     /// Build everything (release), then run `comptoir up` with FLAGS
-    /// (`cargo xtask up -- --replicas 8`).
+    /// (`cargo xtask up -- --replicas 8`); an empty catalogue gets the
+    /// sample products (with the dev issuer).
     #[command(disable_help_flag = true)]
     Up {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -237,6 +239,8 @@ fn up(flags: &[String]) -> anyhow::Result<()> {
     eprintln!("\x1b[1m==> comptoir up {}\x1b[0m", flags.join(" "));
     let mut c = Command::new("target/release/comptoir");
     c.arg("up").args(flags);
+    // Something to sell: the sample catalogue, once comptoir answers.
+    catalogue::seed_when_up(flags);
     run(c)
 }
 
@@ -311,7 +315,14 @@ fn test(args: &[String]) -> anyhow::Result<()> {
 
 /// The integration test modules that make up the API contract: they run
 /// under comptoir and, unchanged, under `spin up`.
-const CONTRACT_TESTS: &[&str] = &["access::", "clients::", "docs::", "idp::", "orders::"];
+const CONTRACT_TESTS: &[&str] = &[
+    "access::",
+    "clients::",
+    "docs::",
+    "idp::",
+    "orders::",
+    "stock::",
+];
 
 /// The workspace root.
 pub fn root() -> PathBuf {

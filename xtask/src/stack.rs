@@ -1,6 +1,7 @@
 //! Running comptoir for load tests: one process with N replicas, or two
-//! processes sharing the databases behind NGINX. Everything on loopback,
-//! on free ports, stopped when dropped.
+//! processes sharing the databases behind NGINX, its catalogue holding the
+//! sample products. Everything on loopback, on free ports, stopped when
+//! dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,7 +36,8 @@ pub struct Stack {
     /// The admin API of the (first) comptoir process.
     pub admin_url: String,
     pub token: String,
-    /// A staff access token every process of the stack accepts.
+    /// A staff access token every process of the stack accepts (minted
+    /// with the staff role: it also loads the sample catalogue).
     pub bearer: String,
     /// The `SPIN_VARIABLE_AUTH_*` every process of the stack has (give
     /// them to another server sharing its databases).
@@ -251,6 +253,18 @@ impl Stack {
                 "NGINX",
                 &work.join("nginx/error.log"),
             )?;
+        }
+        // Something to sell (k6, the benchmarks, schemathesis): the sample
+        // catalogue, put by the stack's staff token. A stack of another
+        // application (`--manifest`: the hello benchmark's) has no
+        // catalogue.
+        let other_app = flags
+            .iter()
+            .any(|f| *f == "--manifest" || f.starts_with("--manifest="));
+        if !other_app {
+            let loaded = crate::catalogue::seed(&stack.base_url, &stack.bearer)
+                .context("loading the sample catalogue")?;
+            eprintln!("    loaded {loaded} sample products into the catalogue");
         }
         Ok(stack)
     }

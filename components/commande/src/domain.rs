@@ -118,11 +118,14 @@ pub fn ordered_lines(lines: &[OrderLine]) -> Vec<(String, i32)> {
         .collect()
 }
 
-/// Where an order stands: `validated` when placed, `cancelled` once
-/// cancelled (the only change an order can go through).
+/// Where an order stands: `pending` from its placement until its stock is
+/// reserved (or the order refused and deleted: it never shows again),
+/// `validated` once reserved, `cancelled` once cancelled (its stock given
+/// back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
+    Pending,
     Validated,
     Cancelled,
 }
@@ -131,6 +134,7 @@ impl OrderStatus {
     /// The status as the API and the `orders.status` column spell it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Pending => "pending",
             Self::Validated => "validated",
             Self::Cancelled => "cancelled",
         }
@@ -138,7 +142,7 @@ impl OrderStatus {
 
     /// The status spelled `raw`, if it is one.
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Validated, Self::Cancelled]
+        [Self::Pending, Self::Validated, Self::Cancelled]
             .into_iter()
             .find(|status| status.as_str() == raw)
     }

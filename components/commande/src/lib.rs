@@ -7,9 +7,16 @@
 //!
 //! Placing an order: read the cart from the panier service, as the caller
 //! (whose 404 says the client is unknown, deleted or not the caller's:
-//! clients is not asked), compute lines
-//! and total from it, then store the order, its lines, its idempotency key
-//! and a "clear this cart" outbox row in one statement; only then clear the
+//! clients is not asked), compute lines and total from it, then store the
+//! order, pending, with its lines and idempotency key in one statement.
+//! Then reserve its stock at the prices the customer saw, through the
+//! catalogue's private endpoint (all or nothing, once per order): held, the
+//! order is validated and a "clear this cart" outbox row queued in one
+//! statement; refused (`price-changed`, `out-of-stock`: 409), the order is
+//! deleted and a release of whatever it may hold queued in one statement.
+//! A pending order a crash left is settled by a replay of its key or by a
+//! later placement; a cancellation queues the release of its stock. Only
+//! then clear the
 //! cart, through panier's private endpoint (as the service: the outbox
 //! clears other customers' carts too). A clear that fails leaves the outbox row, retried by later
 //! placements (the statement recording a successful clear returns stale
@@ -32,8 +39,10 @@ use spin_sdk::http_service;
 use spin_sdk::pg::Connection;
 use uuid::Uuid;
 
-use crate::domain::{CartView, Draft, Order, PlaceOrderBody};
-use crate::placement::{Clear, Decision, Found, Outbox};
+use comptoir_kit::product::{Current, Reservation};
+
+use crate::domain::{CartView, Draft, Order, OrderStatus, PlaceOrderBody};
+use crate::placement::{CLEARS_PER_REQUEST, Clear, Decision, Found, Outbox, Settlement, Stale};
 
 #[http_service]
 async fn handle(request: Request) -> Reply {
@@ -97,7 +106,145 @@ async fn place(request: Request, caller: &Caller) -> HandlerResult {
             }
             Ok(created(&order))
         }
+        Decision::Settle(order) => {
+            let (order, stale) = settle(&db, order).await?;
+            if order.status == OrderStatus::Validated {
+                flush_clears(&db, &Clear::of(&order, CLEARS_PER_REQUEST)).await;
+            }
+            take_up(&db, stale).await;
+            Ok(created(&order))
+        }
         Decision::Refuse(problem) => Err(problem),
+    }
+}
+
+/// Reserves pending `order`'s stock and validates it, or refuses it
+/// (deleted, whatever it may hold given back): the order as it now stands,
+/// with the stale work its validation found.
+async fn settle(db: &Connection, order: Order) -> Result<(Order, Stale), Problem> {
+    match placement::settle(reserve(&order).await) {
+        Settlement::Validate => {
+            match store::validate(db, &order).await? {
+                Some(settled) => Ok(settled),
+                // Settled meanwhile by a concurrent attempt: answer as it stands.
+                None => settled_elsewhere(db, order.id, || {
+                    Problem::conflict(
+                        "this placement was given up while it waited for its stock: order again",
+                    )
+                })
+                .await,
+            }
+        }
+        Settlement::Refuse { problem, reprice } => {
+            if !store::refuse(db, order.id).await? {
+                return settled_elsewhere(db, order.id, || problem).await;
+            }
+            release(db, order.id).await;
+            if !reprice.is_empty() {
+                show_prices(order.client_id, &reprice).await;
+            }
+            Err(problem)
+        }
+        Settlement::Unknown(problem) => Err(problem),
+    }
+}
+
+/// Order `id` as a concurrent attempt left it, if that validated it;
+/// `otherwise` if it is gone.
+async fn settled_elsewhere(
+    db: &Connection,
+    id: Uuid,
+    otherwise: impl FnOnce() -> Problem,
+) -> Result<(Order, Stale), Problem> {
+    match store::get(db, id, None).await? {
+        Some(order) if order.status != OrderStatus::Pending => Ok((order, Stale::default())),
+        _ => Err(otherwise()),
+    }
+}
+
+/// The catalogue's answer to reserving `order`'s lines (`None`: none).
+async fn reserve(order: &Order) -> Option<Reservation> {
+    let body = serde_json::to_value(placement::reservation(order)).ok()?;
+    let path = format!("/reservations/{}", order.id);
+    let answer = chain::call(
+        chain::CATALOGUE_INTERNAL,
+        Method::PUT,
+        &path,
+        Some(&body),
+        None,
+    )
+    .await
+    .ok()?;
+    if answer.status != StatusCode::OK {
+        eprintln!(
+            "the catalogue answered {} to reserving order {}",
+            answer.status, order.id
+        );
+        return None;
+    }
+    answer.json("catalogue").ok()
+}
+
+/// Asks the catalogue to give back what order `id` holds, and records it
+/// when confirmed (a release not confirmed stays queued: retried later).
+async fn release(db: &Connection, id: Uuid) {
+    let path = format!("/reservations/{id}");
+    let answer = chain::call(chain::CATALOGUE_INTERNAL, Method::DELETE, &path, None, None).await;
+    if matches!(&answer, Ok(a) if a.status == StatusCode::OK) {
+        let _ = store::released(db, id).await;
+    } else {
+        eprintln!("releasing the stock of order {id} failed; will retry");
+    }
+}
+
+/// Shows the catalogue's new prices in the client's cart (best effort: the
+/// next add or placement shows them anyway).
+async fn show_prices(client: Uuid, lines: &[Current]) {
+    let lines: Vec<_> = lines
+        .iter()
+        .filter_map(|l| {
+            Some(serde_json::json!({
+                "product_id": l.sku,
+                "name": l.name.as_deref()?,
+                "unit_price_cents": l.price_cents?,
+            }))
+        })
+        .collect();
+    let body = serde_json::json!({ "lines": lines });
+    let path = format!("/panier/{client}/prices");
+    if chain::call(
+        chain::PANIER_INTERNAL,
+        Method::POST,
+        &path,
+        Some(&body),
+        None,
+    )
+    .await
+    .is_err()
+    {
+        eprintln!("showing new prices in the cart of client {client} failed");
+    }
+}
+
+/// Takes up what dead placements left: settles their pending orders (and
+/// clears their carts), retries unconfirmed releases. Best effort: what
+/// fails stays for a later placement.
+async fn take_up(db: &Connection, stale: Stale) {
+    for id in stale.releases {
+        release(db, id).await;
+    }
+    for id in stale.pending {
+        let Ok(Some(order)) = store::get(db, id, None).await else {
+            continue;
+        };
+        if order.status != OrderStatus::Pending {
+            continue;
+        }
+        if let Ok((order, _)) = settle(db, order).await
+            && order.status == OrderStatus::Validated
+        {
+            flush_clears(db, &Clear::of(&order, 0)).await;
+        }
     }
 }
 
@@ -167,10 +314,14 @@ async fn get(id: Uuid, caller: &Caller) -> HandlerResult {
     Ok(reply::json(StatusCode::OK, &order))
 }
 
+/// Cancels the order, then gives its stock back (queued in the same
+/// transaction as the cancellation: a release that fails is retried by
+/// later placements, never lost nor done twice).
 async fn cancel(id: Uuid, caller: &Caller) -> HandlerResult {
     let db = db::open().await?;
     let order = store::cancel(&db, id, caller.scope())
         .await?
         .ok_or_else(|| Problem::not_found(format!("no order {id}")))?;
+    release(&db, order.id).await;
     Ok(reply::json(StatusCode::OK, &order))
 }

@@ -1,15 +1,17 @@
 //! The decisions of placing an order, as plain data in and out: whether a
 //! request creates an order, replays one (its `Idempotency-Key` was used
-//! before) or is refused, and what the cart-clear outbox does with panier's
-//! answer. The adapter (`lib.rs`) runs the statements and calls; nothing
-//! here does I/O.
+//! before) or is refused, what the catalogue's answer to the order's stock
+//! reservation makes of it, and what the cart-clear outbox does with
+//! panier's answer. The adapter (`lib.rs`) runs the statements and calls;
+//! nothing here does I/O.
 
 use comptoir_kit::Problem;
+use comptoir_kit::product::{Current, Outcome, Reservation, ReserveBody, ReservedLine};
 use serde_json::json;
 use spin_sdk::http::StatusCode;
 use uuid::Uuid;
 
-use crate::domain::{self, Order};
+use crate::domain::{self, Order, OrderStatus};
 
 /// Outbox rows of other orders retried per placement, besides its own.
 pub const CLEARS_PER_REQUEST: i64 = 5;
@@ -40,11 +42,22 @@ pub enum Found {
     KeyTaken { prior: Option<Prior> },
 }
 
+/// Work a dead or unanswered placement left, which a placement takes up
+/// after its own (the statement validating its order returns it): pending
+/// orders to settle, and stock releases to retry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stale {
+    pub pending: Vec<Uuid>,
+    pub releases: Vec<Uuid>,
+}
+
 /// What the request answers.
 #[derive(Debug)]
 pub enum Decision {
     /// 201 with `order`, once `clear` (if any) has been tried.
     Answer { order: Order, clear: Option<Clear> },
+    /// `order` is pending: reserve its stock ([`settle`]), then answer.
+    Settle(Order),
     /// This problem; nothing is written.
     Refuse(Problem),
 }
@@ -52,17 +65,15 @@ pub enum Decision {
 /// The answer to a placement by `client`, asked by a caller of `scope`
 /// (`None`: staff; `Some(owner)`: a customer), that found `found`.
 ///
-/// A new order always clears its cart (and retries stale clears of other
-/// orders); a replay answers the same order with the same 201, clearing its
-/// cart only if that is still queued, and only for the client who placed
-/// it and a caller who reaches it; without an order under the key, the
-/// problem that stopped this request is the answer.
+/// A new order is pending: its stock is reserved before it answers. A
+/// replay answers the same order with the same 201 (settling it first if
+/// it is still pending), clearing its cart only if that is still queued,
+/// and only for the client who placed it and a caller who reaches it;
+/// without an order under the key, the problem that stopped this request
+/// is the answer.
 pub fn decide(client: Uuid, scope: Option<Uuid>, found: Found) -> Decision {
     match found {
-        Found::Inserted(order) => Decision::Answer {
-            clear: Some(Clear::of(&order, CLEARS_PER_REQUEST)),
-            order,
-        },
+        Found::Inserted(order) => Decision::Settle(order),
         Found::NoDraft { problem, prior } => replay(client, scope, prior, problem),
         Found::KeyTaken { prior } => replay(
             client,
@@ -88,9 +99,99 @@ fn replay(client: Uuid, scope: Option<Uuid>, prior: Option<Prior>, otherwise: Pr
             "this Idempotency-Key was used for another client's order",
         ));
     }
+    if order.status == OrderStatus::Pending {
+        return Decision::Settle(order);
+    }
     Decision::Answer {
         clear: clear_pending.then(|| Clear::of(&order, 0)),
         order,
+    }
+}
+
+/// The reservation of `order`'s lines at the prices its customer was shown.
+pub fn reservation(order: &Order) -> ReserveBody {
+    ReserveBody {
+        lines: order
+            .lines
+            .iter()
+            .map(|l| ReservedLine {
+                sku: l.product_id.clone(),
+                quantity: l.quantity,
+                unit_price_cents: l.unit_price_cents,
+            })
+            .collect(),
+    }
+}
+
+/// What a pending order becomes once the catalogue answered its
+/// reservation (or did not).
+#[derive(Debug)]
+pub enum Settlement {
+    /// Its stock is held (now, or by an earlier attempt): validate it and
+    /// clear its cart.
+    Validate,
+    /// Refused: delete the order, give back whatever it may hold (a
+    /// concurrent attempt may have reserved meanwhile), answer `problem`;
+    /// `reprice` are the lines whose price changed, to show in the cart.
+    Refuse {
+        problem: Problem,
+        reprice: Vec<Current>,
+    },
+    /// No answer: the order stays pending (a replay of its key, or a later
+    /// placement, settles it) and the request gets a 503.
+    Unknown(Problem),
+}
+
+/// The settlement of a pending order given the catalogue's answer (`None`:
+/// no answer).
+pub fn settle(answer: Option<Reservation>) -> Settlement {
+    let Some(answer) = answer else {
+        return Settlement::Unknown(Problem::unavailable(
+            "the catalogue did not answer: the order is pending; \
+             send the same request again (same Idempotency-Key) to complete it",
+        ));
+    };
+    let refuse = |problem| Settlement::Refuse {
+        problem,
+        reprice: Vec::new(),
+    };
+    match answer.outcome {
+        Outcome::Reserved | Outcome::Held => Settlement::Validate,
+        Outcome::PriceChanged => {
+            let changed: Vec<String> = answer
+                .lines
+                .iter()
+                .map(|l| format!("{} now {} cents", l.sku, l.price_cents.unwrap_or_default()))
+                .collect();
+            Settlement::Refuse {
+                problem: Problem::conflict_with(
+                    "price-changed",
+                    format!(
+                        "prices changed since they were added to the cart ({}); the cart \
+                         shows the new prices: order again to accept them",
+                        changed.join(", ")
+                    ),
+                ),
+                reprice: answer.lines,
+            }
+        }
+        Outcome::OutOfStock => {
+            let short: Vec<String> = answer
+                .lines
+                .iter()
+                .map(|l| match l.price_cents {
+                    Some(_) => format!("{} ({} left)", l.sku, l.stock),
+                    None => format!("{} (not sold)", l.sku),
+                })
+                .collect();
+            refuse(Problem::conflict_with(
+                "out-of-stock",
+                format!("not enough stock for {}", short.join(", ")),
+            ))
+        }
+        Outcome::Released | Outcome::Void | Outcome::Already => refuse(Problem::conflict(
+            "this placement was given up while it waited for its stock: order again",
+        )),
     }
 }
 
@@ -196,25 +297,117 @@ mod tests {
     fn answered(decision: Decision) -> (Order, Option<Clear>) {
         match decision {
             Decision::Answer { order, clear } => (order, clear),
-            Decision::Refuse(problem) => panic!("refused: {problem:?}"),
+            other => panic!("not answered: {other:?}"),
         }
     }
 
     fn refused(decision: Decision) -> Problem {
         match decision {
             Decision::Refuse(problem) => problem,
-            Decision::Answer { order, .. } => panic!("answered {order:?}"),
+            other => panic!("not refused: {other:?}"),
         }
     }
 
-    /// A new order clears what it took and takes up stale clears.
+    /// A new order is pending until its stock is reserved.
     #[test]
-    fn a_new_order_clears_its_cart_and_retries_others() {
-        let (order, clear) = answered(decide(ADA, None, Found::Inserted(order(ADA))));
-        let clear = clear.unwrap();
-        assert_eq!((clear.order, clear.client), (order.id, ADA));
-        assert_eq!(clear.lines, [("CAFE-250".to_owned(), 2)]);
-        assert_eq!(clear.others, CLEARS_PER_REQUEST);
+    fn a_new_order_waits_for_its_stock() {
+        let mut pending = order(ADA);
+        pending.status = OrderStatus::Pending;
+        match decide(ADA, None, Found::Inserted(pending)) {
+            Decision::Settle(order) => assert_eq!(order.id, Uuid::from_u128(7)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A replay of a placement left pending (a crash, an unanswered
+    /// reservation) settles it; only the caller who reaches it may.
+    #[test]
+    fn a_replay_settles_a_pending_order() {
+        let mut pending = prior(ADA, false);
+        pending.as_mut().unwrap().order.status = OrderStatus::Pending;
+        let found = Found::KeyTaken {
+            prior: pending.clone(),
+        };
+        assert!(matches!(decide(ADA, None, found), Decision::Settle(_)));
+        let found = Found::KeyTaken { prior: pending };
+        assert!(matches!(decide(BOB, None, found), Decision::Refuse(_)));
+    }
+
+    fn answer(outcome: Outcome, lines: Vec<Current>) -> Option<Reservation> {
+        Some(Reservation {
+            order_id: Uuid::from_u128(7),
+            outcome,
+            lines,
+        })
+    }
+
+    fn current(sku: &str, price_cents: Option<i64>, stock: i32) -> Current {
+        Current {
+            sku: sku.into(),
+            name: price_cents.map(|_| "Café".into()),
+            price_cents,
+            stock,
+        }
+    }
+
+    /// Held stock (now or before) validates; a price change or a shortage
+    /// refuses, naming the SKUs; a given-up reservation refuses; no answer
+    /// leaves the order pending.
+    #[test]
+    fn the_catalogue_answer_settles_the_order() {
+        for outcome in [Outcome::Reserved, Outcome::Held] {
+            assert!(matches!(
+                settle(answer(outcome, vec![])),
+                Settlement::Validate
+            ));
+        }
+        let Settlement::Refuse { problem, reprice } = settle(answer(
+            Outcome::PriceChanged,
+            vec![current("CAFE-250", Some(1300), 4)],
+        )) else {
+            panic!("not refused");
+        };
+        assert_eq!(problem.status, 409);
+        assert!(problem.kind.ends_with("/price-changed"));
+        assert!(problem.detail.contains("CAFE-250"));
+        assert_eq!(reprice.len(), 1);
+        let Settlement::Refuse { problem, reprice } = settle(answer(
+            Outcome::OutOfStock,
+            vec![
+                current("CAFE-250", Some(1250), 1),
+                current("GONE-1", None, 0),
+            ],
+        )) else {
+            panic!("not refused");
+        };
+        assert!(problem.kind.ends_with("/out-of-stock"));
+        assert!(problem.detail.contains("CAFE-250 (1 left)"));
+        assert!(problem.detail.contains("GONE-1 (not sold)"));
+        assert!(reprice.is_empty());
+        for outcome in [Outcome::Released, Outcome::Void, Outcome::Already] {
+            assert!(matches!(
+                settle(answer(outcome, vec![])),
+                Settlement::Refuse { .. }
+            ));
+        }
+        let Settlement::Unknown(problem) = settle(None) else {
+            panic!("settled without an answer");
+        };
+        assert_eq!(problem.status, 503);
+    }
+
+    /// The reservation asks for every line at the price the customer saw.
+    #[test]
+    fn the_reservation_names_every_line_at_its_price() {
+        let body = reservation(&order(ADA));
+        assert_eq!(
+            body.lines,
+            [ReservedLine {
+                sku: "CAFE-250".into(),
+                quantity: 2,
+                unit_price_cents: 1250
+            }]
+        );
     }
 
     /// A replay (the insert found the key, or the cart is now empty) is
@@ -233,6 +426,7 @@ mod tests {
             ];
             for found in found {
                 let (order, clear) = answered(decide(ADA, None, found));
+                assert_eq!(order.status, OrderStatus::Validated);
                 assert_eq!(order.id, Uuid::from_u128(7));
                 assert_eq!(clear.map(|c| c.others), pending.then_some(0));
             }

@@ -12,7 +12,7 @@ use spin_sdk::pg::{self, Connection, DbValue, Decode, ParameterValue, Row};
 use uuid::Uuid;
 
 use crate::domain::{Draft, Order, OrderLine, OrderStatus};
-use crate::placement::{Clear, Outbox, Prior};
+use crate::placement::{Clear, Outbox, Prior, Stale};
 
 impl Decode for OrderStatus {
     fn decode(value: &DbValue) -> Result<Self, pg::Error> {
@@ -203,9 +203,9 @@ pub async fn list(
     Ok(Page::from_rows(page, with_lines(db, found).await?))
 }
 
-/// Inserts the order, its lines and its cart-clear outbox row in one
-/// statement (so one transaction), unless an order with `key` exists (then
-/// nothing is written: `None`).
+/// Inserts the order, pending (its stock not yet reserved), and its lines
+/// in one statement (so one transaction), unless an order with `key`
+/// exists (then nothing is written: `None`).
 pub async fn place(
     db: &Connection,
     client: Uuid,
@@ -219,15 +219,13 @@ pub async fn place(
         db,
         &format!(
             "WITH placed AS ( \
-                 INSERT INTO orders (client_id, total_cents, currency, idempotency_key, owner_id) \
-                 VALUES ($1, $2, $3, $4, $11) \
+                 INSERT INTO orders (client_id, total_cents, currency, idempotency_key, owner_id, status) \
+                 VALUES ($1, $2, $3, $4, $11, 'pending') \
                  ON CONFLICT (idempotency_key) DO NOTHING RETURNING {cols}), \
              lines AS ( \
                  INSERT INTO order_lines (order_id, position, product_id, name, unit_price_cents, quantity, line_total_cents) \
                  SELECT placed.id, l.* FROM placed, \
-                     unnest($5::int4[], $6::text[], $7::text[], $8::int8[], $9::int4[], $10::int8[]) AS l), \
-             queued AS ( \
-                 INSERT INTO cart_clears (order_id, client_id) SELECT id, client_id FROM placed) \
+                     unnest($5::int4[], $6::text[], $7::text[], $8::int8[], $9::int4[], $10::int8[]) AS l) \
              SELECT * FROM placed",
             cols = order_columns()
         ),
@@ -254,8 +252,9 @@ pub async fn place(
     Ok(Some(order))
 }
 
-/// Cancels a validated order within `scope`. `Ok(None)` when there is no
-/// such order (or not the caller's); a 409 when it is not `validated`.
+/// Cancels a validated order within `scope`, and queues the release of its
+/// stock in the same transaction. `Ok(None)` when there is no such order
+/// (or not the caller's); a 409 when it is not `validated`.
 pub async fn cancel(
     db: &Connection,
     id: Uuid,
@@ -266,8 +265,11 @@ pub async fn cancel(
         one(
             db,
             &format!(
-                "UPDATE orders o SET status = 'cancelled', cancelled_at = now() \
-                 WHERE id = $1 AND status = 'validated' AND {scope} RETURNING {cols}",
+                "WITH cancelled AS ( \
+                     UPDATE orders o SET status = 'cancelled', cancelled_at = now() \
+                     WHERE id = $1 AND status = 'validated' AND {scope} RETURNING {cols}), \
+                 queued AS (INSERT INTO stock_releases (order_id) SELECT id FROM cancelled) \
+                 SELECT * FROM cancelled",
                 scope = reachable(2),
                 cols = order_columns()
             ),
@@ -343,4 +345,92 @@ pub async fn record_clear(
         })
     })
     .collect()
+}
+
+/// How old a pending order must be before another placement settles it
+/// (its own placement most likely died), and a queued release before
+/// another placement retries it.
+const STALE_PENDING: &str = "10 seconds";
+const STALE_RELEASE: &str = "5 seconds";
+/// Stale pending orders and releases one placement takes up, of each.
+const STALE_PER_REQUEST: i64 = 5;
+
+fn uuids(row: &Row, name: &str) -> Result<Vec<Uuid>, Problem> {
+    Ok(column::<Option<Vec<Option<String>>>>(row, name)?
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .filter_map(|id| id.parse().ok())
+        .collect())
+}
+
+/// Validates pending `order` (its stock is held) and queues its cart
+/// clear, in one statement that also returns the stale work a placement
+/// takes up: pending orders a dead placement left, releases not yet
+/// confirmed. `None` when the order is no longer pending.
+pub async fn validate(db: &Connection, order: &Order) -> Result<Option<(Order, Stale)>, Problem> {
+    let found = rows(
+        db,
+        &format!(
+            "WITH validated AS ( \
+                 UPDATE orders o SET status = 'validated' \
+                 WHERE id = $1 AND status = 'pending' RETURNING {cols}), \
+             queued AS ( \
+                 INSERT INTO cart_clears (order_id, client_id) SELECT id, client_id FROM validated) \
+             SELECT validated.*, \
+                 (SELECT array_agg(order_id::text) FROM (SELECT order_id FROM stock_releases \
+                     WHERE created_at < now() - interval '{STALE_RELEASE}' \
+                     ORDER BY created_at LIMIT $2) r) AS stale_releases, \
+                 (SELECT array_agg(id::text) FROM (SELECT id FROM orders \
+                     WHERE status = 'pending' AND id <> $1 \
+                     AND created_at < now() - interval '{STALE_PENDING}' \
+                     ORDER BY created_at LIMIT $2) p) AS stale_pending \
+             FROM validated",
+            cols = order_columns()
+        ),
+        vec![uuid_param(order.id), ParameterValue::Int64(STALE_PER_REQUEST)],
+    )
+    .await?;
+    let Some(row) = found.first() else {
+        return Ok(None);
+    };
+    let (_, mut validated) = order_row(row)?;
+    validated.lines = order.lines.clone();
+    let stale = Stale {
+        releases: uuids(row, "stale_releases")?,
+        pending: uuids(row, "stale_pending")?,
+    };
+    Ok(Some((validated, stale)))
+}
+
+/// Deletes pending order `id` (refused: its key may be used again) and
+/// queues the release of whatever stock it may hold, in one statement;
+/// whether it was still pending.
+pub async fn refuse(db: &Connection, id: Uuid) -> Result<bool, Problem> {
+    let found = rows(
+        db,
+        "WITH gone AS (DELETE FROM orders WHERE id = $1 AND status = 'pending' RETURNING id), \
+         queued AS (INSERT INTO stock_releases (order_id) SELECT id FROM gone \
+                    ON CONFLICT (order_id) DO NOTHING) \
+         SELECT count(*) AS gone FROM gone",
+        vec![uuid_param(id)],
+    )
+    .await?;
+    Ok(found
+        .first()
+        .map(|r| column::<i64>(r, "gone"))
+        .transpose()?
+        .unwrap_or(0)
+        > 0)
+}
+
+/// The catalogue confirmed the release of order `id`'s stock.
+pub async fn released(db: &Connection, id: Uuid) -> Result<(), Problem> {
+    db.execute(
+        "DELETE FROM stock_releases WHERE order_id = $1",
+        vec![uuid_param(id)],
+    )
+    .await
+    .map_err(db::problem)?;
+    Ok(())
 }

@@ -16,6 +16,11 @@ use crate::{Caller, Problem};
 /// no request from outside reaches.
 pub const PANIER_INTERNAL: &str = "panier-internal";
 
+/// The component serving the catalogue's stock reservations (commande
+/// reserves an order's lines, and gives them back on a cancellation): the
+/// same `catalogue.wasm` behind a private endpoint.
+pub const CATALOGUE_INTERNAL: &str = "catalogue-internal";
+
 /// The address of `component`'s `path` for chaining.
 pub fn url(component: &str, path: &str) -> String {
     format!("http://{component}.spin.internal{path}")

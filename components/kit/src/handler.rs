@@ -39,6 +39,15 @@ pub async fn serve_internal(
     request: Request,
     route: impl AsyncFnOnce(Method, &[&str], Request) -> HandlerResult,
 ) -> Reply {
+    serve_anonymous(request, route).await
+}
+
+/// Answers a public route that needs no token (the catalogue's reads)
+/// with `route`.
+pub async fn serve_anonymous(
+    request: Request,
+    route: impl AsyncFnOnce(Method, &[&str], Request) -> HandlerResult,
+) -> Reply {
     let uri = request.uri().clone();
     let method = request.method().clone();
     route(method, &request::segments(&uri), request)

@@ -1,6 +1,6 @@
 //! Shared plumbing for comptoir's service components.
 //!
-//! Each service (clients, panier, commande) is a thin spin-sdk adapter over
+//! Each service (clients, panier, commande, catalogue) is a thin spin-sdk adapter over
 //! plain domain functions; this crate holds what the adapters have in common
 //! so that every service answers errors, pages and JSON the same way.
 //!
@@ -14,6 +14,7 @@
 //! - [`page`]: keyset pagination (`?limit=`, `?cursor=`, `next_cursor`).
 //! - [`chain`]: calls to other services (`http://<service>.spin.internal`).
 //! - [`db`]: opening the service's own database and reading row values.
+//! - [`product`]: what a product is to every service (SKU, bounds, the catalogue's view).
 
 pub mod auth;
 pub mod chain;
@@ -21,11 +22,12 @@ pub mod db;
 pub mod handler;
 pub mod page;
 pub mod problem;
+pub mod product;
 pub mod reply;
 pub mod request;
 
 pub use auth::Caller;
-pub use handler::{HandlerResult, no_route, serve, serve_internal};
+pub use handler::{HandlerResult, no_route, serve, serve_anonymous, serve_internal};
 pub use problem::{FieldError, Problem};
 pub use reply::Reply;
 

@@ -108,6 +108,12 @@ impl Problem {
         Self::new(StatusCode::CONFLICT, "conflict", detail)
     }
 
+    /// 409 whose `type` says which state refused the request (e.g.
+    /// `out-of-stock`, `price-changed`), for a client to act on.
+    pub fn conflict_with(slug: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, slug, detail)
+    }
+
     /// 415: the body is not JSON.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
         Self::new(

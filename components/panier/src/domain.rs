@@ -2,21 +2,20 @@
 //! in integer cents.
 
 use comptoir_kit::FieldError;
+use comptoir_kit::product::Product;
 use serde::{Deserialize, Serialize};
 
-pub const SKU_MAX: usize = 64;
-pub const NAME_MAX: usize = 200;
-pub const QUANTITY_MAX: i64 = 1000;
-pub const PRICE_MAX_CENTS: i64 = 1_000_000_000;
-pub const CURRENCY: &str = "EUR";
+pub use comptoir_kit::product::{CURRENCY, NAME_MAX, PRICE_MAX_CENTS, SKU_MAX, is_sku};
 
-/// Body of `POST /panier/{client_id}/items`, as sent.
+pub const QUANTITY_MAX: i64 = 1000;
+
+/// Body of `POST /panier/{client_id}/items`, as sent: what to add, never
+/// at what price (the catalogue says; a body with a name or a price is a
+/// 400).
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AddItemBody {
     pub product_id: String,
-    pub name: String,
-    #[serde(deserialize_with = "comptoir_kit::request::integer")]
-    pub unit_price_cents: i64,
     #[serde(deserialize_with = "comptoir_kit::request::integer")]
     pub quantity: i64,
 }
@@ -28,21 +27,20 @@ pub struct SetQuantityBody {
     pub quantity: i64,
 }
 
-/// A validated line to add.
+/// A validated request to add `quantity` of `product_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub product_id: String,
+    pub quantity: i32,
+}
+
+/// A line to add, priced as the catalogue showed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewItem {
     pub product_id: String,
     pub name: String,
     pub unit_price_cents: i64,
     pub quantity: i32,
-}
-
-/// Whether `sku` is a product id: 1–64 letters, digits, `.`, `_` or `-`.
-pub fn is_sku(sku: &str) -> bool {
-    (1..=SKU_MAX).contains(&sku.len())
-        && sku
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 fn check_quantity(quantity: i64, min: i64, errors: &mut Vec<FieldError>) {
@@ -54,7 +52,7 @@ fn check_quantity(quantity: i64, min: i64, errors: &mut Vec<FieldError>) {
     }
 }
 
-impl NewItem {
+impl Wanted {
     pub fn parse(body: AddItemBody) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         if !is_sku(&body.product_id) {
@@ -63,32 +61,80 @@ impl NewItem {
                 format!("must be 1 to {SKU_MAX} letters, digits, '.', '_' or '-'"),
             ));
         }
-        let name = body.name.trim();
-        if name.is_empty()
-            || name.chars().count() > NAME_MAX
-            || comptoir_kit::has_control_chars(name, false)
-        {
-            errors.push(FieldError::new(
-                "name",
-                format!("must be 1 to {NAME_MAX} characters, no control characters"),
-            ));
-        }
-        if !(0..=PRICE_MAX_CENTS).contains(&body.unit_price_cents) {
-            errors.push(FieldError::new(
-                "unit_price_cents",
-                format!("must be from 0 to {PRICE_MAX_CENTS}"),
-            ));
-        }
         check_quantity(body.quantity, 1, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(Self {
             product_id: body.product_id,
-            name: name.to_owned(),
-            unit_price_cents: body.unit_price_cents,
             quantity: i32::try_from(body.quantity).expect("checked to be at most 1000"),
         })
+    }
+}
+
+/// Why the catalogue's product cannot go in a cart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotForSale {
+    Inactive,
+    /// A name or price outside what a cart line holds.
+    Unfit,
+}
+
+impl NewItem {
+    /// The line `wanted` makes at the catalogue's name and price.
+    pub fn priced(wanted: Wanted, shown: &Product) -> Result<Self, NotForSale> {
+        if !shown.active {
+            return Err(NotForSale::Inactive);
+        }
+        let name = shown.name.trim();
+        if name.is_empty()
+            || name.chars().count() > NAME_MAX
+            || !(0..=PRICE_MAX_CENTS).contains(&shown.price_cents)
+            || shown.currency != CURRENCY
+        {
+            return Err(NotForSale::Unfit);
+        }
+        Ok(Self {
+            product_id: wanted.product_id,
+            name: name.to_owned(),
+            unit_price_cents: shown.price_cents,
+            quantity: wanted.quantity,
+        })
+    }
+}
+
+/// Body of panier-internal's `POST /panier/{client_id}/prices`: the
+/// catalogue's current name and price of lines whose price changed, which
+/// commande sends when an order was refused for it (the customer then
+/// sees the new price and confirms again).
+#[derive(Debug, Deserialize)]
+pub struct RepriceBody {
+    pub lines: Vec<Repriced>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Repriced {
+    pub product_id: String,
+    pub name: String,
+    pub unit_price_cents: i64,
+}
+
+impl RepriceBody {
+    /// The lines, if each names a product and a price a line can hold.
+    pub fn parse(self) -> Result<Vec<Repriced>, Vec<FieldError>> {
+        let fits = |l: &Repriced| {
+            is_sku(&l.product_id)
+                && (0..=PRICE_MAX_CENTS).contains(&l.unit_price_cents)
+                && !l.name.trim().is_empty()
+                && l.name.chars().count() <= NAME_MAX
+        };
+        if self.lines.is_empty() || self.lines.len() > 100 || !self.lines.iter().all(fits) {
+            return Err(vec![FieldError::new(
+                "lines",
+                "must be 1 to 100 lines, each a product id, a name and a price",
+            )]);
+        }
+        Ok(self.lines)
     }
 }
 
@@ -279,12 +325,23 @@ mod tests {
         }
     }
 
-    fn add(product_id: &str, price: i64, quantity: i64) -> AddItemBody {
+    fn add(product_id: &str, quantity: i64) -> AddItemBody {
         AddItemBody {
             product_id: product_id.into(),
-            name: "Café".into(),
-            unit_price_cents: price,
             quantity,
+        }
+    }
+
+    fn shown(price_cents: i64, active: bool) -> Product {
+        Product {
+            sku: "SKU-1".into(),
+            name: " Café ".into(),
+            description: String::new(),
+            price_cents,
+            currency: CURRENCY.into(),
+            stock: 3,
+            active,
+            updated_at: "2026-12-03T09:00:00.000000Z".into(),
         }
     }
 
@@ -302,25 +359,50 @@ mod tests {
 
     #[test]
     fn accepts_bounds() {
-        assert!(NewItem::parse(add("SKU-1", 0, 1)).is_ok());
-        assert!(NewItem::parse(add(&"a".repeat(64), PRICE_MAX_CENTS, 1000)).is_ok());
+        assert!(Wanted::parse(add("SKU-1", 1)).is_ok());
+        assert!(Wanted::parse(add(&"a".repeat(64), 1000)).is_ok());
     }
 
     #[test]
     fn rejects_out_of_range_values() {
         for (body, field) in [
-            (add("SKU-1", -1, 1), "unit_price_cents"),
-            (add("SKU-1", PRICE_MAX_CENTS + 1, 1), "unit_price_cents"),
-            (add("SKU-1", 100, 0), "quantity"),
-            (add("SKU-1", 100, 1_000_000), "quantity"),
-            (add("", 100, 1), "product_id"),
-            (add(&"a".repeat(65), 100, 1), "product_id"),
-            (add("../etc/passwd", 100, 1), "product_id"),
-            (add("a b", 100, 1), "product_id"),
+            (add("SKU-1", 0), "quantity"),
+            (add("SKU-1", 1_000_000), "quantity"),
+            (add("", 1), "product_id"),
+            (add(&"a".repeat(65), 1), "product_id"),
+            (add("../etc/passwd", 1), "product_id"),
+            (add("a b", 1), "product_id"),
         ] {
-            let errors = NewItem::parse(body).unwrap_err();
+            let errors = Wanted::parse(body).unwrap_err();
             assert_eq!(errors[0].field, field);
         }
+    }
+
+    /// The body names a product and a quantity; a price or a name is
+    /// refused as a field the API does not take.
+    #[test]
+    fn a_price_in_the_body_is_refused() {
+        let body = r#"{"product_id":"SKU-1","quantity":1,"unit_price_cents":0}"#;
+        assert!(serde_json::from_str::<AddItemBody>(body).is_err());
+        let body = r#"{"product_id":"SKU-1","quantity":1,"name":"Free"}"#;
+        assert!(serde_json::from_str::<AddItemBody>(body).is_err());
+    }
+
+    /// A line takes the catalogue's name and price; an inactive product
+    /// is not for sale.
+    #[test]
+    fn lines_are_priced_by_the_catalogue() {
+        let wanted = Wanted::parse(add("SKU-1", 2)).unwrap();
+        let item = NewItem::priced(wanted.clone(), &shown(1250, true)).unwrap();
+        assert_eq!((item.name.as_str(), item.unit_price_cents), ("Café", 1250));
+        assert_eq!(
+            NewItem::priced(wanted.clone(), &shown(1250, false)),
+            Err(NotForSale::Inactive)
+        );
+        assert_eq!(
+            NewItem::priced(wanted, &shown(PRICE_MAX_CENTS + 1, true)),
+            Err(NotForSale::Unfit)
+        );
     }
 
     #[test]

@@ -11,6 +11,11 @@
 //! which nothing outside the app reaches; the public component answers
 //! them 404, whoever asks (with or without a token).
 //!
+//! Prices and names come from the catalogue service (its public read),
+//! asked on each add: a customer names a product and a quantity, never a
+//! price. A third service-only route, `POST /panier/{client_id}/prices`,
+//! shows the catalogue's new price of lines an order was refused for.
+//!
 //! The clients service is asked whether a client exists (as the caller, so
 //! that it checks who owns it) once per cart, not on every operation: a
 //! cart row records that its client was verified, and its owner (when the
@@ -30,7 +35,12 @@ use spin_sdk::http_service;
 use spin_sdk::pg::Connection;
 use uuid::Uuid;
 
-use crate::domain::{AddItemBody, Checkout, CheckoutBody, ClientStatus, NewItem, SetQuantityBody};
+use comptoir_kit::product::Product;
+
+use crate::domain::{
+    AddItemBody, Checkout, CheckoutBody, ClientStatus, NewItem, NotForSale, RepriceBody,
+    SetQuantityBody, Wanted,
+};
 use crate::store::{Access, Outcome};
 
 #[http_service]
@@ -51,12 +61,13 @@ async fn handle(request: Request) -> Reply {
     }
 }
 
-/// Whether `request` is for checkout or forget (`/panier/{id}/checkout`,
-/// `/panier/{id}/forget`), which only `panier-internal` serves.
+/// Whether `request` is for checkout, forget or prices
+/// (`/panier/{id}/checkout`, `/forget`, `/prices`), which only
+/// `panier-internal` serves.
 fn is_service_only(request: &Request) -> bool {
     matches!(
         request::segments(request.uri()).as_slice(),
-        ["panier", _, "checkout" | "forget"]
+        ["panier", _, "checkout" | "forget" | "prices"]
     )
 }
 
@@ -107,7 +118,13 @@ async fn internal_route(method: Method, path: &[&str], request: Request) -> Hand
             checkout(client, request).await
         }
         (Method::POST, ["panier", client, "forget"]) => forget(parse_client(client)?).await,
-        (_, ["panier", _, "checkout" | "forget"]) => Err(Problem::method_not_allowed("POST")),
+        (Method::POST, ["panier", client, "prices"]) => {
+            let client = parse_client(client)?;
+            reprice(client, request).await
+        }
+        (_, ["panier", _, "checkout" | "forget" | "prices"]) => {
+            Err(Problem::method_not_allowed("POST"))
+        }
         _ => Err(comptoir_kit::no_route(&request)),
     }
 }
@@ -202,7 +219,18 @@ async fn get(client: Uuid, caller: &Caller) -> HandlerResult {
 
 async fn add(client: Uuid, request: Request, caller: &Caller) -> HandlerResult {
     let body: AddItemBody = request::json_body(request).await?;
-    let item = NewItem::parse(body).map_err(Problem::validation)?;
+    let wanted = Wanted::parse(body).map_err(Problem::validation)?;
+    let shown = product(&wanted.product_id).await?;
+    let item = NewItem::priced(wanted, &shown).map_err(|why| match why {
+        NotForSale::Inactive => Problem::rule(
+            "product-inactive",
+            format!("product {} is no longer sold", shown.sku),
+        ),
+        NotForSale::Unfit => Problem::unavailable(format!(
+            "the catalogue's product {} does not fit in a cart",
+            shown.sku
+        )),
+    })?;
     let db = db::open().await?;
     // The first add creates the cart, verified, once clients confirmed.
     let cart = on_known_client(client, caller, async |access| {
@@ -210,6 +238,25 @@ async fn add(client: Uuid, request: Request, caller: &Caller) -> HandlerResult {
     })
     .await?;
     Ok(reply::json(StatusCode::OK, &cart))
+}
+
+/// Product `sku` as the catalogue shows it now (a public route: no token).
+async fn product(sku: &str) -> Result<Product, Problem> {
+    let answer = chain::call(
+        "catalogue",
+        Method::GET,
+        &format!("/catalogue/{sku}"),
+        None,
+        None,
+    )
+    .await?;
+    match answer.status {
+        StatusCode::OK => answer.json("catalogue"),
+        StatusCode::NOT_FOUND => Err(Problem::not_found(format!("no product {sku}"))),
+        status => Err(Problem::unavailable(format!(
+            "the catalogue service answered {status}"
+        ))),
+    }
 }
 
 async fn set_quantity(
@@ -249,6 +296,16 @@ async fn checkout(client: Uuid, request: Request) -> HandlerResult {
     let checkout = Checkout::parse(body).map_err(Problem::validation)?;
     let db = db::open().await?;
     store::checkout(&db, client, &checkout).await?;
+    Ok(reply::no_content())
+}
+
+/// Shows the catalogue's current price of lines an order was refused for
+/// (commande, after a `price-changed`), so that the customer confirms it.
+async fn reprice(client: Uuid, request: Request) -> HandlerResult {
+    let body: RepriceBody = request::json_body(request).await?;
+    let lines = body.parse().map_err(Problem::validation)?;
+    let db = db::open().await?;
+    store::reprice(&db, client, &lines).await?;
     Ok(reply::no_content())
 }
 

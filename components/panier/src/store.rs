@@ -14,7 +14,7 @@ use comptoir_kit::db::{self, DbTime, DbUuid, column, opt_uuid_param, text_param,
 use spin_sdk::pg::{Connection, ParameterValue, Row};
 use uuid::Uuid;
 
-use crate::domain::{self, CURRENCY, Cart, Checkout, ClientStatus, Line, NewItem};
+use crate::domain::{self, CURRENCY, Cart, Checkout, ClientStatus, Line, NewItem, Repriced};
 
 /// SQLSTATE of a CHECK violation (here: a quantity beyond 1000).
 const CHECK_VIOLATION: &str = "23514";
@@ -464,4 +464,29 @@ pub async fn checkout(
         .transpose()?
         .unwrap_or(0);
     Ok(applied > 0)
+}
+
+/// Sets the name and price of `client_id`'s lines to the catalogue's
+/// current ones (after an order was refused for a changed price); lines
+/// no longer in the cart are left alone.
+pub async fn reprice(db: &Connection, client_id: Uuid, lines: &[Repriced]) -> Result<(), Problem> {
+    db.execute(
+        "WITH changed AS ( \
+             UPDATE cart_items i SET name = n.name, unit_price_cents = n.price \
+             FROM unnest($2::text[], $3::text[], $4::int8[]) AS n(product_id, name, price) \
+             WHERE i.client_id = $1 AND i.product_id = n.product_id \
+             AND (i.unit_price_cents, i.name) IS DISTINCT FROM (n.price, n.name) \
+             RETURNING i.client_id) \
+         UPDATE carts SET updated_at = now() \
+         WHERE client_id = $1 AND EXISTS (SELECT 1 FROM changed)",
+        vec![
+            uuid_param(client_id),
+            ParameterValue::ArrayStr(lines.iter().map(|l| Some(l.product_id.clone())).collect()),
+            ParameterValue::ArrayStr(lines.iter().map(|l| Some(l.name.clone())).collect()),
+            ParameterValue::ArrayInt64(lines.iter().map(|l| Some(l.unit_price_cents)).collect()),
+        ],
+    )
+    .await
+    .map_err(db::problem)?;
+    Ok(())
 }

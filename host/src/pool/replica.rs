@@ -159,26 +159,32 @@ async fn run_replica(
                             reply,
                             expired,
                         })) => {
+                            let (response, answer) = oneshot::channel();
                             let prepared = accessor.with(|mut store| {
                                 Prepared::new(
                                     store.as_context_mut(),
                                     proxy,
                                     request,
                                     InstanceState::http,
-                                    reply,
+                                    response,
                                 )
                             });
                             next_id += 1;
                             let id = next_id;
                             deadlines.start(id, expired);
                             running.push(async move {
-                                let result = match prepared {
-                                    Ok(prepared) => {
-                                        prepared.run(accessor, tokio::time::sleep(timeout)).await
+                                let run = async {
+                                    match prepared {
+                                        Ok(prepared) => {
+                                            prepared
+                                                .run(accessor, tokio::time::sleep(timeout))
+                                                .await
+                                        }
+                                        Err(error) => Err(error),
                                     }
-                                    Err(error) => Err(error),
                                 };
-                                (id, result)
+                                let (result, relayed) = futures::join!(run, relay(answer, reply));
+                                (id, relayed.and(result))
                             });
                             continue;
                         }
@@ -218,6 +224,37 @@ async fn run_replica(
         () = watchdog => Err(wasmtime::format_err!(
             "a request exceeded the {timeout:?} deadline; its instance was dropped"
         )),
+    }
+}
+
+/// Passes the guest's answer on to the caller. A trap ends the replica
+/// (its instance can run nothing more): the request that trapped gets the
+/// error, while a request that only found the instance already dead
+/// ("cannot enter component instance") gets no answer at all, which the
+/// dispatcher reads as lost with its instance (retried when that is safe),
+/// as it does for requests still running when the instance is dropped.
+async fn relay(
+    answer: oneshot::Receiver<wasmtime::Result<Response>>,
+    reply: oneshot::Sender<wasmtime::Result<Response>>,
+) -> wasmtime::Result<()> {
+    let Ok(result) = answer.await else {
+        return Ok(());
+    };
+    let Err(error) = result else {
+        let _ = reply.send(result);
+        return Ok(());
+    };
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::CannotEnterComponent) => Err(error),
+        Some(trap) => {
+            let trap = *trap;
+            let _ = reply.send(Err(error));
+            Err(trap.into())
+        }
+        None => {
+            let _ = reply.send(Err(error));
+            Ok(())
+        }
     }
 }
 

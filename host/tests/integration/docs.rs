@@ -21,16 +21,16 @@ fn request_for(
     let path = path
         .replace("{id}", unknown)
         .replace("{client_id}", unknown)
-        .replace("{product_id}", "SKU-1");
+        .replace("{product_id}", "SKU-1")
+        .replace("{sku}", "SKU-1");
     let builder = app
         .http
         .request(method.to_uppercase().parse().unwrap(), app.url(&path));
     match op {
         "createClient" => builder.json(&json!({"name": "Doc", "email": "doc@example.com"})),
         "replaceClient" => builder.json(&json!({"name": "Doc", "email": "doc2@example.com"})),
-        "addCartItem" => builder.json(
-            &json!({"product_id": "SKU-1", "name": "x", "unit_price_cents": 1, "quantity": 1}),
-        ),
+        "addCartItem" => builder.json(&json!({"product_id": "SKU-1", "quantity": 1})),
+        "putProduct" => builder.json(&json!({"name": "Doc", "price_cents": 1, "stock": 1})),
         "setCartItemQuantity" => builder.json(&json!({"quantity": 1})),
         "checkoutCart" => builder
             .json(&json!({"order_id": unknown, "lines": [{"product_id": "SKU-1", "quantity": 1}]})),

@@ -290,12 +290,14 @@ async fn injection_and_traversal_are_inert() {
         .unwrap();
     assert_eq!(fetched["name"], payload);
     assert_eq!(fetched["address"], "' OR '1'='1");
-    let item = app
-        .post_json(
-            &format!("/panier/{id}/items"),
-            &json!({"product_id": "SKU-1", "name": "x'); DELETE FROM cart_items; --", "unit_price_cents": 1, "quantity": 1}),
+    let product = app
+        .put_json(
+            "/catalogue/SKU-1",
+            &json!({"name": "x'); DELETE FROM cart_items; --", "price_cents": 1, "stock": 5, "description": "' OR '1'='1"}),
         )
         .await;
+    assert_eq!(product.status(), 201);
+    let item = app.add_item(id, "SKU-1", 1).await;
     assert_eq!(item.status(), 200);
     let cart: Value = item.json().await.unwrap();
     assert_eq!(cart["items"][0]["name"], "x'); DELETE FROM cart_items; --");
@@ -304,6 +306,8 @@ async fn injection_and_traversal_are_inert() {
         "/clients?limit=1;DROP%20TABLE%20clients".to_owned(),
         "/clients?cursor=%27%20OR%20%271%27=%271".to_owned(),
         "/commandes?client_id=%27%20OR%201=1%20--".to_owned(),
+        "/catalogue?cursor=%27%20OR%20%271%27=%271".to_owned(),
+        "/catalogue/%27%20OR%20%271%27=%271".to_owned(),
         "/clients/%27%20OR%20%271%27=%271".to_owned(),
         "/clients/..%2F..%2Fetc%2Fpasswd".to_owned(),
         "/panier/..%2Fclients".to_owned(),

@@ -160,7 +160,7 @@ impl Component {
             wasm: wasm("panier"),
             routes: &["/panier/..."],
             db: true,
-            chains: &["clients"],
+            chains: &["clients", "catalogue"],
         }
     }
 
@@ -170,7 +170,18 @@ impl Component {
             wasm: wasm("commande"),
             routes: &["/commandes/..."],
             db: true,
-            chains: &["panier", PANIER_INTERNAL],
+            chains: &["panier", PANIER_INTERNAL, CATALOGUE_INTERNAL],
+        }
+    }
+
+    /// Products, prices and stock (reads need no token).
+    pub fn catalogue() -> Self {
+        Self {
+            id: "catalogue",
+            wasm: wasm("catalogue"),
+            routes: &["/catalogue/..."],
+            db: true,
+            chains: &[],
         }
     }
 
@@ -185,10 +196,16 @@ impl Component {
         }
     }
 
-    /// The three services of the real `spin.toml` (without [`Self::docs`];
-    /// panier's private endpoint, `panier-internal`, comes with panier).
+    /// The four services of the real `spin.toml` (without [`Self::docs`];
+    /// the private endpoints, `panier-internal` and `catalogue-internal`,
+    /// come with panier and the catalogue).
     pub fn all_services() -> Vec<Self> {
-        vec![Self::clients(), Self::panier(), Self::commande()]
+        vec![
+            Self::clients(),
+            Self::panier(),
+            Self::commande(),
+            Self::catalogue(),
+        ]
     }
 
     pub fn fault() -> Self {
@@ -205,6 +222,15 @@ impl Component {
 /// panier's private endpoint: the service-only routes (checkout, forget),
 /// reached only by chaining. [`write_manifest`] adds it beside panier.
 pub const PANIER_INTERNAL: &str = "panier-internal";
+
+/// The catalogue's private endpoint (stock reservations), beside the catalogue.
+pub const CATALOGUE_INTERNAL: &str = "catalogue-internal";
+
+/// Each private endpoint and the component whose `.wasm` and database it shares.
+const INTERNAL: [(&str, &str); 2] = [
+    (PANIER_INTERNAL, "panier"),
+    (CATALOGUE_INTERNAL, "catalogue"),
+];
 
 /// The Spin variables of authentication, as the real `spin.toml` declares them.
 const AUTH_VARIABLES: &str = "auth_issuer = { required = true }\n\
@@ -228,18 +254,27 @@ pub fn write_manifest_allowing(dir: &Path, components: &[Component], postgres: &
     for c in components.iter().filter(|c| c.db) {
         toml += &format!("{}_db_url = {{ required = true, secret = true }}\n", c.id);
     }
-    if components.iter().any(|c| c.id == "panier") {
-        // The same panier.wasm behind a private endpoint, as in spin.toml.
-        toml += &format!(
-            "[[trigger.http]]\nroute = {{ private = true }}\ncomponent = \"{PANIER_INTERNAL}\"\n\
-             [component.{PANIER_INTERNAL}]\nsource = \"{}\"\n\
-             allowed_outbound_hosts = [\"{postgres}\"]\n\
-             [component.{PANIER_INTERNAL}.variables]\n\
-             db_url = \"{{{{ panier_db_url }}}}\"\ninternal = \"true\"\n",
-            wasm("panier").display()
-        );
+    for (internal, of) in INTERNAL {
+        if components.iter().any(|c| c.id == of) {
+            // The same .wasm behind a private endpoint, as in spin.toml.
+            toml += &format!(
+                "[[trigger.http]]\nroute = {{ private = true }}\ncomponent = \"{internal}\"\n\
+                 [component.{internal}]\nsource = \"{}\"\n\
+                 allowed_outbound_hosts = [\"{postgres}\"]\n\
+                 [component.{internal}.variables]\n\
+                 db_url = \"{{{{ {of}_db_url }}}}\"\ninternal = \"true\"\n",
+                wasm(of).display()
+            );
+        }
     }
-    let present = |id: &str| id == PANIER_INTERNAL || components.iter().any(|c| c.id == id);
+    // A private endpoint is present when the component it shares is.
+    let present = |id: &str| {
+        let id = INTERNAL
+            .iter()
+            .find(|(internal, _)| *internal == id)
+            .map_or(id, |(_, of)| of);
+        components.iter().any(|c| c.id == id)
+    };
     for c in components {
         for route in c.routes {
             toml += &format!(
@@ -255,7 +290,7 @@ pub fn write_manifest_allowing(dir: &Path, components: &[Component], postgres: &
             // to a component the app does not have).
             c.chains
                 .iter()
-                .filter(|t| present(t) && (**t != PANIER_INTERNAL || present("panier")))
+                .filter(|t| present(t))
                 .map(|t| format!(", \"http://{t}.spin.internal\""))
                 .collect::<String>(),
             id = c.id,
@@ -524,9 +559,52 @@ impl App {
         self.http.delete(self.url(path)).send().await.unwrap()
     }
 
+    /// Puts product `sku` in the catalogue (as staff) at `price_cents`,
+    /// with `stock` units available; asserts it was written.
+    pub async fn product(&self, sku: &str, price_cents: i64, stock: i64) {
+        let response = self
+            .put_json(
+                &format!("/catalogue/{sku}"),
+                &serde_json::json!({"name": format!("Product {sku}"), "price_cents": price_cents, "stock": stock}),
+            )
+            .await;
+        assert!(
+            matches!(response.status().as_u16(), 200 | 201),
+            "product {sku}: {}",
+            response.status()
+        );
+    }
+
+    /// Product `sku`'s stock as the catalogue shows it now.
+    pub async fn stock(&self, sku: &str) -> i64 {
+        let product: serde_json::Value = self
+            .get(&format!("/catalogue/{sku}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        product["stock"].as_i64().unwrap()
+    }
+
+    /// Adds `quantity` of product `sku` to `client`'s cart.
+    pub async fn add_item(&self, client: &str, sku: &str, quantity: i64) -> reqwest::Response {
+        self.post_json(
+            &format!("/panier/{client}/items"),
+            &serde_json::json!({"product_id": sku, "quantity": quantity}),
+        )
+        .await
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit status.
     pub fn stop(self) -> std::process::ExitStatus {
         self.terminate()
+    }
+
+    /// Kills the server with SIGKILL and waits for it.
+    pub fn kill(&self) {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Sends SIGTERM and waits (up to 10 s, then SIGKILL); returns the exit status.
@@ -575,12 +653,28 @@ pub struct Stack {
     pub db: TestDb,
     /// Holds the manifest and state; removed when the test ends.
     _dir: tempfile::TempDir,
+    /// How comptoir was started (`None` under Spin), to start it again.
+    relaunch: Option<(PathBuf, Vec<(String, String)>, Vec<String>)>,
 }
 
 impl Stack {
     /// comptoir's state directory (admin token, compile cache).
     pub fn state_dir(&self) -> &Path {
         self._dir.path()
+    }
+
+    /// Kills comptoir with SIGKILL (no shutdown of any kind), then starts
+    /// it again on the same databases and state.
+    pub async fn crash_and_restart(&mut self) {
+        let (manifest, env, args) = self.relaunch.clone().expect("comptoir, not Spin");
+        self.app.kill();
+        self.app = spawn(Launch {
+            manifest: &manifest,
+            state_dir: self._dir.path(),
+            env,
+            args,
+        })
+        .await;
     }
 }
 
@@ -604,16 +698,27 @@ pub async fn stack_with_env(
     let manifest = write_manifest(dir.path(), &components);
     if crate::runtime::current() == crate::runtime::Runtime::Spin {
         let app = crate::runtime::spin_up(&manifest, dir.path(), &db, &env).await;
-        return Stack { app, db, _dir: dir };
+        return Stack {
+            app,
+            db,
+            _dir: dir,
+            relaunch: None,
+        };
     }
     let mut launch_env = Launch::db_env(&db);
     launch_env.extend(env);
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let app = spawn(Launch {
         manifest: &manifest,
         state_dir: dir.path(),
-        env: launch_env,
-        args: args.iter().map(|a| a.to_string()).collect(),
+        env: launch_env.clone(),
+        args: args.clone(),
     })
     .await;
-    Stack { app, db, _dir: dir }
+    Stack {
+        app,
+        db,
+        _dir: dir,
+        relaunch: Some((manifest, launch_env, args)),
+    }
 }

@@ -62,6 +62,7 @@ async fn shutdown_under_load_finishes_in_flight_work() {
 
     let s = stack(Component::all_services(), &[]).await;
     let crate::harness::Stack { app, db, .. } = s;
+    app.product("A", 5, 1_000_000).await;
     let app = Arc::new(app);
     let mut workers = Vec::new();
     for w in 0..8 {
@@ -81,12 +82,14 @@ async fn shutdown_under_load_finishes_in_flight_work() {
                     Err(_) => break, // refused: the server is going away
                 };
                 answers.push(created.status().as_u16());
-                let Ok(client) = created.json::<Value>().await else { break };
+                let Ok(client) = created.json::<Value>().await else {
+                    break;
+                };
                 let id = client["id"].as_str().unwrap_or_default().to_owned();
                 let add = app
                     .http
                     .post(app.url(&format!("/panier/{id}/items")))
-                    .json(&json!({"product_id": "A", "name": "a", "unit_price_cents": 5, "quantity": 2}))
+                    .json(&json!({"product_id": "A", "quantity": 2}))
                     .send()
                     .await;
                 let Ok(add) = add else { break };

@@ -21,4 +21,5 @@ mod orders;
 mod outage;
 mod replicas;
 mod runtime;
+mod stock;
 mod tokens;

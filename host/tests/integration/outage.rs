@@ -15,12 +15,16 @@ use crate::harness::{
 /// one); panier's stops for a few seconds while both are written to.
 #[tokio::test]
 async fn a_database_outage_is_contained_and_loses_no_acknowledged_write() {
-    let clients_db = TestDb::start(&["clients"]).await;
+    let clients_db = TestDb::start(&["clients", "catalogue"]).await;
     let panier_db = TestDb::own_cluster(&["panier"]).await;
     let dir = temp_dir();
     let manifest = write_manifest_allowing(
         dir.path(),
-        &[Component::clients(), Component::panier()],
+        &[
+            Component::clients(),
+            Component::panier(),
+            Component::catalogue(),
+        ],
         "postgres://127.0.0.1:*",
     );
     let mut env = Launch::db_env(&clients_db);
@@ -48,6 +52,7 @@ async fn a_database_outage_is_contained_and_loses_no_acknowledged_write() {
         clients.push(c["id"].as_str().unwrap().to_owned());
     }
     let clients = Arc::new(clients);
+    app.product("AFTER", 1, 10).await;
 
     // Writers: cart items (panier's database) and clients (still up).
     let stop_at = Instant::now() + Duration::from_secs(9);
@@ -61,18 +66,18 @@ async fn a_database_outage_is_contained_and_loses_no_acknowledged_write() {
                 i += 1;
                 let client = &clients[(w * 7 + i) % clients.len()];
                 let sku = format!("W{w}-{i}");
+                // The catalogue's database stays up: only panier's stops.
+                app.product(&sku, 1, 10).await;
                 let sent = Instant::now();
-                let response = app
-                    .post_json(
-                        &format!("/panier/{client}/items"),
-                        &json!({"product_id": sku, "name": "x", "unit_price_cents": 1, "quantity": 1}),
-                    )
-                    .await;
+                let response = app.add_item(client, &sku, 1).await;
                 let status = response.status().as_u16();
                 let retry_after = response.headers().contains_key("retry-after");
                 outcomes.push((client.clone(), sku, status, retry_after, sent.elapsed()));
                 let other = app
-                    .post_json("/clients", &json!({"name": "During", "email": format!("d{w}-{i}@example.com")}))
+                    .post_json(
+                        "/clients",
+                        &json!({"name": "During", "email": format!("d{w}-{i}@example.com")}),
+                    )
                     .await;
                 assert_eq!(other.status(), 201, "the clients service is unaffected");
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -111,12 +116,7 @@ async fn a_database_outage_is_contained_and_loses_no_acknowledged_write() {
         Duration::from_secs(10).saturating_sub(resumed.elapsed()),
         "panier recovering once its database was back",
         async || {
-            let probe = app
-                .post_json(
-                    &format!("/panier/{}/items", clients[0]),
-                    &json!({"product_id": "AFTER", "name": "x", "unit_price_cents": 1, "quantity": 1}),
-                )
-                .await;
+            let probe = app.add_item(&clients[0], "AFTER", 1).await;
             match probe.status().as_u16() {
                 200 => Ok(()),
                 status => Err(status),

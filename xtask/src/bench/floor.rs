@@ -1,6 +1,7 @@
 //! The PostgreSQL floor: pgbench running the order flow's SQL statements
-//! (`load/pgbench/order-flow.sql`) at the same concurrency as k6, and
-//! what PostgreSQL and pgbench spent per flow meanwhile.
+//! (`load/pgbench/order-flow.sql`, the catalogue's included) at the same
+//! concurrency as k6, and what PostgreSQL and pgbench spent per flow
+//! meanwhile.
 
 use std::path::Path;
 use std::process::Command;
@@ -22,9 +23,16 @@ pub struct Floor {
     pub client_ms: Option<f64>,
 }
 
+/// The products the floor's flows order (as many as k6's flows pick from:
+/// the catalogue's first page less its scarce ones), with more stock than
+/// any run takes: `order-flow.sql` picks three at random per flow.
+const FLOOR_PRODUCTS: &str = "INSERT INTO products (sku, name, price_cents, stock) \
+     SELECT 'BENCH-' || i, 'Produit d''exemple ' || i, 100 + (i * 37) % 2000, 1000000000 \
+     FROM generate_series(1001, 1096) AS i";
+
 /// pgbench running `load/pgbench/order-flow.sql` with `clients` connections
-/// for `duration` on a database holding all three services' tables, in
-/// `system`'s PostgreSQL.
+/// for `duration` on a database holding all four services' tables and
+/// [`FLOOR_PRODUCTS`], in `system`'s PostgreSQL.
 pub fn pgbench(
     root: &Path,
     system: &Stack,
@@ -55,7 +63,7 @@ pub fn pgbench(
             "CREATE DATABASE bench",
         ],
     )?;
-    for service in ["clients", "panier", "commande"] {
+    for service in ["clients", "panier", "commande", "catalogue"] {
         let mut files: Vec<_> =
             std::fs::read_dir(root.join("db").join(service).join("migrations"))?
                 .filter_map(Result::ok)
@@ -66,6 +74,7 @@ pub fn pgbench(
             psql(&bench, &["-f", file.to_str().unwrap_or_default()])?;
         }
     }
+    psql(&bench, &["-c", FLOOR_PRODUCTS])?;
     // pgbench runs whole seconds, at least one.
     let seconds = duration.as_secs().max(1);
     let postgres = system.postgres_pid().map(|pid| Meter::start(&[pid]));

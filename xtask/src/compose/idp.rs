@@ -104,8 +104,23 @@ pub fn check(root: &Path, stack: &Stack) -> anyhow::Result<()> {
             .call()?;
         Ok(response.status().as_u16())
     };
+    let put_product = |token: &str| -> anyhow::Result<u16> {
+        let response = http
+            .put(stack.url(&format!("/catalogue/IDP-{port}")))
+            .header("authorization", format!("Bearer {token}"))
+            .send_json(json!({"name": "Idp", "price_cents": 100, "stock": 1}))?;
+        Ok(response.status().as_u16())
+    };
+    let (alice_put, sam_put) = (put_product(&alice)?, put_product(&sam)?);
+    ensure!(
+        sam_put == 201 || sam_put == 200,
+        "PUT /catalogue/{{sku}} as sam (staff): {sam_put}, expected 201 or 200"
+    );
+    let catalogue = http.get(stack.url("/catalogue")).call()?.status().as_u16();
     let seen = [
         ("POST /clients as alice", created.as_u16(), 201),
+        ("PUT /catalogue/{sku} as alice", alice_put, 403),
+        ("GET /catalogue with no token", catalogue, 200),
         (
             "GET /clients/me as alice",
             status(&alice, "/clients/me")?,
@@ -122,7 +137,7 @@ pub fn check(root: &Path, stack: &Stack) -> anyhow::Result<()> {
         ensure!(got == expected, "{what}: {got}, expected {expected}");
     }
     eprintln!(
-        "    comptoir trusts it: alice (customer) made and read her record, was refused the list; sam (staff) listed clients"
+        "    comptoir trusts it: alice (customer) made and read her record, was refused the list and a product; sam (staff) listed clients and put a product"
     );
     let mut rm = compose();
     rm.args(["rm", "--stop", "--force", "-v", "idp"]);
