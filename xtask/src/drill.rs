@@ -1,8 +1,9 @@
 //! `cargo xtask drill`: the Compose stack under the k6 order flow through
 //! NGINX while one comptoir container is SIGKILLed and started again and
 //! the other is cut from the network and reconnected; then every
-//! acknowledged order is looked up in PostgreSQL. Report in
-//! `target/drill/report.md`.
+//! acknowledged order is looked up in PostgreSQL, and once later
+//! placements took up what the faults left, every sample SKU's stock is
+//! checked to be exact. Report in `target/drill/report.md`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -127,7 +128,8 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
         .map(|(id, _)| id)
         .collect();
 
-    let report = report(
+    let stock = exact_stock(&stack)?;
+    let mut report = report(
         &figures,
         &faults,
         &failures,
@@ -135,6 +137,11 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
         stored.len(),
         missing.len(),
     );
+    report.push_str(&format!(
+        "\nstock: {} sample SKUs checked once quiet (stock set = left + in live orders); \
+         off: {:?}\n",
+        stock.checked, stock.off
+    ));
     std::fs::write(out.join("report.md"), &report)?;
     eprintln!("{report}");
     drop(stack);
@@ -161,7 +168,66 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
             f.what
         );
     }
+    ensure!(
+        stock.off.is_empty(),
+        "stock is not exact for {:?} (SKU, set, left, in live orders)",
+        stock.off
+    );
     Ok(())
+}
+
+/// The stock check once the drill is over.
+struct StockCheck {
+    checked: usize,
+    /// SKUs where stock set ≠ left + in live orders: (sku, set, left, sold).
+    off: Vec<(String, i64, i64, i64)>,
+}
+
+/// Lets placements take up what the faults left (pending orders, queued
+/// releases: later placements settle them, there is no background task),
+/// then checks, for every SKU of the sample catalogue: stock set = stock
+/// left + units in live orders.
+fn exact_stock(stack: &Stack) -> anyhow::Result<StockCheck> {
+    let leftovers = "SELECT (SELECT count(*) FROM orders WHERE status = 'pending') \
+                     + (SELECT count(*) FROM stock_releases)";
+    let quiet = crate::wait::poll(Duration::from_secs(90), Duration::from_secs(2), || {
+        // Its validation takes up pending orders and releases a few seconds old.
+        crate::compose::place_order(stack)?;
+        Ok((stack.sql("commande", leftovers)?.trim() == "0").then_some(()))
+    })?;
+    ensure!(
+        quiet.is_some(),
+        "pending orders or stock releases were left after 90 s of placements"
+    );
+    let table = |database: &str, sql: &str| -> anyhow::Result<HashMap<String, i64>> {
+        Ok(stack
+            .sql(database, sql)?
+            .lines()
+            .filter_map(|l| {
+                let (sku, n) = l.split_once('|')?;
+                Some((sku.to_owned(), n.parse().ok()?))
+            })
+            .collect())
+    };
+    let left = table("catalogue", "SELECT sku, stock FROM products")?;
+    let sold = table(
+        "commande",
+        "SELECT l.product_id, sum(l.quantity) FROM order_lines l \
+         JOIN orders o ON o.id = l.order_id WHERE o.status <> 'cancelled' GROUP BY 1",
+    )?;
+    let sample = crate::catalogue::sample();
+    let off = sample
+        .iter()
+        .filter_map(|p| {
+            let left = left.get(&p.sku).copied().unwrap_or(-1);
+            let sold = sold.get(&p.sku).copied().unwrap_or(0);
+            (p.stock != left + sold).then(|| (p.sku.clone(), p.stock, left, sold))
+        })
+        .collect();
+    Ok(StockCheck {
+        checked: sample.len(),
+        off,
+    })
 }
 
 fn docker_cmd(args: &[&str]) -> std::process::Command {

@@ -258,6 +258,7 @@ const NATIVE_TEST_CRATES: &[&str] = &[
     "clients",
     "panier",
     "commande",
+    "catalogue",
     "docs",
 ];
 

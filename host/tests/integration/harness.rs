@@ -654,7 +654,15 @@ pub struct Stack {
     /// Holds the manifest and state; removed when the test ends.
     _dir: tempfile::TempDir,
     /// How comptoir was started (`None` under Spin), to start it again.
-    relaunch: Option<(PathBuf, Vec<(String, String)>, Vec<String>)>,
+    relaunch: Option<Relaunch>,
+}
+
+/// What [`Stack::crash_and_restart`] starts comptoir with again.
+#[derive(Clone)]
+struct Relaunch {
+    manifest: PathBuf,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl Stack {
@@ -666,7 +674,11 @@ impl Stack {
     /// Kills comptoir with SIGKILL (no shutdown of any kind), then starts
     /// it again on the same databases and state.
     pub async fn crash_and_restart(&mut self) {
-        let (manifest, env, args) = self.relaunch.clone().expect("comptoir, not Spin");
+        let Relaunch {
+            manifest,
+            env,
+            args,
+        } = self.relaunch.clone().expect("comptoir, not Spin");
         self.app.kill();
         self.app = spawn(Launch {
             manifest: &manifest,
@@ -719,6 +731,10 @@ pub async fn stack_with_env(
         app,
         db,
         _dir: dir,
-        relaunch: Some((manifest, launch_env, args)),
+        relaunch: Some(Relaunch {
+            manifest,
+            env: launch_env,
+            args,
+        }),
     }
 }

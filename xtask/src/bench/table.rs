@@ -13,9 +13,12 @@ const P99_MS: f64 = 5.0;
 const RSS_MIB: f64 = 143.05;
 /// DESIGN.md §8: PostgreSQL's CPU per flow, as a multiple of the floor's.
 const POSTGRES_FLOOR_RATIO: f64 = 2.0;
-/// DESIGN.md §8: component invocations and SQL statements per order flow.
-const INVOCATIONS_PER_FLOW: f64 = 10.0;
-const STATEMENTS_PER_FLOW: f64 = 16.0;
+/// Component invocations and SQL statements per order flow: the catalogue
+/// issue's aim (before the catalogue the flow took 10 and 12; it takes 14
+/// and 17 with it: a product read per add, the reservation, the
+/// validation — README, "Service chaining").
+const INVOCATIONS_PER_FLOW: f64 = 12.0;
+const STATEMENTS_PER_FLOW: f64 = 18.0;
 
 /// `ms` with two decimals, or empty when not measured.
 pub fn ms(ms: Option<f64>) -> String {
