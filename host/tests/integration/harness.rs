@@ -586,6 +586,30 @@ impl App {
         product["stock"].as_i64().unwrap()
     }
 
+    /// Creates a client with `email` (as staff); its id.
+    pub async fn new_client(&self, email: &str) -> String {
+        let created = self
+            .post_json(
+                "/clients",
+                &serde_json::json!({"name": "Client", "email": email}),
+            )
+            .await;
+        assert_eq!(created.status(), 201);
+        let client: serde_json::Value = created.json().await.unwrap();
+        client["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Places an order from `client`'s cart with Idempotency-Key `key`.
+    pub async fn place_order(&self, client: &str, key: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/commandes"))
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({"client_id": client}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Adds `quantity` of product `sku` to `client`'s cart.
     pub async fn add_item(&self, client: &str, sku: &str, quantity: i64) -> reqwest::Response {
         self.post_json(

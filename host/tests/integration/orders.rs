@@ -6,15 +6,6 @@ use serde_json::{Value, json};
 use crate::harness::{App, Component, Stack, problem, stack};
 use crate::runtime::gateway_only;
 
-async fn new_client(app: &App, email: &str) -> String {
-    let response = app
-        .post_json("/clients", &json!({"name": "Client", "email": email}))
-        .await;
-    assert_eq!(response.status(), 201);
-    let client: Value = response.json().await.unwrap();
-    client["id"].as_str().unwrap().to_owned()
-}
-
 /// Puts `sku` in the catalogue at `price` (plenty of stock), then adds
 /// `quantity` of it to `client`'s cart.
 async fn add_item(
@@ -28,16 +19,6 @@ async fn add_item(
     app.add_item(client, sku, quantity).await
 }
 
-async fn place(app: &App, client: &str, key: &str) -> reqwest::Response {
-    app.http
-        .post(app.url("/commandes"))
-        .header("Idempotency-Key", key)
-        .json(&json!({"client_id": client}))
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn services() -> Stack {
     stack(Component::all_services(), &[]).await
 }
@@ -45,7 +26,7 @@ async fn services() -> Stack {
 /// The three services and a new client with `email`.
 async fn services_with_client(email: &str) -> (Stack, String) {
     let s = services().await;
-    let client = new_client(&s.app, email).await;
+    let client = s.app.new_client(email).await;
     (s, client)
 }
 
@@ -101,7 +82,7 @@ async fn full_order_flow() {
     assert_eq!(cart["total_cents"], 3 * 1250 + 499 + 4 * 120);
     assert_eq!(cart["items"][2]["line_total_cents"], 480);
 
-    let placed = place(app, &client, "flow-1").await;
+    let placed = app.place_order(&client, "flow-1").await;
     assert_eq!(placed.status(), 201);
     if !gateway_only("the comptoir-component header") {
         assert!(
@@ -185,22 +166,22 @@ async fn order_placement_is_idempotent() {
     let app = &s.app;
     add_item(app, &client, "A", 100, 1).await;
 
-    let first = place(app, &client, "same-key").await;
+    let first = app.place_order(&client, "same-key").await;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
-    let replay = place(app, &client, "same-key").await;
+    let replay = app.place_order(&client, "same-key").await;
     assert_eq!(replay.status(), 201, "same status on replay");
     let replay: Value = replay.json().await.unwrap();
     assert_eq!(replay, first, "same order on replay");
     assert_eq!(s.db.count("commande", "orders").await, 1);
 
     // The same key for another client's order is refused.
-    let other = new_client(app, "other@example.com").await;
-    problem(place(app, &other, "same-key").await, 422).await;
+    let other = app.new_client("other@example.com").await;
+    problem(app.place_order(&other, "same-key").await, 422).await;
 
     // 20 concurrent placements with one new key: exactly one order.
     add_item(app, &client, "B", 200, 2).await;
-    let attempts = (0..20).map(|_| place(app, &client, "burst-key"));
+    let attempts = (0..20).map(|_| app.place_order(&client, "burst-key"));
     let responses = futures::future::join_all(attempts).await;
     let mut ids = std::collections::BTreeSet::new();
     for response in responses {
@@ -218,7 +199,7 @@ async fn order_placement_is_idempotent() {
 async fn empty_carts_and_unknown_clients() {
     let (s, client) = services_with_client("empty@example.com").await;
     let app = &s.app;
-    let body = problem(place(app, &client, "empty-1").await, 422).await;
+    let body = problem(app.place_order(&client, "empty-1").await, 422).await;
     assert!(body["detail"].as_str().unwrap().contains("empty"));
     assert_eq!(s.db.count("commande", "orders").await, 0);
 
@@ -226,7 +207,7 @@ async fn empty_carts_and_unknown_clients() {
     problem(app.get(&format!("/panier/{ghost}")).await, 404).await;
     problem(add_item(app, ghost, "A", 100, 1).await, 404).await;
     problem(app.delete(&format!("/panier/{ghost}")).await, 404).await;
-    problem(place(app, ghost, "ghost-1").await, 404).await;
+    problem(app.place_order(ghost, "ghost-1").await, 404).await;
     assert_eq!(s.db.count("panier", "cart_items").await, 0);
     assert_eq!(s.db.count("commande", "orders").await, 0);
 }
@@ -345,7 +326,7 @@ async fn a_failed_cart_clear_keeps_the_order_and_is_retried() {
     .await
     .unwrap();
 
-    let placed = place(app, &client, "outbox-1").await;
+    let placed = app.place_order(&client, "outbox-1").await;
     assert_eq!(
         placed.status(),
         201,
@@ -375,7 +356,7 @@ async fn a_failed_cart_clear_keeps_the_order_and_is_retried() {
         .execute(&panier)
         .await
         .unwrap();
-    let retried = place(app, &client, "outbox-1").await;
+    let retried = app.place_order(&client, "outbox-1").await;
     assert_eq!(retried.status(), 201);
     let retried: Value = retried.json().await.unwrap();
     assert_eq!(retried["id"], order["id"]);
@@ -402,7 +383,7 @@ async fn a_failed_cart_clear_keeps_the_order_and_is_retried() {
 #[tokio::test]
 async fn a_write_answers_with_the_types_it_pins() {
     let s = services().await;
-    let client = new_client(&s.app, "atomic@example.com").await;
+    let client = s.app.new_client("atomic@example.com").await;
     let panier = s.db.pool("panier").await;
     // Text parameters still bind to `name`; both runtimes read it as raw bytes.
     sqlx::raw_sql("ALTER TABLE cart_items ALTER COLUMN name TYPE name")
@@ -462,7 +443,7 @@ async fn assert_gone_everywhere(app: &App, client: &str, key: &str) {
     problem(remove, 404).await;
     let clear = app.delete(&format!("/panier/{client}")).await;
     problem(clear, 404).await;
-    problem(place(app, client, key).await, 404).await;
+    problem(app.place_order(client, key).await, 404).await;
 }
 
 /// Deleting a client who has a cart removes the cart (clients tells panier
@@ -500,7 +481,7 @@ async fn a_client_deleted_during_adds_keeps_no_cart() {
     let s = services().await;
     let app = &s.app;
     for round in 0..4 {
-        let client = new_client(app, &format!("race-{round}@example.com")).await;
+        let client = app.new_client(&format!("race-{round}@example.com")).await;
         if round % 2 == 1 {
             // Half the rounds start with a verified cart, half without.
             assert_eq!(add_item(app, &client, "A", 100, 1).await.status(), 200);
@@ -542,7 +523,7 @@ async fn a_live_clients_cart_cannot_be_forgotten() {
         .unwrap();
     problem(forget, 404).await;
     assert_eq!(live_cart_rows(&s, &client).await, (1, 1));
-    assert_eq!(place(app, &client, "staying-1").await.status(), 201);
+    assert_eq!(app.place_order(&client, "staying-1").await.status(), 201);
 }
 
 /// Every route that takes a body refuses valid JSON that is not an object
@@ -619,7 +600,7 @@ async fn items_added_during_placements_are_ordered_or_kept() {
         let key = format!("race-{round}");
         let adds =
             futures::future::join_all(skus.iter().map(|sku| add_item(app, &client, sku, 100, 1)));
-        let (placed, adds) = futures::join!(place(app, &client, &key), adds);
+        let (placed, adds) = futures::join!(app.place_order(&client, &key), adds);
         assert!(
             [201, 422].contains(&placed.status().as_u16()),
             "placing answered {}",
@@ -695,7 +676,7 @@ async fn carts_hold_at_most_what_one_order_takes() {
     assert_eq!(after, before, "a refused add changed the cart");
     let more = add_item(app, &client, "SKU-7", 100, 2).await;
     assert_eq!(more.status(), 200);
-    let order = place(app, &client, "full-cart-1").await;
+    let order = app.place_order(&client, "full-cart-1").await;
     assert_eq!(order.status(), 201);
     let order: Value = order.json().await.unwrap();
     assert_eq!(order["lines"].as_array().unwrap().len(), 100);

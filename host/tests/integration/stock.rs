@@ -11,34 +11,12 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{App, Component, Stack, eventually, problem, stack};
+use crate::harness::{Component, Stack, eventually, problem, stack};
 use crate::runtime::gateway_only;
 use crate::tokens;
 
 async fn services() -> Stack {
     stack(Component::all_services(), &["--replicas", "2"]).await
-}
-
-async fn new_client(app: &App, n: usize) -> String {
-    let created = app
-        .post_json(
-            "/clients",
-            &json!({"name": "Buyer", "email": format!("buyer{n}@example.com")}),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    let client: Value = created.json().await.unwrap();
-    client["id"].as_str().unwrap().to_owned()
-}
-
-async fn place(app: &App, client: &str, key: &str) -> reqwest::Response {
-    app.http
-        .post(app.url("/commandes"))
-        .header("Idempotency-Key", key)
-        .json(&json!({"client_id": client}))
-        .send()
-        .await
-        .unwrap()
 }
 
 /// Units of each SKU in live (pending or validated) orders, read from
@@ -225,12 +203,12 @@ async fn forty_buyers_race_for_ten_units() {
     app.product("LAST-10", 999, 10).await;
     let mut clients = Vec::new();
     for n in 0..40 {
-        let client = new_client(app, n).await;
+        let client = app.new_client(&format!("buyer{n}@example.com")).await;
         assert_eq!(app.add_item(&client, "LAST-10", 1).await.status(), 200);
         clients.push(client);
     }
     let racers = clients.iter().enumerate().map(|(n, client)| async move {
-        let response = place(app, client, &format!("race-{n}")).await;
+        let response = app.place_order(client, &format!("race-{n}")).await;
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap();
         (status, body)
@@ -266,12 +244,12 @@ async fn a_changed_price_is_confirmed_before_it_is_charged() {
     let app = &s.app;
     app.product("TEA-1", 500, 20).await;
     app.product("SUGAR-1", 120, 20).await;
-    let client = new_client(app, 0).await;
+    let client = app.new_client("buyer0@example.com").await;
     app.add_item(&client, "TEA-1", 2).await;
     app.add_item(&client, "SUGAR-1", 1).await;
     app.product("TEA-1", 650, 20).await;
 
-    let refused = problem(place(app, &client, "price-1").await, 409).await;
+    let refused = problem(app.place_order(&client, "price-1").await, 409).await;
     assert!(
         refused["type"]
             .as_str()
@@ -296,7 +274,7 @@ async fn a_changed_price_is_confirmed_before_it_is_charged() {
         .unwrap();
     assert_eq!(tea["unit_price_cents"], 650, "the cart shows the new price");
 
-    let placed = place(app, &client, "price-1").await;
+    let placed = app.place_order(&client, "price-1").await;
     assert_eq!(placed.status(), 201, "the same key, once the price is seen");
     let order: Value = placed.json().await.unwrap();
     assert_eq!(order["total_cents"], 2 * 650 + 120);
@@ -312,10 +290,10 @@ async fn replays_reserve_once_and_cancels_give_back_once() {
     let s = services().await;
     let app = &s.app;
     app.product("MUG-1", 800, 50).await;
-    let client = new_client(app, 0).await;
+    let client = app.new_client("buyer0@example.com").await;
     app.add_item(&client, "MUG-1", 3).await;
     let replays = (0..8).map(|_| async {
-        let response = place(app, &client, "once").await;
+        let response = app.place_order(&client, "once").await;
         assert_eq!(response.status(), 201);
         let order: Value = response.json().await.unwrap();
         order["id"].as_str().unwrap().to_owned()
@@ -323,7 +301,7 @@ async fn replays_reserve_once_and_cancels_give_back_once() {
     let mut ids = futures::future::join_all(replays).await;
     ids.dedup();
     assert_eq!(ids.len(), 1, "one order for one key");
-    let again = place(app, &client, "once").await;
+    let again = app.place_order(&client, "once").await;
     assert_eq!(again.status(), 201);
     assert_eq!(app.stock("MUG-1").await, 47, "reserved once");
 
@@ -350,7 +328,7 @@ async fn a_crash_during_placements_leaves_stock_exact() {
     }
     let mut clients = Vec::new();
     for n in 0..12 {
-        let client = new_client(&s.app, n).await;
+        let client = s.app.new_client(&format!("buyer{n}@example.com")).await;
         for sku in skus.iter().skip(n % 3).take(3) {
             assert_eq!(s.app.add_item(&client, sku, 1).await.status(), 200);
         }
@@ -409,7 +387,7 @@ async fn a_crash_during_placements_leaves_stock_exact() {
 
     // Later placements take up pending orders and queued releases older
     // than a few seconds: keep placing until nothing is left over.
-    let extra = new_client(&s.app, 99).await;
+    let extra = s.app.new_client("buyer99@example.com").await;
     s.app.product("RECOVERY-1", 1, 1_000_000).await;
     let commande = s.db.pool("commande").await;
     let mut attempt = 0;
@@ -419,7 +397,10 @@ async fn a_crash_during_placements_leaves_stock_exact() {
         async || {
             attempt += 1;
             s.app.add_item(&extra, "RECOVERY-1", 1).await;
-            let _ = place(&s.app, &extra, &format!("after-crash-{attempt}")).await;
+            let _ = s
+                .app
+                .place_order(&extra, &format!("after-crash-{attempt}"))
+                .await;
             let left: i64 = sqlx::query_scalar(
                 "SELECT (SELECT count(*) FROM orders WHERE status = 'pending') \
                   + (SELECT count(*) FROM stock_releases)",
