@@ -275,6 +275,7 @@ async fn run(
             .map(|id| (id.clone(), crate::canary::Slot::default()))
             .collect(),
         canary_policy: settings.canary.clone(),
+        chain_cache: Default::default(),
     });
     let services_weak: std::sync::Weak<Services> = Arc::downgrade(&services);
     let application: std::sync::Weak<dyn crate::chaining::Dispatch> = services_weak;

@@ -23,7 +23,8 @@
 //! - [`admin`]: the admin listener (metrics, inventory, deploys);
 //!   [`deploy`]: hot swap, rollback, `--watch`, canaries; [`canary`]: a
 //!   canary's share, counts and verdict; [`metrics`]: Prometheus.
-//! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`.
+//! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`;
+//!   [`chain_cache`]: the shared cache of chained `GET`s marked fresh.
 //! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
 //!   [`migrate`]: schema migrations; [`cluster`]: the embedded PostgreSQL.
 //! - [`bindings`]: host bindings generated from `wit/`.
@@ -34,6 +35,7 @@ mod api;
 mod app;
 mod bindings;
 mod canary;
+mod chain_cache;
 mod chaining;
 mod cli;
 mod cluster;

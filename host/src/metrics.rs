@@ -69,6 +69,7 @@ pub struct Metrics {
     canary_state: IntGaugeVec,
     canary_decisions: IntCounterVec,
     invocations: IntCounterVec,
+    chain_cache_hits: IntCounterVec,
 }
 
 impl Metrics {
@@ -153,7 +154,15 @@ impl Metrics {
             ),
             &["component", "caller"],
         )?;
+        let chain_cache_hits = IntCounterVec::new(
+            Opts::new(
+                "comptoir_chain_cache_hits_total",
+                "Chained GETs answered from the gateway's cache instead of running the component, by caller.",
+            ),
+            &["component", "caller"],
+        )?;
         registry.register(Box::new(invocations.clone()))?;
+        registry.register(Box::new(chain_cache_hits.clone()))?;
         registry.register(Box::new(canary_state.clone()))?;
         registry.register(Box::new(canary_decisions.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -180,6 +189,7 @@ impl Metrics {
             canary_state,
             canary_decisions,
             invocations,
+            chain_cache_hits,
         })
     }
 
@@ -216,6 +226,13 @@ impl Metrics {
     /// `component` was asked to run a request by `caller` (`public` or a component).
     pub fn invocation(&self, component: &str, caller: &str) {
         self.invocations
+            .with_label_values(&[component, caller])
+            .inc();
+    }
+
+    /// A chained `GET` from `caller` to `component` was answered from the cache.
+    pub fn chain_cache_hit(&self, component: &str, caller: &str) {
+        self.chain_cache_hits
             .with_label_values(&[component, caller])
             .inc();
     }

@@ -10,6 +10,7 @@ use wasmtime_wasi_http::WasiBody;
 use futures::future::BoxFuture;
 
 use crate::canary::{Policy, Slot};
+use crate::chain_cache::{ChainCache, Key};
 use crate::chaining;
 use crate::instance::ComponentVersion;
 use crate::pool::{DispatchError, ReplicaSet};
@@ -32,6 +33,8 @@ pub struct Services {
     pub canaries: BTreeMap<String, Slot>,
     /// When canaries are judged and how much worse they may be.
     pub canary_policy: Policy,
+    /// Chained `GET` answers their component marked fresh.
+    pub chain_cache: ChainCache,
 }
 
 /// The response header naming the component version that answered.
@@ -45,6 +48,7 @@ impl Services {
 
     /// Runs `request` on a replica of `component` — of its canary for the
     /// canary's share while one runs — and returns the version it went to.
+    /// A request with an unsafe method drops the cached `GET`s of its path.
     async fn dispatch(
         &self,
         caller: &str,
@@ -57,10 +61,18 @@ impl Services {
         let set = self.components.get(component)?;
         self.metrics.invocation(component, caller);
         let canary = self.canaries.get(component).and_then(Slot::running);
-        Some(match canary {
+        let changes = (!request.method().is_safe()).then(|| request.uri().path().to_owned());
+        if let Some(path) = &changes {
+            self.chain_cache.invalidate(component, path);
+        }
+        let answer = match canary {
             Some(canary) => canary.dispatch(set, request).await,
             None => set.dispatch(request).await,
-        })
+        };
+        if let Some(path) = &changes {
+            self.chain_cache.invalidate(component, path);
+        }
+        Some(answer)
     }
 
     /// Answers a public request routed to `component`: the component's
@@ -79,17 +91,37 @@ impl Services {
         response
     }
 
-    /// A chained call from `caller` to `target` (`http://target.spin.internal`).
+    /// A chained call from `caller` to `target` (`http://target.spin.internal`),
+    /// answered from [`ChainCache`] while what it holds is fresh.
     async fn dispatch_chained(
         &self,
         caller: &str,
         target: &str,
         request: http::Request<WasiBody>,
     ) -> anyhow::Result<http::Response<WasiBody>> {
+        let Some(set) = self.components.get(target) else {
+            anyhow::bail!("{caller} chained to unknown component {target}");
+        };
+        let canary = self.canaries.get(target).and_then(Slot::running);
+        let current = set.current();
+        let miss = match Key::of(target, &request).filter(|_| canary.is_none()) {
+            Some(key) => match self.chain_cache.lookup(key, &current) {
+                Ok(mut hit) => {
+                    self.metrics.chain_cache_hit(target, caller);
+                    tag(&mut hit, &current);
+                    return Ok(hit);
+                }
+                Err(miss) => Some(miss),
+            },
+            None => None,
+        };
         let Some((version, result)) = self.dispatch(caller, target, request).await else {
             anyhow::bail!("{caller} chained to unknown component {target}");
         };
-        let mut response = result?;
+        let mut response = match miss {
+            Some(miss) => self.chain_cache.store(miss, &version, result?).await,
+            None => result?,
+        };
         tag(&mut response, &version);
         Ok(response)
     }

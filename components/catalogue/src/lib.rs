@@ -111,8 +111,19 @@ async fn get(sku: &str) -> HandlerResult {
     let product = store::get(&db, sku)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no product {sku}")))?;
-    Ok(reply::json(StatusCode::OK, &product))
+    let mut reply = reply::json(StatusCode::OK, &product);
+    reply.headers_mut().insert(
+        spin_sdk::http::HeaderName::from_static("cache-control"),
+        spin_sdk::http::HeaderValue::from_static(PRODUCT_CACHE_CONTROL),
+    );
+    Ok(reply)
 }
+
+/// How long a product read may be reused: by browsers and CDNs, and by
+/// comptoir's cache of chained reads (panier's adds). A price shown stale
+/// is caught at placement (`price-changed`); a `PUT` through the same
+/// gateway drops its cached reads at once.
+const PRODUCT_CACHE_CONTROL: &str = "public, max-age=30";
 
 async fn put(sku: &str, request: Request) -> HandlerResult {
     let body: ProductBody = request::json_body(request).await?;

@@ -8,6 +8,7 @@
 
 mod access;
 mod canary;
+mod chain_cache;
 mod clients;
 mod database;
 mod docs;

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::harness::{Component, stack, wasm};
 
 /// The value of the first sample of `name` whose labels contain all of `labels`.
-fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
     metrics
         .lines()
         .filter(|l| !l.starts_with('#'))
