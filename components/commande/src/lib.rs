@@ -127,12 +127,7 @@ async fn settle(db: &Connection, order: Order) -> Result<(Order, Stale), Problem
             match store::validate(db, &order).await? {
                 Some(settled) => Ok(settled),
                 // Settled meanwhile by a concurrent attempt: answer as it stands.
-                None => settled_elsewhere(db, order.id, || {
-                    Problem::conflict(
-                        "this placement was given up while it waited for its stock: order again",
-                    )
-                })
-                .await,
+                None => settled_elsewhere(db, order.id, placement::given_up).await,
             }
         }
         Settlement::Refuse { problem, reprice } => {

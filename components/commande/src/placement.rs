@@ -189,10 +189,14 @@ pub fn settle(answer: Option<Reservation>) -> Settlement {
                 format!("not enough stock for {}", short.join(", ")),
             ))
         }
-        Outcome::Released | Outcome::Void | Outcome::Already => refuse(Problem::conflict(
-            "this placement was given up while it waited for its stock: order again",
-        )),
+        Outcome::Released | Outcome::Void | Outcome::Already => refuse(given_up()),
     }
+}
+
+/// A placement whose pending order was settled away (its reservation
+/// released) while it waited: the customer orders again.
+pub fn given_up() -> Problem {
+    Problem::conflict("this placement was given up while it waited for its stock: order again")
 }
 
 /// One order's cart clear: panier's checkout of what the order took, which
