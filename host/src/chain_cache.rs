@@ -12,7 +12,6 @@
 //! cache: under `spin up` every chained call runs the component.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,15 +27,14 @@ use crate::instance::ComponentVersion;
 /// The largest body kept.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Entries kept at most; when full, expired ones go first, and a new entry
-/// is not kept while none has expired.
+/// Entries kept at most per component; when full, expired ones go first,
+/// and a new entry is not kept while none has expired.
 pub const MAX_ENTRIES: usize = 4096;
 
 type Response = http::Response<WasiBody>;
 
 /// What a chained `GET` is looked up by: the target component and the
 /// path with its query.
-#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     component: String,
     path_and_query: String,
@@ -59,12 +57,13 @@ impl Key {
                 .to_owned(),
         })
     }
+}
 
-    fn path(&self) -> &str {
-        self.path_and_query
-            .split_once('?')
-            .map_or(&self.path_and_query, |(path, _)| path)
-    }
+/// The path of a cached path-and-query.
+fn path(path_and_query: &str) -> &str {
+    path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(path, _)| path)
 }
 
 struct Entry {
@@ -80,15 +79,28 @@ impl Entry {
     fn age(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.stored)
     }
+
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.age(now) < self.fresh_for
+    }
 }
 
-/// The cache: one per running application, shared by every caller.
+/// What one component's answers left in the cache.
 #[derive(Default)]
-pub struct ChainCache {
-    entries: Mutex<HashMap<Key, Entry>>,
+struct Shelf {
+    /// By path and query.
+    entries: HashMap<String, Entry>,
     /// Bumped by every invalidation: an answer whose request started
     /// before one is not kept (it may predate the change).
-    generation: AtomicU64,
+    generation: u64,
+}
+
+/// The cache: one per running application, shared by every caller, a
+/// shelf per component whose answers were looked up (a component never
+/// read through it costs an invalidation one map lookup).
+#[derive(Default)]
+pub struct ChainCache {
+    shelves: Mutex<HashMap<String, Shelf>>,
 }
 
 /// A lookup that missed: what storing its answer needs.
@@ -101,13 +113,14 @@ impl ChainCache {
     /// A fresh answer for `key` served by `current`, with its `Age`;
     /// otherwise the ticket to store the answer about to be fetched.
     pub fn lookup(&self, key: Key, current: &Arc<ComponentVersion>) -> Result<Response, Miss> {
-        let generation = self.generation.load(Ordering::Acquire);
-        let entries = self.entries.lock().expect("cache lock");
+        let mut shelves = self.shelves.lock().expect("cache lock");
+        let shelf = match shelves.get_mut(&key.component) {
+            Some(shelf) => shelf,
+            None => shelves.entry(key.component.clone()).or_default(),
+        };
         let now = Instant::now();
-        match entries.get(&key) {
-            Some(entry)
-                if Arc::ptr_eq(&entry.version, current) && entry.age(now) < entry.fresh_for =>
-            {
+        match shelf.entries.get(&key.path_and_query) {
+            Some(entry) if Arc::ptr_eq(&entry.version, current) && entry.is_fresh(now) => {
                 let mut response = http::Response::new(crate::response::body(entry.body.clone()));
                 *response.status_mut() = entry.status;
                 *response.headers_mut() = entry.headers.clone();
@@ -116,12 +129,16 @@ impl ChainCache {
                     .insert(header::AGE, HeaderValue::from(entry.age(now).as_secs()));
                 Ok(response)
             }
-            _ => Err(Miss { key, generation }),
+            _ => Err(Miss {
+                generation: shelf.generation,
+                key,
+            }),
         }
     }
 
     /// Keeps `response` (from `version`) if it may be shared and no
-    /// invalidation happened since its lookup; gives it back either way.
+    /// invalidation of its component happened since its lookup; gives it
+    /// back either way.
     pub async fn store(
         &self,
         miss: Miss,
@@ -136,26 +153,28 @@ impl ChainCache {
             Ok(body) => body,
             Err(unbuffered) => return http::Response::from_parts(parts, unbuffered),
         };
-        if self.generation.load(Ordering::Acquire) == miss.generation {
-            let mut entries = self.entries.lock().expect("cache lock");
+        let mut shelves = self.shelves.lock().expect("cache lock");
+        if let Some(shelf) = shelves
+            .get_mut(&miss.key.component)
+            .filter(|shelf| shelf.generation == miss.generation)
+        {
             let now = Instant::now();
-            if entries.len() >= MAX_ENTRIES {
-                entries.retain(|_, e| e.age(now) < e.fresh_for);
+            if shelf.entries.len() >= MAX_ENTRIES {
+                shelf.entries.retain(|_, e| e.is_fresh(now));
             }
-            if entries.len() < MAX_ENTRIES {
-                entries.insert(
-                    miss.key,
-                    Entry {
-                        status: parts.status,
-                        headers: parts.headers.clone(),
-                        body: body.clone(),
-                        stored: now,
-                        fresh_for,
-                        version: version.clone(),
-                    },
-                );
+            if shelf.entries.len() < MAX_ENTRIES {
+                let entry = Entry {
+                    status: parts.status,
+                    headers: parts.headers.clone(),
+                    body: body.clone(),
+                    stored: now,
+                    fresh_for,
+                    version: version.clone(),
+                };
+                shelf.entries.insert(miss.key.path_and_query, entry);
             }
         }
+        drop(shelves);
         http::Response::from_parts(parts, crate::response::body(body))
     }
 
@@ -163,11 +182,10 @@ impl ChainCache {
     /// what its `GET`s answer: forgets them (call it when the request
     /// starts and when it ends).
     pub fn invalidate(&self, component: &str, path: &str) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries
-            .lock()
-            .expect("cache lock")
-            .retain(|key, _| !(key.component == component && key.path() == path));
+        if let Some(shelf) = self.shelves.lock().expect("cache lock").get_mut(component) {
+            shelf.generation += 1;
+            shelf.entries.retain(|cached, _| self::path(cached) != path);
+        }
     }
 }
 
@@ -180,16 +198,12 @@ fn freshness(response: &Response) -> Option<Duration> {
     let mut s_maxage = None;
     for value in response.headers().get_all(header::CACHE_CONTROL) {
         for directive in value.to_str().ok()?.split(',') {
-            let directive = directive.trim().to_ascii_lowercase();
             let (name, argument) = match directive.split_once('=') {
-                Some((name, argument)) => (
-                    name.trim().to_owned(),
-                    Some(argument.trim().trim_matches('"').to_owned()),
-                ),
+                Some((name, argument)) => (name, Some(argument.trim().trim_matches('"'))),
                 None => (directive, None),
             };
-            let seconds = || argument.as_deref().and_then(|a| a.parse::<u64>().ok());
-            match name.as_str() {
+            let seconds = || argument?.parse::<u64>().ok();
+            match name.trim().to_ascii_lowercase().as_str() {
                 "no-store" | "no-cache" | "private" => return None,
                 "max-age" => max_age = Some(seconds()?),
                 "s-maxage" => s_maxage = Some(seconds()?),
@@ -286,7 +300,7 @@ mod tests {
             request.body(crate::response::body(Bytes::new())).unwrap()
         };
         let key = Key::of("catalogue", &request(Method::GET, None)).unwrap();
-        assert_eq!(key.path(), "/catalogue/A");
+        assert_eq!(path(&key.path_and_query), "/catalogue/A");
         assert!(Key::of("catalogue", &request(Method::PUT, None)).is_none());
         let token = Some(("authorization", "Bearer x"));
         assert!(Key::of("catalogue", &request(Method::GET, token)).is_none());

@@ -102,18 +102,19 @@ impl Services {
         let Some(set) = self.components.get(target) else {
             anyhow::bail!("{caller} chained to unknown component {target}");
         };
-        let canary = self.canaries.get(target).and_then(Slot::running);
-        let current = set.current();
-        let miss = match Key::of(target, &request).filter(|_| canary.is_none()) {
-            Some(key) => match self.chain_cache.lookup(key, &current) {
-                Ok(mut hit) => {
-                    self.metrics.chain_cache_hit(target, caller);
-                    tag(&mut hit, &current);
-                    return Ok(hit);
+        let miss = match Key::of(target, &request) {
+            Some(key) if self.canary(target).and_then(Slot::running).is_none() => {
+                let current = set.current();
+                match self.chain_cache.lookup(key, &current) {
+                    Ok(mut hit) => {
+                        self.metrics.chain_cache_hit(target, caller);
+                        tag(&mut hit, &current);
+                        return Ok(hit);
+                    }
+                    Err(miss) => Some(miss),
                 }
-                Err(miss) => Some(miss),
-            },
-            None => None,
+            }
+            _ => None,
         };
         let Some((version, result)) = self.dispatch(caller, target, request).await else {
             anyhow::bail!("{caller} chained to unknown component {target}");

@@ -111,19 +111,17 @@ async fn get(sku: &str) -> HandlerResult {
     let product = store::get(&db, sku)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no product {sku}")))?;
-    let mut reply = reply::json(StatusCode::OK, &product);
-    reply.headers_mut().insert(
-        spin_sdk::http::HeaderName::from_static("cache-control"),
-        spin_sdk::http::HeaderValue::from_static(PRODUCT_CACHE_CONTROL),
-    );
-    Ok(reply)
+    Ok(reply::public_for(
+        reply::json(StatusCode::OK, &product),
+        PRODUCT_MAX_AGE_SECONDS,
+    ))
 }
 
 /// How long a product read may be reused: by browsers and CDNs, and by
 /// comptoir's cache of chained reads (panier's adds). A price shown stale
 /// is caught at placement (`price-changed`); a `PUT` through the same
 /// gateway drops its cached reads at once.
-const PRODUCT_CACHE_CONTROL: &str = "public, max-age=30";
+const PRODUCT_MAX_AGE_SECONDS: u32 = 30;
 
 async fn put(sku: &str, request: Request) -> HandlerResult {
     let body: ProductBody = request::json_body(request).await?;

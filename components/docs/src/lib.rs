@@ -4,7 +4,7 @@
 //! offline, under `spin up` as under comptoir.
 
 use comptoir_kit::{HandlerResult, Problem, Reply, reply};
-use spin_sdk::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
+use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
 
 /// The methods every documentation path answers.
@@ -62,12 +62,10 @@ fn answer(method: &Method, path: &str) -> HandlerResult {
         Method::HEAD => &[],
         _ => return Err(Problem::method_not_allowed(ALLOW)),
     };
-    let mut reply = reply::with_body(StatusCode::OK, asset.content_type, body);
-    reply.headers_mut().insert(
-        HeaderName::from_static("cache-control"),
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    Ok(reply)
+    Ok(reply::public_for(
+        reply::with_body(StatusCode::OK, asset.content_type, body),
+        3600,
+    ))
 }
 
 #[cfg(test)]

@@ -32,6 +32,18 @@ pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Reply {
     with_body(status, "application/json", body)
 }
 
+/// `reply` marked reusable by any cache — browsers, CDNs, comptoir's
+/// cache of chained reads — for `seconds` (`Cache-Control: public,
+/// max-age=…`).
+pub fn public_for(mut reply: Reply, seconds: u32) -> Reply {
+    reply.headers_mut().insert(
+        spin_sdk::http::HeaderName::from_static("cache-control"),
+        HeaderValue::from_str(&format!("public, max-age={seconds}"))
+            .expect("digits make a valid header value"),
+    );
+    reply
+}
+
 /// `204 No Content`.
 pub fn no_content() -> Reply {
     let mut response = Response::new(Full::new(Bytes::new()));
