@@ -31,9 +31,12 @@ export const options = {
     canaries: { executor: 'per-vu-iterations', vus: 1, iterations: 1, maxDuration: DURATION, exec: 'canaries' },
   },
   thresholds: {
-    // The faulty canary fails some requests before it is rolled back:
-    // `cargo xtask bench canary` checks exactly how many and when.
-    'http_req_failed{scenario:traffic}': ['rate<0.05'],
+    // Not 0: the faulty canary fails requests until it is rolled back
+    // (4 of a flow's 7 requests go to panier, 10 % of those to the canary,
+    // 1 in 5 of which answer 500: about 1 % of requests while it runs, a
+    // few seconds of the 60). `cargo xtask bench canary` checks exactly
+    // how many and when, and that none fail outside it.
+    'http_req_failed{scenario:traffic}': ['rate<0.01'],
     'checks{scenario:canaries}': ['rate==1'],
   },
   summaryTrendStats: ['avg', 'med', 'p(95)', 'p(99)', 'max'],

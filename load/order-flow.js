@@ -6,9 +6,14 @@
 // replace it), a constant-arrival-rate scenario instead: latency at a fixed
 // load rather than at saturation (DESIGN.md §8: 40 flows/s).
 import { orderFlow, prepare } from './lib/flow.js';
-import { strict } from './lib/options.js';
+import { saturationP99, strict } from './lib/options.js';
 
 const RATE = Number(__ENV.RATE || 0);
+const VUS = Number(__ENV.VUS || 10);
+/// The target at a fixed rate is p99 < 5 ms (`cargo xtask bench`, release
+/// host: 3.8 ms at 40 flows/s); twice that fails the run, and the
+/// benchmark judges the target itself.
+const RATE_P99_MS = 10;
 
 const load = RATE > 0
   ? {
@@ -27,11 +32,9 @@ const load = RATE > 0
       },
     },
   }
-  : { vus: 10, duration: '30s' };
+  : { vus: VUS, duration: '30s' };
 
-// DESIGN.md §8 asks p99 < 5 ms at 40 flows/s; the benchmark reports the
-// real figure, the threshold only catches a broken system.
-export const options = strict(load);
+export const options = strict(load, RATE > 0 ? RATE_P99_MS : saturationP99(VUS));
 
 export function setup() {
   return prepare();

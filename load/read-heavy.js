@@ -4,9 +4,11 @@
 import http from 'k6/http';
 import { check, fail } from 'k6';
 import { AUTH, BASE, addItems, authed, createClient, placeOrder, prepare, track } from './lib/flow.js';
-import { strict } from './lib/options.js';
+import { saturationP99, strict } from './lib/options.js';
 
-export const options = strict({ vus: 20, duration: '30s', setupTimeout: '120s' });
+// Reads are single requests, cheaper than a flow's: the flows' budget
+// per VU is generous here.
+export const options = strict({ vus: 20, duration: '30s', setupTimeout: '120s' }, saturationP99(20));
 
 /// 50 clients, each with an order and a cart holding other items; the
 /// SKU of one of those, whose quantity the writes set.

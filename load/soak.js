@@ -3,9 +3,9 @@
 // run and prints it after warm-up and at the end: it must stay flat.
 import { orderFlow, prepare } from './lib/flow.js';
 import { sleep } from 'k6';
-import { strict } from './lib/options.js';
+import { saturationP99, strict } from './lib/options.js';
 
-export const options = strict({ vus: 10, duration: '10m' });
+export const options = strict({ vus: 10, duration: '10m' }, saturationP99(10));
 
 export function setup() {
   return prepare();

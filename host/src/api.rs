@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::canary::stats::Snapshot;
-
 /// Name of the admin token file in the state directory.
 pub const TOKEN_FILE: &str = "admin-token";
 
@@ -88,6 +86,31 @@ pub struct Report {
     pub reason: Option<String>,
     /// Decided by `comptoir promote` / `abort` rather than by the judge.
     pub manual: bool,
+}
+
+/// What one version answered during a canary, as the judge reads it and
+/// `comptoir status` shows it (a reading of the canary's counters).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub requests: u64,
+    /// 5xx answers, traps, deadline kills and overloads included.
+    pub server_errors: u64,
+    pub client_errors: u64,
+    pub traps: u64,
+    pub deadline_kills: u64,
+    /// Time to the response head, 99th percentile (upper bucket bound).
+    pub p99_ms: Option<f64>,
+}
+
+impl Snapshot {
+    /// `count` as a share of the requests (0 when there were none).
+    pub fn share(&self, count: u64) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            count as f64 / self.requests as f64
+        }
+    }
 }
 
 /// `time` as RFC 3339 with milliseconds, UTC.

@@ -1,4 +1,4 @@
-//! Prometheus metrics (DESIGN.md §6), in one registry owned by the
+//! Prometheus metrics (docs/operations.md, "Observability"), in one registry owned by the
 //! application and passed to whoever records (no global registry).
 //!
 //! Route labels are manifest route templates, never raw paths, and method

@@ -9,8 +9,7 @@ use http::{Method, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 
-use crate::api::{CanaryStarted, Deployed, Inventory, Report, State, TOKEN_FILE};
-use crate::canary::stats::Snapshot;
+use crate::api::{CanaryStarted, Deployed, Inventory, Report, Snapshot, State, TOKEN_FILE};
 use crate::cli::RemoteArgs;
 
 /// The token to present: `COMPTOIR_ADMIN_TOKEN`, else the running

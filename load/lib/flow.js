@@ -12,16 +12,39 @@ import { Counter } from 'k6/metrics';
 /// Responses with a 5xx status, counted apart from other failures.
 export const serverErrors = new Counter('http_5xx');
 
+/// Order flows whose every request was answered as expected, and flows a
+/// failed request or check cut short or spoilt: the benchmark divides
+/// CPU by completed flows, not by iterations.
+export const flowsCompleted = new Counter('flows_completed');
+export const flowsFailed = new Counter('flows_failed');
+
 /// With DRILL_LOG set, failed requests and acknowledged orders are logged
 /// (to K6_CONSOLE_OUTPUT): `FAIL <epoch ms> <method> <url> <status>` and
-/// `ORDER <id> <lines>`, for `cargo xtask drill` to check afterwards.
+/// `ORDER <id> <lines>`, for `cargo xtask drill` to check afterwards; and
+/// each VU's requests and failures per second of the epoch, `TICK <epoch
+/// s> <requests> <failed>`, logged once its second is over (a VU's last
+/// second is never logged): the drill's timeline.
 const DRILL_LOG = !!__ENV.DRILL_LOG;
+let tick = { second: 0, requests: 0, failed: 0 };
+
+/// Counts one response of this VU in its current second.
+function count(failed) {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== tick.second) {
+    if (tick.requests > 0) console.log(`TICK ${tick.second} ${tick.requests} ${tick.failed}`);
+    tick = { second, requests: 0, failed: 0 };
+  }
+  tick.requests += 1;
+  if (failed) tick.failed += 1;
+}
 
 /// Counts `res` in `http_5xx` when the server failed; returns it.
 export function track(res) {
   if (res.status >= 500) serverErrors.add(1);
-  if (DRILL_LOG && (res.status === 0 || res.status >= 400)) {
-    console.log(`FAIL ${Date.now()} ${res.request.method} ${res.url} ${res.status}`);
+  if (DRILL_LOG) {
+    const failed = res.status === 0 || res.status >= 400;
+    if (failed) console.log(`FAIL ${Date.now()} ${res.request.method} ${res.url} ${res.status}`);
+    count(failed);
   }
   return res;
 }
@@ -136,16 +159,15 @@ export function addItems(clientId, products) {
 }
 
 /// Reads the cart `added` (what `addItems` returned) filled: its total is
-/// their catalogue prices.
+/// their catalogue prices. Whether it was.
 export function readCart(clientId, added) {
   const res = track(http.get(`${BASE}/panier/${clientId}`, authed('GET /panier/{id}')));
   const body = json(res);
   const total = added.reduce((sum, p) => sum + QUANTITY * p.price_cents, 0);
-  check(res, {
+  return check(res, {
     'cart read (200)': (r) => r.status === 200,
     'cart total in cents': () => body && body.total_cents === total,
   });
-  return body;
 }
 
 export function placeOrder(clientId) {
@@ -161,22 +183,34 @@ export function placeOrder(clientId) {
   return body.id;
 }
 
+/// Whether order `orderId` could be read.
 export function readOrder(orderId) {
   const res = track(http.get(`${BASE}/commandes/${orderId}`, authed('GET /commandes/{id}')));
-  check(res, { 'order read (200)': (r) => r.status === 200 });
+  return check(res, { 'order read (200)': (r) => r.status === 200 });
 }
 
 /// One full order flow (7 requests) of `products` (`data.products`, from
-/// `prepare()` in `setup()`).
+/// `prepare()` in `setup()`), counted in `flows_completed` or
+/// `flows_failed`.
 export function orderFlow(products) {
   if (!products || products.length === 0) fail('no products: setup() must return prepare()');
+  if (runFlow(products)) {
+    flowsCompleted.add(1);
+  } else {
+    flowsFailed.add(1);
+  }
+}
+
+/// The flow's requests, up to the first that fails (a cart read whose
+/// check fails still goes on to the order); whether all went as expected.
+function runFlow(products) {
   const clientId = createClient();
-  if (!clientId) return;
+  if (!clientId) return false;
   const added = addItems(clientId, products);
-  if (!added) return;
-  readCart(clientId, added);
+  if (!added) return false;
+  const cartRead = readCart(clientId, added);
   const orderId = placeOrder(clientId);
-  if (orderId) readOrder(orderId);
+  return Boolean(orderId && readOrder(orderId) && cartRead);
 }
 
 /// Fails the run unless the server answers 200 at READY_PATH (`/readyz`

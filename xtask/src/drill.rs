@@ -3,14 +3,17 @@
 //! the other is cut from the network and reconnected; then every
 //! acknowledged order is looked up in PostgreSQL, and once later
 //! placements took up what the faults left, every sample SKU's stock is
-//! checked to be exact. Report in `target/drill/report.md`.
+//! checked to be exact. Report in `target/drill/report.md`; requests and
+//! failures per second around each fault (k6's `TICK` lines) drawn in
+//! `docs/img/drill-timeline.svg`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, ensure};
 
+use crate::bench::chart::{self, Span, Timeline};
 use crate::compose::{Settings, Stack};
 use crate::docker;
 
@@ -56,7 +59,8 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
         ],
         out: &out,
     };
-    let (figures, faults) = std::thread::scope(|scope| -> anyhow::Result<_> {
+    let started_ms = now_ms();
+    let ((figures, k6_passed), faults) = std::thread::scope(|scope| -> anyhow::Result<_> {
         let k6 = scope.spawn(|| run.execute(root));
         let started = Instant::now();
         let at =
@@ -89,8 +93,7 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
         cut.back_ms = back(&stack.comptoir_address(2));
         faults.push(cut);
 
-        let (figures, _) = k6.join().expect("k6 thread")?;
-        Ok((figures, faults))
+        Ok((k6.join().expect("k6 thread")?, faults))
     })?;
 
     let log = std::fs::read_to_string(&console).context("k6 wrote no console log")?;
@@ -129,6 +132,7 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
         .collect();
 
     let stock = exact_stock(&stack)?;
+    let chart = draw_timeline(root, &log, &faults, started_ms)?;
     let mut report = report(
         &figures,
         &faults,
@@ -139,8 +143,17 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
     );
     report.push_str(&format!(
         "\nstock: {} sample SKUs checked once quiet (stock set = left + in live orders); \
-         off: {:?}\n",
-        stock.checked, stock.off
+         off: {:?}\n\nk6 thresholds (`load/drill.js`: failed requests ≤ {VUS} VUs × {} faults): {}\n\
+         timeline: {}\n",
+        stock.checked,
+        stock.off,
+        faults.len(),
+        if k6_passed {
+            "held".to_owned()
+        } else {
+            format!("**failed**: {}", figures.failed_thresholds.join(", "))
+        },
+        chart.display()
     ));
     std::fs::write(out.join("report.md"), &report)?;
     eprintln!("{report}");
@@ -230,6 +243,67 @@ fn exact_stock(stack: &Stack) -> anyhow::Result<StockCheck> {
     })
 }
 
+/// `docs/img/drill-timeline.svg`: requests and failures per second from
+/// the k6 `log`, the faults shaded; its path.
+fn draw_timeline(
+    root: &Path,
+    log: &str,
+    faults: &[Fault],
+    started_ms: u128,
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = root.join(chart::DEFAULT_DIR).join("drill-timeline.svg");
+    let title = format!(
+        "Drill: order flow through NGINX, {VUS} VUs; each fault shaded until undone, a line once answering again"
+    );
+    chart::timeline(&path, &title, &timeline(&ticks(log), faults, started_ms))?;
+    Ok(path)
+}
+
+/// Requests and failed requests per second of the epoch, summed over the
+/// VUs' `TICK <epoch s> <requests> <failed>` lines (`load/lib/flow.js`).
+fn ticks(log: &str) -> BTreeMap<u64, (u64, u64)> {
+    let mut seconds = BTreeMap::new();
+    for rest in log.lines().filter_map(|l| l.split("TICK ").nth(1)) {
+        let mut words = rest
+            .split_whitespace()
+            .map(|word| word.trim_end_matches('"').parse::<u64>());
+        if let (Some(Ok(second)), Some(Ok(requests)), Some(Ok(failed))) =
+            (words.next(), words.next(), words.next())
+        {
+            let counts = seconds.entry(second).or_insert((0, 0));
+            counts.0 += requests;
+            counts.1 += failed;
+        }
+    }
+    seconds
+}
+
+/// The counts per second and the faults, in seconds from `started_ms`.
+fn timeline(seconds: &BTreeMap<u64, (u64, u64)>, faults: &[Fault], started_ms: u128) -> Timeline {
+    let from = |ms: u128| (ms as f64 - started_ms as f64) / 1000.0;
+    Timeline {
+        seconds: seconds
+            .iter()
+            .map(|(&second, &(requests, failed))| {
+                (
+                    from(u128::from(second) * 1000),
+                    requests as f64,
+                    failed as f64,
+                )
+            })
+            .collect(),
+        spans: faults
+            .iter()
+            .map(|f| Span {
+                label: f.what.to_owned(),
+                from: from(f.at_ms),
+                to: from(f.undone_ms),
+                mark: f.back_ms.map(from),
+            })
+            .collect(),
+    }
+}
+
 fn docker_cmd(args: &[&str]) -> std::process::Command {
     let mut c = docker::docker();
     c.args(args);
@@ -314,4 +388,41 @@ fn report(
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every VU's ticks are summed per second, in either console form.
+    #[test]
+    fn ticks_are_summed_per_second() {
+        let log = "\
+time=\"x\" level=info msg=\"TICK 1000 30 0\" source=console
+TICK 1000 25 2
+FAIL 1000123 POST http://x/panier 502
+TICK 1001 40 1
+TICK oops
+";
+        let seconds = ticks(log);
+        assert_eq!(seconds.get(&1000), Some(&(55, 2)));
+        assert_eq!(seconds.get(&1001), Some(&(40, 1)));
+        assert_eq!(seconds.len(), 2);
+    }
+
+    /// Seconds and faults are placed from the start of the run.
+    #[test]
+    fn timeline_from_the_start() {
+        let seconds = BTreeMap::from([(1001, (50, 0)), (1011, (10, 4))]);
+        let faults = [Fault {
+            what: "docker kill comptoir-1 (SIGKILL)",
+            at_ms: 1_010_500,
+            undone_ms: 1_020_500,
+            back_ms: Some(1_022_000),
+        }];
+        let t = timeline(&seconds, &faults, 1_000_500);
+        assert_eq!(t.seconds, [(0.5, 50.0, 0.0), (10.5, 10.0, 4.0)]);
+        let span = &t.spans[0];
+        assert_eq!((span.from, span.to, span.mark), (10.0, 20.0, Some(21.5)));
+    }
 }

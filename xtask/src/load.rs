@@ -1,7 +1,7 @@
 //! Running a k6 scenario from `load/` and reading its figures, and
 //! `cargo xtask load`: one scenario against a fresh build.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -53,9 +53,15 @@ pub fn k6_duration(duration: Duration) -> String {
 /// The figures a run produced (from k6's summary export).
 #[derive(Debug, Clone, Default)]
 pub struct Figures {
-    /// Completed iterations (order flows, in `order-flow`).
-    pub iterations: u64,
-    pub iterations_per_s: f64,
+    /// Order flows whose every request was answered as expected
+    /// (`flows_completed`, `load/lib/flow.js`); for a scenario that
+    /// counts no flows, its iterations (abandoned flows are iterations
+    /// too: never a divisor).
+    pub completed: u64,
+    pub completed_per_s: f64,
+    /// Order flows cut short or spoilt by a failed request or check
+    /// (`flows_failed`).
+    pub abandoned: u64,
     /// Iterations an arrival-rate scenario could not start in time.
     pub dropped: u64,
     pub requests: u64,
@@ -66,6 +72,8 @@ pub struct Figures {
     pub p99_ms: f64,
     pub failed: u64,
     pub http_5xx: u64,
+    /// The k6 thresholds that failed, as `metric: threshold`.
+    pub failed_thresholds: Vec<String>,
     /// CPU-ms k6 itself spent on the run (not from the summary: the
     /// reaped k6 process's own time).
     pub k6_cpu_ms: f64,
@@ -177,17 +185,16 @@ pub fn command(root: &Path, args: &Args) -> anyhow::Result<()> {
     let sampler = stack::RssSampler::start(&system);
     let (figures, passed) = run.execute(root)?;
     let samples = sampler.stop();
-    let counts =
-        metrics::Counts::scrape(system.admin_urls())?.per_flow(counted, figures.iterations);
+    let counts = metrics::Counts::scrape(system.admin_urls())?.per_flow(counted, figures.completed);
     let connections = system.database_connections();
     drop(system);
     println!("\n{scenario} ({topology}): {figures}");
     if let Some(counts) = counts {
         println!(
-            "per iteration: {:.2} component invocations, {:.2} SQL statements, {:.2} k6 CPU-ms",
+            "per completed flow: {:.2} component invocations, {:.2} SQL statements, {:.2} k6 CPU-ms",
             counts.invocations,
             counts.statements,
-            figures.k6_cpu_ms / figures.iterations as f64
+            figures.k6_cpu_ms / figures.completed as f64
         );
     }
     if let Some(report) = stack::RssSampler::report(&samples) {
@@ -208,15 +215,27 @@ pub fn command(root: &Path, args: &Args) -> anyhow::Result<()> {
 }
 
 /// The figures of a k6 `--summary-export` file.
-pub fn read_summary(path: &PathBuf) -> anyhow::Result<Figures> {
+pub fn read_summary(path: &Path) -> anyhow::Result<Figures> {
     let summary: serde_json::Value = serde_json::from_slice(
         &std::fs::read(path)
             .with_context(|| format!("k6 wrote no summary at {}", path.display()))?,
     )?;
-    let metric = |name: &str, field: &str| summary["metrics"][name][field].as_f64().unwrap_or(0.0);
+    let metrics = &summary["metrics"];
+    let metric = |name: &str, field: &str| metrics[name][field].as_f64().unwrap_or(0.0);
+    // A flow counter is in the export once a flow was counted or a
+    // threshold names it: with neither, the scenario counts no flows.
+    let counts_flows = ["flows_completed", "flows_failed"]
+        .iter()
+        .any(|name| metrics.get(name).is_some());
+    let flows = if counts_flows {
+        "flows_completed"
+    } else {
+        "iterations"
+    };
     Ok(Figures {
-        iterations: metric("iterations", "count") as u64,
-        iterations_per_s: metric("iterations", "rate"),
+        completed: metric(flows, "count") as u64,
+        completed_per_s: metric(flows, "rate"),
+        abandoned: metric("flows_failed", "count") as u64,
         dropped: metric("dropped_iterations", "count") as u64,
         requests: metric("http_reqs", "count") as u64,
         requests_per_s: metric("http_reqs", "rate"),
@@ -227,16 +246,39 @@ pub fn read_summary(path: &PathBuf) -> anyhow::Result<Figures> {
         // For the `http_req_failed` rate, "passes" counts failed requests.
         failed: metric("http_req_failed", "passes") as u64,
         http_5xx: metric("http_5xx", "count") as u64,
+        failed_thresholds: failed_thresholds(metrics),
         k6_cpu_ms: 0.0,
     })
+}
+
+/// Every threshold of a `--summary-export`'s `metrics` that failed (k6
+/// marks each `true` when it failed), as `metric: threshold`, sorted.
+fn failed_thresholds(metrics: &serde_json::Value) -> Vec<String> {
+    let mut failed: Vec<String> = metrics
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(name, metric)| {
+            metric["thresholds"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, failed)| failed.as_bool() == Some(true))
+                .map(move |(threshold, _)| format!("{name}: {threshold}"))
+        })
+        .collect();
+    failed.sort();
+    failed
 }
 
 impl std::fmt::Display for Figures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:.1} flows/s, {:.0} req/s ({} requests), latency avg {:.2} ms, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {} failed, {} 5xx",
-            self.iterations_per_s,
+            "{:.1} flows/s ({} completed, {} abandoned), {:.0} req/s ({} requests), latency avg {:.2} ms, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {} failed, {} 5xx",
+            self.completed_per_s,
+            self.completed,
+            self.abandoned,
             self.requests_per_s,
             self.requests,
             self.avg_ms,
@@ -245,7 +287,11 @@ impl std::fmt::Display for Figures {
             self.p99_ms,
             self.failed,
             self.http_5xx
-        )
+        )?;
+        match self.failed_thresholds.as_slice() {
+            [] => Ok(()),
+            failed => write!(f, "; k6 thresholds failed: {}", failed.join(", ")),
+        }
     }
 }
 
@@ -261,5 +307,47 @@ mod tests {
             "600s"
         );
         assert_eq!(k6_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    fn summary(json: &str) -> Figures {
+        let dir = std::env::temp_dir().join(format!("xtask-summary-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{:x}.json", json.len()));
+        std::fs::write(&path, json).unwrap();
+        read_summary(&path).unwrap()
+    }
+
+    /// Completed flows come from `flows_completed`, abandoned ones from
+    /// `flows_failed`; failed thresholds are named.
+    #[test]
+    fn flows_and_thresholds_from_the_summary() {
+        let f = summary(
+            r#"{"metrics": {
+                "iterations": {"count": 105, "rate": 10.5},
+                "flows_completed": {"count": 100, "rate": 10.0},
+                "flows_failed": {"count": 5, "rate": 0.5, "thresholds": {"count==0": true}},
+                "http_req_duration": {"p(99)": 61.0, "thresholds": {"p(99)<50": true, "p(99)<500": false}}
+            }}"#,
+        );
+        assert_eq!((f.completed, f.abandoned), (100, 5));
+        assert_eq!(f.completed_per_s, 10.0);
+        assert_eq!(
+            f.failed_thresholds,
+            ["flows_failed: count==0", "http_req_duration: p(99)<50"]
+        );
+    }
+
+    /// A flow counter named by a threshold but never counted means none
+    /// completed; without flow counters, iterations are the flows.
+    #[test]
+    fn flows_without_counters() {
+        let f = summary(
+            r#"{"metrics": {"iterations": {"count": 7, "rate": 1.0},
+                "flows_failed": {"count": 7, "rate": 1.0}}}"#,
+        );
+        assert_eq!((f.completed, f.abandoned), (0, 7));
+        let f = summary(r#"{"metrics": {"iterations": {"count": 7, "rate": 1.0}}}"#);
+        assert_eq!((f.completed, f.completed_per_s, f.abandoned), (7, 1.0, 0));
+        assert!(f.failed_thresholds.is_empty());
     }
 }

@@ -2,8 +2,10 @@
 //! `--help` after any of them, lists their flags).
 //!
 //! - `cargo xtask build`: the components (wasm32-wasip2, release).
-//! - `cargo xtask up [-- <comptoir up flags>]`: build everything (release)
-//!   and run `comptoir up`, loading the sample catalogue into an empty one.
+//! - `cargo xtask up [--release] [-- <comptoir up flags>]`: build everything
+//!   (the host in the `quick` profile, or `release` with whole-program
+//!   optimisation) and run `comptoir up`, loading the sample catalogue into
+//!   an empty one.
 //! - `cargo xtask test [-- <cargo test args>]`: build the components, then
 //!   run every test of the workspace.
 //! - `cargo xtask load <scenario> [--vus N] [--duration D] [--replicas R] [--nginx] [--debug]`:
@@ -27,6 +29,8 @@ mod compose;
 mod cpu;
 mod dashboards;
 mod docker;
+#[cfg(test)]
+mod documented;
 mod drill;
 mod fuzz;
 mod load;
@@ -67,11 +71,15 @@ struct Cli {
 enum Task {
     /// The components (wasm32-wasip2, release).
     Build,
-    /// Build everything (release), then run `comptoir up` with FLAGS
-    /// (`cargo xtask up -- --replicas 8`); an empty catalogue gets the
-    /// sample products (with the dev issuer).
+    /// Build everything, then run `comptoir up` with FLAGS (`cargo xtask up
+    /// -- --replicas 8`); an empty catalogue gets the sample products (with
+    /// the dev issuer).
     #[command(disable_help_flag = true)]
     Up {
+        /// Build the host with whole-program optimisation (the `release`
+        /// profile benchmarks use) instead of the faster-building `quick`.
+        #[arg(long)]
+        release: bool,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         flags: Vec<String>,
     },
@@ -84,7 +92,7 @@ enum Task {
     },
     /// A k6 scenario of `load/` against a fresh build.
     Load(load::Args),
-    /// The side-by-side benchmarks (DESIGN.md §8).
+    /// The side-by-side benchmarks (docs/performance.md).
     Bench(bench::Args),
     /// Every Grafana query against a real Prometheus scraping a running
     /// comptoir.
@@ -132,7 +140,7 @@ fn main() -> ExitCode {
     let root = root();
     let result = match Cli::parse().task {
         Task::Build => build_components(true),
-        Task::Up { flags } => up(&flags),
+        Task::Up { release, flags } => up(release, &flags),
         Task::Test { args } => test(&args),
         Task::Load(args) => load::command(&root, &args),
         Task::Bench(args) => bench::run(&root, args),
@@ -234,10 +242,16 @@ pub fn build_wasm(packages: &[&str]) -> anyhow::Result<()> {
     )
 }
 
-fn up(flags: &[String]) -> anyhow::Result<()> {
-    build_release()?;
+fn up(release: bool, flags: &[String]) -> anyhow::Result<()> {
+    let profile = if release { "release" } else { "quick" };
+    build_components(false)?;
+    step(&format!("building the comptoir host ({profile})"), || {
+        let mut c = cargo();
+        c.args(["build", "--profile", profile, "-p", "comptoir"]);
+        run(c)
+    })?;
     eprintln!("\x1b[1m==> comptoir up {}\x1b[0m", flags.join(" "));
-    let mut c = Command::new("target/release/comptoir");
+    let mut c = Command::new(format!("target/{profile}/comptoir"));
     c.arg("up").args(flags);
     // Something to sell: the sample catalogue, once comptoir answers.
     catalogue::seed_when_up(flags);
@@ -293,7 +307,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     )?;
     let Some(spin) = tools::spin_binary() else {
         eprintln!(
-            "skipped: the API contract tests under Spin (no SPIN_BIN and no spin on PATH; README, \"Running under Spin\")"
+            "skipped: the API contract tests under Spin (no SPIN_BIN and no spin on PATH; docs/spin.md)"
         );
         return Ok(());
     };
@@ -417,47 +431,30 @@ mod tests {
             &["up", "--", "--replicas", "8"][..],
             &["up", "--replicas", "8"],
         ] {
-            let Task::Up { flags } = parse(args) else {
+            let Task::Up { release, flags } = parse(args) else {
                 panic!("not up")
             };
+            assert!(!release);
             assert_eq!(flags, ["--replicas", "8"]);
         }
-        let Task::Up { flags } = parse(&["up", "--help"]) else {
+        let Task::Up { flags, .. } = parse(&["up", "--help"]) else {
             panic!("not up")
         };
         assert_eq!(flags, ["--help"]);
+        let Task::Up { release, flags } = parse(&["up", "--release", "--", "--watch"]) else {
+            panic!("not up")
+        };
+        assert!(release);
+        assert_eq!(flags, ["--watch"]);
         let Task::Test { args } = parse(&["test", "--", "clients::", "--", "--nocapture"]) else {
             panic!("not test")
         };
         assert_eq!(args, ["clients::", "--", "--nocapture"]);
     }
 
-    /// The invocations README.md and `.ci/run` use parse.
+    /// A workflow measures a release build unless told `--debug`.
     #[test]
-    fn documented_invocations_parse() {
-        for args in [
-            &["build"][..],
-            &["load", "smoke", "--debug"],
-            &["load", "order-flow", "--vus", "10", "--duration", "30s"],
-            &["load", "order-flow", "--nginx", "--replicas", "2"],
-            &["bench"],
-            &["bench", "--vus", "1,10", "--duration", "5s", "--rate", "20"],
-            &["bench", "flows", "--vus", "10", "--duration", "20s"],
-            &["bench", "hello", "--duration", "10s", "--replicas", "2"],
-            &["bench", "swap", "--swaps", "2", "--vus", "4"],
-            &["bench", "isolation", "--duration", "20s"],
-            &["bench", "canary", "--vus", "10"],
-            &["check-dashboards", "--debug"],
-            &["fuzz", "--debug", "--examples", "25"],
-            &["compose", "up"],
-            &["compose", "down", "--volumes"],
-            &["compose", "test", "--debug"],
-            &["drill", "--debug"],
-            &["image"],
-            &["validate"],
-        ] {
-            parse(args);
-        }
+    fn workflows_default_to_release() {
         let Task::CheckDashboards(profile) = parse(&["check-dashboards"]) else {
             panic!("not check-dashboards")
         };

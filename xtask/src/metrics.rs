@@ -1,8 +1,10 @@
 //! What comptoir counts per order flow, from its own metrics: component
 //! invocations and SQL statements, scraped from the admin listener's
-//! `GET /metrics` (Prometheus text) before and after a run.
+//! `GET /metrics` (Prometheus text, read with `prometheus-parse`, as the
+//! integration tests read it) before and after a run.
 
 use anyhow::{Context as _, bail};
+use prometheus_parse::{Sample, Scrape, Value};
 
 /// Requests run by each component (labels `component`, `caller`).
 const INVOCATIONS: &str = "comptoir_component_invocations_total";
@@ -38,9 +40,10 @@ impl Counts {
 
     /// The counts in one Prometheus text exposition.
     pub fn parse(text: &str) -> Self {
+        let samples = samples(text);
         Self {
-            invocations: sum(text, INVOCATIONS),
-            statements: sum(text, STATEMENTS),
+            invocations: sum(&samples, INVOCATIONS),
+            statements: sum(&samples, STATEMENTS),
         }
     }
 
@@ -54,24 +57,25 @@ impl Counts {
     }
 }
 
-/// The sum of every sample of metric `name`, whatever its labels.
-fn sum(text: &str, name: &str) -> f64 {
-    text.lines().filter_map(|line| sample(line, name)).sum()
+/// The samples of a Prometheus text exposition (`prometheus-parse`; lines
+/// it cannot read are left out).
+fn samples(text: &str) -> Vec<Sample> {
+    Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+        .expect("lines of a string read without I/O errors")
+        .samples
 }
 
-/// The value of `line` if it is a sample of `name` (`name{…} value [ts]`
-/// or `name value [ts]`); label values may hold spaces and braces.
-fn sample(line: &str, name: &str) -> Option<f64> {
-    let rest = line.strip_prefix(name)?;
-    let rest = match rest.strip_prefix('{') {
-        Some(labels) => &labels[labels.rfind('}')? + 1..],
-        None => rest,
-    };
-    if !rest.starts_with(' ') {
-        // Another metric whose name starts with `name` (`…_count_x`).
-        return None;
-    }
-    rest.split_whitespace().next()?.parse().ok()
+/// The sum of every sample of counter (or untyped) metric `name`, whatever
+/// its labels. A histogram's `_count` is such a metric.
+fn sum(samples: &[Sample], name: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter_map(|s| match s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(v),
+            Value::Histogram(_) | Value::Summary(_) => None,
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -88,7 +92,7 @@ comptoir_component_invocations_total{caller=\"public\",component=\"clients\"} 1e
 comptoir_db_query_duration_seconds_bucket{database=\"panier\",le=\"0.001\"} 70
 comptoir_db_query_duration_seconds_sum{database=\"panier\"} 0.05
 comptoir_db_query_duration_seconds_count{database=\"panier\"} 80
-comptoir_db_query_duration_seconds_count{database=\"odd } name\"} 40 1700000000000
+comptoir_db_query_duration_seconds_count{database=\"odd name, spaced\"} 40 1700000000000
 comptoir_requests_total{component=\"panier\"} 999
 ";
 
@@ -109,11 +113,11 @@ comptoir_requests_total{component=\"panier\"} 999
     #[test]
     fn a_longer_name_is_another_metric() {
         assert_eq!(
-            sum("comptoir_component_invocations_total_x 5\n", INVOCATIONS),
+            Counts::parse("comptoir_component_invocations_total_x 5\n").invocations,
             0.0
         );
         assert_eq!(
-            sum("comptoir_component_invocations_total 5\n", INVOCATIONS),
+            Counts::parse("comptoir_component_invocations_total 5\n").invocations,
             5.0
         );
     }

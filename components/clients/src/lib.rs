@@ -1,6 +1,6 @@
 //! The clients service: comptoir's customers.
 //!
-//! Routes (under `/clients`, see DESIGN.md §4): `POST /clients`,
+//! Routes (under `/clients`, docs/api.md): `POST /clients`,
 //! `GET /clients` (staff), `GET /clients/me`, `GET|PUT|DELETE
 //! /clients/{id}`. A customer's `POST` creates its own record (one per
 //! identity); a customer reaches only that record, another one is a 404.

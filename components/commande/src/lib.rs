@@ -1,6 +1,6 @@
 //! The commande service: orders placed from a client's cart.
 //!
-//! Routes (see DESIGN.md §4): `POST /commandes` (`{client_id}` +
+//! Routes (docs/api.md): `POST /commandes` (`{client_id}` +
 //! `Idempotency-Key`), `GET /commandes?client_id=`, `GET /commandes/{id}`,
 //! `POST /commandes/{id}/cancel`. A customer orders from its own cart and
 //! reaches its own orders only (another's is a 404); staff reaches all.

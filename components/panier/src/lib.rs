@@ -49,6 +49,8 @@ async fn handle(request: Request) -> Reply {
     if injected_fault() {
         return Problem::internal("injected fault (a fault-injection build)").into_reply();
     }
+    #[cfg(feature = "slow")]
+    spin_sdk::wasip3::clocks::monotonic_clock::wait_for(SLOW.as_nanos() as u64).await;
     // Only a service-only path asks which component this is: the public
     // routes pay no variable read for it.
     if !is_service_only(&request) {
@@ -85,6 +87,10 @@ fn injected_fault() -> bool {
     use std::hash::BuildHasher as _;
     std::collections::hash_map::RandomState::new().hash_one(0u8) % 5 == 0
 }
+
+/// How long each request of a `slow` build waits before it is served.
+#[cfg(feature = "slow")]
+const SLOW: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The public routes: a caller's cart.
 async fn route(method: Method, path: &[&str], request: Request, caller: Caller) -> HandlerResult {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::stats::Snapshot;
+use crate::api::Snapshot;
 
 /// When a canary is judged and how much worse than stable it may be.
 #[derive(Debug, Clone, PartialEq)]

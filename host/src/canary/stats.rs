@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::api::Snapshot;
+
 /// How one request ended, as the canary counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -30,30 +32,6 @@ pub struct Tally {
     traps: AtomicU64,
     deadline_kills: AtomicU64,
     latency: [AtomicU64; BUCKETS],
-}
-
-/// A reading of a [`Tally`].
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Snapshot {
-    pub requests: u64,
-    /// 5xx answers, traps, deadline kills and overloads included.
-    pub server_errors: u64,
-    pub client_errors: u64,
-    pub traps: u64,
-    pub deadline_kills: u64,
-    /// Time to the response head, 99th percentile (upper bucket bound).
-    pub p99_ms: Option<f64>,
-}
-
-impl Snapshot {
-    /// `count` as a share of the requests (0 when there were none).
-    pub fn share(&self, count: u64) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            count as f64 / self.requests as f64
-        }
-    }
 }
 
 impl Default for Tally {

@@ -163,6 +163,138 @@ async fn a_canary_that_lost_its_routes_is_rolled_back_automatically() {
     );
 }
 
+/// Canary requests from which the judge compares p99 latencies (the
+/// host's `P99_MIN_REQUESTS`): the canary below is judged at exactly that.
+const P99_MIN_REQUESTS: u64 = 100;
+
+/// A canary of a slower panier (its `slow` build: every request waits
+/// 300 ms, then answers as usual) fails no request, but once it has served
+/// enough requests for its p99 to be judged it is rolled back for it, the
+/// reason naming p99; afterwards every request is served by stable.
+#[tokio::test]
+async fn a_slower_canary_is_rolled_back_for_its_p99() {
+    let workspace = crate::harness::workspace();
+    let slow = tokio::task::spawn_blocking(move || {
+        wasm_variant::with_features(&workspace, "panier", &["slow"])
+    })
+    .await
+    .unwrap()
+    .expect("panier's slow build");
+    let s = stack(
+        vec![Component::clients(), Component::panier()],
+        &[
+            "--replicas",
+            "4",
+            "--canary-min-requests",
+            &P99_MIN_REQUESTS.to_string(),
+            // Judged by its request count, never by the time it ran.
+            "--canary-window",
+            "10m",
+        ],
+    )
+    .await;
+    let client = s.app.new_client("slow-canary@example.com").await;
+    let cart = format!("/panier/{client}");
+    // Eight at a time: during the canary four to each version, one per
+    // replica (none waits for another's 300 ms).
+    let gets = || futures::future::join_all((0..8).map(|_| s.app.get(&cart)));
+    // The cart exists, verified, before the canary; every stable replica
+    // has served.
+    for _ in 0..5 {
+        for response in gets().await {
+            assert_eq!(response.status(), 200);
+        }
+    }
+    let stable = component(&s.app, "panier").await["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = canary(&s.app, "panier", std::fs::read(slow).unwrap(), "50").await;
+    assert_eq!(started.status(), 202);
+    let canary_version = started.json::<Value>().await.unwrap()["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Traffic until the canary has served enough requests to be judged…
+    let mut by_version: std::collections::BTreeMap<(String, u16), u32> = Default::default();
+    eventually(
+        Duration::from_secs(120),
+        "the canary serving enough requests to be judged",
+        async || {
+            for response in gets().await {
+                *by_version
+                    .entry((version_of(&response), response.status().as_u16()))
+                    .or_default() += 1;
+            }
+            let report = component(&s.app, "panier").await["canary"].clone();
+            match report["canary"]["requests"].as_u64() {
+                Some(n) if n >= P99_MIN_REQUESTS => Ok(()),
+                _ => Err(report),
+            }
+        },
+    )
+    .await;
+    // …then none while the judge decides: it decides on exactly those, and
+    // no request is on its way to the canary as it is retired.
+    let report = eventually(Duration::from_secs(10), "a decision", async || {
+        let report = component(&s.app, "panier").await["canary"].clone();
+        if report["state"] == "running" {
+            return Err(report);
+        }
+        Ok(report)
+    })
+    .await;
+    assert_eq!(report["state"], "rolled_back", "{report}");
+    assert_eq!(report["manual"], false);
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("p99 ") && reason.ends_with("on stable"),
+        "rolled back for its latency only: {reason}"
+    );
+    // Slower, not failing: every answer of either version was a 200.
+    assert_eq!(report["canary"]["server_errors"], 0, "{report}");
+    assert_eq!(report["canary"]["client_errors"], 0, "{report}");
+    assert!(
+        by_version.keys().all(|(_, status)| *status == 200),
+        "{by_version:?}"
+    );
+    assert!(
+        by_version.contains_key(&(canary_version.clone(), 200)),
+        "the canary served: {by_version:?}"
+    );
+    assert!(
+        report["canary"]["requests"].as_u64().unwrap() >= P99_MIN_REQUESTS,
+        "{report}"
+    );
+    let (canary_p99, stable_p99) = (
+        report["canary"]["p99_ms"].as_f64().unwrap(),
+        report["stable"]["p99_ms"].as_f64().unwrap(),
+    );
+    assert!(
+        canary_p99 >= 300.0 && canary_p99 > stable_p99 * 1.5,
+        "{report}"
+    );
+
+    // Rolled back: stable serves everything again.
+    for _ in 0..5 {
+        for response in gets().await {
+            assert_eq!(response.status(), 200);
+            assert_eq!(version_of(&response), stable);
+        }
+    }
+    let after = component(&s.app, "panier").await;
+    assert_eq!(after["version"], stable.as_str());
+    assert!(after["previous"].is_null(), "{after}");
+    assert_eq!(
+        sample(
+            &s.app.metrics().await,
+            r#"comptoir_canary_decisions_total{component="panier",outcome="rolled_back"}"#
+        ),
+        Some(1.0)
+    );
+}
+
 /// Under concurrent writes and reads, a canary of an equivalent build is
 /// promoted by itself: no request fails, both versions served, and then
 /// the canary is the version and the old one the rollback target.

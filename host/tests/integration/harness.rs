@@ -17,7 +17,7 @@ pub use crate::database::TestDb;
 const POLL: Duration = Duration::from_millis(50);
 /// How long comptoir may take to serve (it compiles the components on a
 /// first start with an empty cache).
-const STARTUP: Duration = Duration::from_secs(180);
+pub const STARTUP: Duration = Duration::from_secs(180);
 
 /// Tries `probe` until it returns `Ok` (every 50 ms) and returns that
 /// value; once `within` has passed, panics saying `what` never happened,
@@ -501,6 +501,18 @@ impl App {
             .unwrap()
     }
 
+    /// The admin listener's `GET /metrics`, parsed.
+    pub async fn scrape(&self) -> Metrics {
+        Metrics::parse(&self.metrics().await)
+    }
+
+    /// The sum of the samples of metric `name` (as exposed: a histogram's
+    /// `…_count`, `…_bucket`) having every `(label, value)` of `labels`,
+    /// from `GET /metrics` now; 0 when there is none. `&[]`: every sample.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.scrape().await.sum(name, labels)
+    }
+
     /// `GET /admin/components`, as JSON.
     pub async fn inventory(&self) -> serde_json::Value {
         let response = self
@@ -657,6 +669,100 @@ impl Drop for App {
     }
 }
 
+/// A Prometheus text exposition (comptoir's `/metrics`) read with the
+/// `prometheus-parse` crate, as xtask reads it: its samples as exposed, a
+/// histogram's buckets as `<name>_bucket` samples with their `le` label.
+pub struct Metrics {
+    samples: Vec<Sample>,
+}
+
+/// One sample of a [`Metrics`].
+pub struct Sample {
+    /// The metric's name as exposed (`…_total`, `…_count`, `…_bucket`).
+    pub name: String,
+    pub labels: std::collections::HashMap<String, String>,
+    pub value: f64,
+}
+
+impl Metrics {
+    pub fn parse(text: &str) -> Self {
+        use prometheus_parse::Value;
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("a string has no I/O errors");
+        let mut samples = Vec::new();
+        for sample in scrape.samples {
+            let labels = (*sample.labels).clone();
+            // The crate gathers a histogram's buckets (a summary's
+            // quantiles) into one value: one sample each, as exposed.
+            let (name, label, parts): (_, _, Vec<(f64, f64)>) = match sample.value {
+                Value::Counter(value) | Value::Gauge(value) | Value::Untyped(value) => {
+                    samples.push(Sample {
+                        name: sample.metric,
+                        labels,
+                        value,
+                    });
+                    continue;
+                }
+                Value::Histogram(buckets) => (
+                    format!("{}_bucket", sample.metric),
+                    "le",
+                    buckets.iter().map(|b| (b.less_than, b.count)).collect(),
+                ),
+                Value::Summary(quantiles) => (
+                    sample.metric,
+                    "quantile",
+                    quantiles.iter().map(|q| (q.quantile, q.count)).collect(),
+                ),
+            };
+            for (at, value) in parts {
+                let mut labels = labels.clone();
+                // As the exposition writes it: `0.005`, `+Inf`.
+                let at = if at == f64::INFINITY {
+                    "+Inf".to_owned()
+                } else {
+                    at.to_string()
+                };
+                labels.insert(label.to_owned(), at);
+                samples.push(Sample {
+                    name: name.clone(),
+                    labels,
+                    value,
+                });
+            }
+        }
+        Self { samples }
+    }
+
+    /// The samples of metric `name` (as exposed) having every
+    /// `(label, value)` of `labels` (and maybe others).
+    pub fn samples<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&str, &str)],
+    ) -> impl Iterator<Item = &'a Sample> {
+        self.samples.iter().filter(move |s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).is_some_and(|have| have == v))
+        })
+    }
+
+    /// The sum of [`Self::samples`]`(name, labels)`, or `None` when there
+    /// is no such sample.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.samples(name, labels)
+            .map(|s| s.value)
+            .reduce(|a, b| a + b)
+    }
+
+    /// The sum of [`Self::samples`]`(name, labels)`: 0 when there is none
+    /// (a counter not incremented yet has no sample).
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.get(name, labels).unwrap_or(0.0)
+    }
+}
+
 /// Asserts a problem+json response with `status`; returns its body.
 pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "unexpected status");
@@ -743,11 +849,48 @@ pub async fn stack_with_env(
     }
     let mut launch_env = Launch::db_env(&db);
     launch_env.extend(env);
+    launched(db, dir, manifest, launch_env, args).await
+}
+
+/// [`stack`] with the databases of the services `own` on a PostgreSQL of
+/// the test's own, which it may stop and start again ([`TestDb::pause`],
+/// [`TestDb::resume`]): an outage of those services' databases only. The
+/// other services' databases are the stack's [`Stack::db`], on the shared
+/// cluster; the test's own are returned beside it. comptoir only.
+pub async fn stack_with_own_cluster(
+    components: Vec<Component>,
+    own: &[&str],
+    args: &[&str],
+) -> (Stack, TestDb) {
+    let shared: Vec<&str> = components
+        .iter()
+        .filter(|c| c.db && !own.contains(&c.id))
+        .map(|c| c.id)
+        .collect();
+    let db = TestDb::start(&shared).await;
+    let own_db = TestDb::own_cluster(own).await;
+    let dir = temp_dir();
+    // Two clusters, two ports: each database URL names its own.
+    let manifest = write_manifest_allowing(dir.path(), &components, "postgres://127.0.0.1:*");
+    let mut env = Launch::db_env(&db);
+    env.extend(Launch::db_env(&own_db));
+    (launched(db, dir, manifest, env, args).await, own_db)
+}
+
+/// comptoir started with `env` on `manifest`, as a [`Stack`] on `db` that
+/// [`Stack::crash_and_restart`] can start again.
+async fn launched(
+    db: TestDb,
+    dir: tempfile::TempDir,
+    manifest: PathBuf,
+    env: Vec<(String, String)>,
+    args: &[&str],
+) -> Stack {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let app = spawn(Launch {
         manifest: &manifest,
         state_dir: dir.path(),
-        env: launch_env.clone(),
+        env: env.clone(),
         args: args.clone(),
     })
     .await;
@@ -757,7 +900,7 @@ pub async fn stack_with_env(
         _dir: dir,
         relaunch: Some(Relaunch {
             manifest,
-            env: launch_env,
+            env,
             args,
         }),
     }

@@ -526,6 +526,70 @@ async fn a_live_clients_cart_cannot_be_forgotten() {
     assert_eq!(app.place_order(&client, "staying-1").await.status(), 201);
 }
 
+/// A client deleted while panier's database is down: the deletion stands,
+/// and clients' call to panier to forget the cart fails and stays in its
+/// outbox (`cart_forgets`); the cart is still there once panier is back.
+/// The next deletion retries it: that cart is forgotten too, the outbox is
+/// empty, and the cart of a client still there keeps its lines.
+#[tokio::test]
+async fn a_cart_forget_that_failed_is_retried_once_panier_is_back() {
+    use crate::harness::stack_with_own_cluster;
+    if gateway_only("an outage of panier's database (a PostgreSQL of the test's own)") {
+        return;
+    }
+    let (s, panier_db) = stack_with_own_cluster(Component::all_services(), &["panier"], &[]).await;
+    let app = &s.app;
+    let cart_of = async |client: &str| -> (u16, Value) {
+        let response = app.get(&format!("/panier/{client}")).await;
+        (response.status().as_u16(), response.json().await.unwrap())
+    };
+    let mut clients = Vec::new();
+    for name in ["leaving", "next", "staying"] {
+        let client = app.new_client(&format!("{name}@example.com")).await;
+        assert_eq!(add_item(app, &client, "A", 300, 2).await.status(), 200);
+        clients.push(client);
+    }
+    let [leaving, next, staying] = &clients[..] else {
+        unreachable!()
+    };
+
+    panier_db.pause().await;
+    let deleted = app.delete(&format!("/clients/{leaving}")).await;
+    assert_eq!(deleted.status(), 204, "the deletion stands without panier");
+    assert_eq!(
+        s.db.count("clients", "cart_forgets").await,
+        1,
+        "the failed forget is queued"
+    );
+    panier_db.resume().await;
+    // panier serves again, and the deleted client's cart was not forgotten.
+    let (status, cart) = cart_of(leaving).await;
+    assert_eq!(status, 200, "{cart}");
+    assert_eq!(cart["items"][0]["quantity"], 2, "{cart}");
+
+    // The next deletion retries the queued forget beside its own.
+    let deleted = app.delete(&format!("/clients/{next}")).await;
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        s.db.count("clients", "cart_forgets").await,
+        0,
+        "panier confirmed both forgets"
+    );
+    assert_gone_everywhere(app, leaving, "outbox-leaving").await;
+    assert_gone_everywhere(app, next, "outbox-next").await;
+    assert_eq!(
+        panier_db.count("panier", "cart_items").await,
+        1,
+        "only the remaining client's line is left"
+    );
+    let (status, cart) = cart_of(staying).await;
+    assert_eq!((status, &cart["items"][0]["quantity"]), (200, &json!(2)));
+    assert_eq!(
+        app.place_order(staying, "outbox-staying").await.status(),
+        201
+    );
+}
+
 /// Every route that takes a body refuses valid JSON that is not an object
 /// (an array of the fields in order, a string, a number, null) with a 400,
 /// and writes nothing.

@@ -3,9 +3,8 @@
 //! `PATH`) running the same `.wasm` files and manifest against a database
 //! migrated by `comptoir migrate`.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::harness::{App, Launch, TestDb};
 
@@ -51,7 +50,8 @@ pub fn spin_binary() -> PathBuf {
 }
 
 /// Migrates `db` with `comptoir migrate`, then serves `manifest` with
-/// `spin up` on a free loopback port, as a user of Spin would.
+/// `spin up` on a free loopback port (the `spin-up` crate), as a user of
+/// Spin would; its log is `state_dir/spin.log`, its state `state_dir/.spin`.
 pub async fn spin_up(
     manifest: &Path,
     state_dir: &Path,
@@ -77,54 +77,22 @@ pub async fn spin_up(
         "comptoir migrate failed:\n{}",
         String::from_utf8_lossy(&migrated.stderr)
     );
-    let log = state_dir.join("spin.log");
-    // A port picked free can be taken before Spin binds it: try a few.
-    for _ in 0..5 {
-        let port = comptoir::free_port().unwrap();
-        let mut command = Command::new(spin_binary());
-        command
-            .arg("up")
-            .arg("--from")
-            .arg(manifest)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--state-dir")
-            .arg(state_dir.join(".spin"))
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("SPIN_VARIABLE_") && !env.iter().any(|(k, _)| *k == key) {
-                command.env_remove(key);
-            }
-        }
-        // Its own process group: `spin up` runs the app in a child process,
-        // and stopping the test must stop both.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command.spawn().expect("spin up starts");
-        let stdout = child.stdout.take().unwrap();
-        let serving = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let found = lines
-                .by_ref()
-                .map_while(Result::ok)
-                .any(|l| l.starts_with("Serving http://"));
-            // Keep draining so Spin never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            found
-        })
+    // The launcher xtask's benchmarks use too, with the run's Spin
+    // variables only; a few ports (one found free can be taken before Spin
+    // binds it), and as long to serve as comptoir may take.
+    let mut launch = spin_up::Launch::new(spin_binary(), manifest, state_dir);
+    launch.env = env;
+    launch.port_tries = 5;
+    launch.ready_timeout = crate::harness::STARTUP;
+    let log = launch.log();
+    let started = tokio::task::spawn_blocking(move || launch.start())
         .await
         .unwrap();
-        if serving {
-            return App::with_child(format!("http://127.0.0.1:{port}"), child, log, true);
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        let printed = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(
-            printed.contains("in use"),
-            "spin up did not start:\n{printed}"
-        );
+    match started {
+        Ok(spin) => App::with_child(spin.base_url().to_owned(), spin.into_child(), log, true),
+        Err(error) => panic!(
+            "{error:#}:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        ),
     }
-    panic!("spin up found no free port in 5 tries");
 }

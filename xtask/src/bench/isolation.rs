@@ -1,12 +1,14 @@
 //! `cargo xtask bench isolation`: what `--isolation request` (one request
 //! per instance at a time) costs against `--isolation instance` (up to 16
-//! requests share one), in one run: the order flow at 10 VUs and at the
-//! fixed rate, CPU per flow and latency side by side.
+//! requests share one), in one run: both up together, taking turns at 10
+//! VUs and at the fixed rate, CPU per flow and latency side by side
+//! (medians, min–max).
 
 use std::path::Path;
 use std::time::Duration;
 
-use super::{FIXED_RATE, Load, Row, Target, table};
+use super::spread::{Spread, shown};
+use super::{FIXED_RATE, Load, Row, Runs, Session, Target};
 use crate::Replicas;
 use crate::stack::{Stack, Topology};
 
@@ -18,27 +20,43 @@ pub struct Args {
     duration: Duration,
     #[command(flatten)]
     replicas: Replicas,
+    #[command(flatten)]
+    runs: Runs,
 }
+
+const LOADS: [Load; 2] = [Load::Vus(10), Load::Rate(FIXED_RATE)];
 
 pub fn isolation(root: &Path, args: &Args) -> anyhow::Result<()> {
     crate::build_release()?;
-    let duration = args.duration;
-    let replicas = args.replicas.replicas;
     let out = root.join("target/load");
-    let work = out.join("work");
-    let mut rows = Vec::new();
-    for (tag, isolation) in [("instance", "instance"), ("request", "request")] {
-        let topology = Topology::Single { replicas };
+    let session = Session {
+        root,
+        out: &out,
+        duration: args.duration,
+        runs: args.runs.runs,
+    };
+    let topology = Topology::Single {
+        replicas: args.replicas.replicas,
+    };
+    let mut systems = Vec::new();
+    for isolation in ["instance", "request"] {
         eprintln!("\x1b[1m==> --isolation {isolation}: {topology}\x1b[0m");
-        let system = Stack::start_flags(root, &work, topology, &["--isolation", isolation])?;
-        let target = Target::comptoir(
-            &system,
-            format!("--isolation {isolation} ({topology})"),
-            tag,
-        );
-        rows.push(target.measure(root, &out, Load::Vus(10), duration)?);
-        rows.push(target.measure(root, &out, Load::Rate(FIXED_RATE), duration)?);
+        let work = out.join("work").join(format!("isolation-{isolation}"));
+        let flags = ["--isolation", isolation];
+        systems.push((
+            isolation,
+            Stack::start_flags(root, &work, topology, &flags)?,
+        ));
     }
+    let targets: Vec<Target> = systems
+        .iter()
+        .map(|(isolation, system)| {
+            let setup = format!("--isolation {isolation} ({topology})");
+            Target::comptoir(system, setup, isolation)
+        })
+        .collect();
+    let entries: Vec<_> = targets.iter().map(|t| (t, LOADS.to_vec())).collect();
+    let (rows, _) = session.alternate(&entries, None)?;
     let text = render(&rows);
     println!("\n{text}");
     std::fs::write(out.join("isolation.md"), &text)?;
@@ -48,35 +66,44 @@ pub fn isolation(root: &Path, args: &Args) -> anyhow::Result<()> {
 
 fn render(rows: &[Row]) -> String {
     let mut t = String::from(
-        "| isolation | load | flows/s | p50 ms | p99 ms | failed | server CPU-ms/flow | PostgreSQL CPU-ms/flow |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "Medians (min–max) of the runs, the two modes taking turns.\n\n\
+         | isolation | load | flows/s | p50 ms | p99 ms | failed requests | failed flows | server CPU-ms/flow | PostgreSQL CPU-ms/flow |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for row in rows {
-        let f = &row.figures;
         t += &format!(
-            "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.setup,
             row.load,
-            f.iterations_per_s,
-            f.med_ms,
-            f.p99_ms,
-            f.failed,
-            table::ms(row.server_ms),
-            table::ms(row.postgres_ms)
+            shown(row.k6(|f| f.completed_per_s), 1),
+            shown(row.k6(|f| f.med_ms), 2),
+            shown(row.k6(|f| f.p99_ms), 2),
+            shown(row.k6(|f| f.failed as f64), 0),
+            shown(row.k6(|f| f.abandoned as f64), 0),
+            shown(row.spread(|s| s.server_ms), 2),
+            shown(row.spread(|s| s.postgres_ms), 2),
         );
     }
     t.push('\n');
-    for load in [Load::Vus(10), Load::Rate(FIXED_RATE)] {
+    for load in LOADS {
         let of = |tag: &str| rows.iter().find(|r| r.tag == tag && r.load == load);
-        if let (Some(instance), Some(request)) = (of("instance"), of("request"))
-            && let (Some(a), Some(b)) = (instance.server_ms, request.server_ms)
-        {
-            t += &format!(
-                "- {load}: request ÷ instance: CPU per flow {:.2}×, p99 {:.2}×\n",
-                b / a,
-                request.figures.p99_ms / instance.figures.p99_ms
-            );
-        }
+        let (Some(instance), Some(request)) = (of("instance"), of("request")) else {
+            continue;
+        };
+        let ratio = |figure: fn(&super::Sample) -> Option<f64>| {
+            Spread::of_ratios(
+                request
+                    .runs
+                    .iter()
+                    .zip(&instance.runs)
+                    .filter_map(|(r, i)| Some((figure(r)?, figure(i)?))),
+            )
+        };
+        t += &format!(
+            "- {load}: request ÷ instance, run by run: CPU per flow {} ×, p99 {} ×\n",
+            shown(ratio(|s| s.server_ms), 2),
+            shown(ratio(|s| Some(s.figures.p99_ms)), 2),
+        );
     }
     t
 }

@@ -19,7 +19,7 @@ pub const NAMES: &[&str] = &[
     "GRAFANA_ADMIN_PASSWORD",
 ];
 
-/// The identity provider's settings `compose.yaml` requires (README,
+/// The identity provider's settings `compose.yaml` requires (docs/api.md,
 /// "Authentication"). Not secrets, so never generated: with neither set,
 /// `cargo xtask compose` gives the stack the dev issuer's (`.comptoir/`),
 /// whose tokens `cargo xtask token` mints. `.env.example` lists them empty.

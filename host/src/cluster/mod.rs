@@ -8,6 +8,10 @@
 //! `mktemp -d`), PostgreSQL's files go to `/var/lib/comptoir/<hash of the
 //! state directory>` instead, with `<state>/pg/data` a link to them; the
 //! passwords and the port stay under `<state>/pg`.
+//!
+//! - [`user`]: the OS user PostgreSQL runs as, and where its files go.
+
+mod user;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,12 +21,8 @@ use anyhow::{Context as _, bail};
 use sqlx::Connection as _;
 use tokio::process::Command;
 
-/// OS user the server runs as when comptoir runs as root.
-const POSTGRES_USER: &str = "postgres";
 /// Superuser role of the embedded cluster.
 const SUPERUSER: &str = "comptoir";
-/// Where clusters go when the `postgres` user cannot reach the state directory.
-const RELOCATED_ROOT: &str = "/var/lib/comptoir";
 
 /// A running embedded cluster.
 pub struct Cluster {
@@ -53,22 +53,11 @@ fn binary(name: &str) -> anyhow::Result<PathBuf> {
 impl Cluster {
     /// Starts the cluster under `dir`, creating it on first use.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
-        let run_as = if nix::unistd::Uid::effective().is_root() {
-            Some(
-                nix::unistd::User::from_name(POSTGRES_USER)?.with_context(|| {
-                    format!("running as root needs an OS user {POSTGRES_USER:?} for PostgreSQL")
-                })?,
-            )
-        } else {
-            None
-        };
+        let run_as = user::server_user()?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;
         let dir = dir.canonicalize()?;
-        let home = match &run_as {
-            Some(user) if !reachable(&dir, user) => relocate(&dir)?,
-            _ => dir.clone(),
-        };
+        let home = user::home(&dir, run_as.as_ref())?;
         let data = home.join("data");
         let secrets_path = dir.join("secrets.json");
         let secrets: Secrets = match std::fs::read(&secrets_path) {
@@ -237,11 +226,7 @@ impl Cluster {
 
     /// Gives `path` to the server's OS user (when running as root).
     fn own(&self, path: &Path) -> anyhow::Result<()> {
-        if let Some(user) = &self.run_as {
-            nix::unistd::chown(path, Some(user.uid), Some(user.gid))
-                .with_context(|| format!("failed to give {} to {POSTGRES_USER}", path.display()))?;
-        }
-        Ok(())
+        user::give(path, self.run_as.as_ref())
     }
 
     fn command(
@@ -249,15 +234,7 @@ impl Cluster {
         program: &str,
         args: &[&std::ffi::OsStr],
     ) -> anyhow::Result<std::process::Command> {
-        let program = binary(program)?;
-        let mut command = match &self.run_as {
-            Some(user) => {
-                let mut c = std::process::Command::new("runuser");
-                c.arg("-u").arg(&user.name).arg("--").arg(&program);
-                c
-            }
-            None => std::process::Command::new(&program),
-        };
+        let mut command = user::command(&binary(program)?, self.run_as.as_ref());
         // PostgreSQL's tools change back to the working directory, which the
         // server's user may not be allowed into: run them from its home.
         command
@@ -305,49 +282,6 @@ impl Cluster {
         }
         Ok(())
     }
-}
-
-/// Whether `user` may pass through every directory above `dir`.
-fn reachable(dir: &Path, user: &nix::unistd::User) -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    dir.ancestors().skip(1).all(|above| {
-        std::fs::metadata(above).is_ok_and(|m| {
-            let execute = if m.uid() == user.uid.as_raw() {
-                0o100
-            } else if m.gid() == user.gid.as_raw() {
-                0o010
-            } else {
-                0o001
-            };
-            m.mode() & execute != 0
-        })
-    })
-}
-
-/// The home of the cluster of state directory `dir` under
-/// [`RELOCATED_ROOT`], with `dir/data` linked to its data for the tools
-/// that read it (`postmaster.pid`).
-fn relocate(dir: &Path) -> anyhow::Result<PathBuf> {
-    use sha2::Digest as _;
-    use std::os::unix::fs::PermissionsExt as _;
-    let digest = hex::encode(sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes()));
-    let home = Path::new(RELOCATED_ROOT).join(&digest[..16]);
-    std::fs::create_dir_all(&home)
-        .with_context(|| format!("failed to create {}", home.display()))?;
-    std::fs::set_permissions(RELOCATED_ROOT, std::fs::Permissions::from_mode(0o755))?;
-    let link = dir.join("data");
-    if std::fs::read_link(&link).ok().as_deref() != Some(home.join("data").as_path()) {
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(home.join("data"), &link)
-            .with_context(|| format!("failed to link {}", link.display()))?;
-    }
-    tracing::info!(
-        state = %dir.display(),
-        cluster = %home.display(),
-        "the postgres user cannot reach the state directory: the PostgreSQL cluster lives in {}",
-        home.display()
-    );
-    Ok(home)
 }
 
 /// A port that was free on 127.0.0.1 a moment ago.
