@@ -151,7 +151,7 @@ pub async fn start_canary(
     let policy = services.canary_policy.clone();
     let canary = Arc::new(Canary::new(set, version.clone(), share, policy.clone()));
     if slot.start(canary.clone()).is_err() {
-        canary.retire();
+        canary.retire(set);
         return Err(DeployError::CanaryRunning(name.to_owned()));
     }
     services.metrics.canary_state(name, State::Running as i64);
@@ -242,7 +242,7 @@ async fn decide(
     } else {
         tracing::warn!(component = %name, canary = %canary.version().label(), stable = %set.current().label(), manual, %reason, "canary rolled back");
     }
-    canary.retire();
+    canary.retire(set);
     services.metrics.canary_state(name, state as i64);
     services.metrics.canary_decided(name, outcome);
     Ok(report)

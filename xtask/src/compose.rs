@@ -316,6 +316,11 @@ fn down(root: &Path, volumes: bool) -> anyhow::Result<()> {
 
 /// The stack, for real: an order through NGINX, both comptoir scraped by
 /// Prometheus, the data kept across a database restart; then nothing left.
+/// The k6 run's p99 budget against a debug build (two comptoirs, NGINX and
+/// PostgreSQL in containers on the same cores): the test checks that no
+/// request fails, not how fast a debug build answers.
+const DEBUG_P99_MS: u32 = 1000;
+
 fn test(root: &Path, release: bool) -> anyhow::Result<()> {
     let stack = Stack::start(
         root,
@@ -366,6 +371,8 @@ fn test(root: &Path, release: bool) -> anyhow::Result<()> {
             "load",
             "run",
             "--rm",
+            "-e",
+            &format!("P99_MS={}", if release { 0 } else { DEBUG_P99_MS }),
             "k6",
             "run",
             "--vus",

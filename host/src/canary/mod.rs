@@ -126,9 +126,10 @@ impl Canary {
         self.replicas.replicas()
     }
 
-    /// Ends the canary's replicas (requests they run finish first).
-    pub fn retire(&self) {
-        self.replicas.retire_all();
+    /// Ends the canary's replicas (requests they run finish first; those
+    /// routed to the canary but not yet running go to `stable`).
+    pub fn retire(&self, stable: &Arc<ReplicaSet>) {
+        self.replicas.retire_into(stable.clone());
     }
 }
 

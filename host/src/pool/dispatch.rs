@@ -125,8 +125,13 @@ impl ReplicaSet {
                     break (replica, permit);
                 }
                 Err(returned) => {
-                    // Retired between pick and send: try the next slot.
+                    // Retired between pick and send: try the next slot, or
+                    // the successor when the whole set is retired.
                     replica.in_flight.fetch_sub(1, Relaxed);
+                    if let Some(successor) = self.successor.load_full() {
+                        drop(permit);
+                        return Box::pin(successor.dispatch_once(returned.request)).await;
+                    }
                     job = returned;
                     attempts += 1;
                     if attempts > self.slots.len() * 2 {

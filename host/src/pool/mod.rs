@@ -76,6 +76,9 @@ pub struct ReplicaSet {
     capacity: Arc<Semaphore>,
     queued: AtomicUsize,
     traps: AtomicU64,
+    /// Where requests go once every replica is retired for good (a decided
+    /// canary's requests not yet handed to a replica go to stable).
+    successor: ArcSwapOption<ReplicaSet>,
 }
 
 impl ReplicaSet {
@@ -102,6 +105,7 @@ impl ReplicaSet {
                 next: AtomicUsize::new(0),
                 queued: AtomicUsize::new(0),
                 traps: AtomicU64::new(0),
+                successor: ArcSwapOption::empty(),
             }
         })
     }
@@ -156,9 +160,11 @@ impl ReplicaSet {
         &self.settings
     }
 
-    /// Retires every replica: each finishes what it was given, then exits
-    /// (for a canary's replicas once it is decided).
-    pub fn retire_all(&self) {
+    /// Retires every replica for good: each finishes what it was given,
+    /// then exits, and requests not yet handed to one go to `successor`
+    /// (a canary's replicas once it is decided, to the stable set).
+    pub fn retire_into(&self, successor: Arc<ReplicaSet>) {
+        self.successor.store(Some(successor));
         for slot in &self.slots {
             slot.load().retire();
         }

@@ -612,3 +612,43 @@ async fn the_cli_deploys_canaries_and_waits_for_the_decision() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     traffic.await.unwrap();
 }
+
+/// Requests routed to a canary but still waiting for its one busy replica
+/// when it is decided are served by stable, not left hanging.
+#[tokio::test]
+async fn requests_waiting_for_a_decided_canary_go_to_stable() {
+    let workspace = crate::harness::workspace();
+    let slow = tokio::task::spawn_blocking(move || {
+        wasm_variant::with_features(&workspace, "panier", &["slow"])
+    })
+    .await
+    .unwrap()
+    .expect("panier's slow build");
+    let s = stack(
+        vec![Component::clients(), Component::panier()],
+        NEVER_JUDGED,
+    )
+    .await;
+    let client = s.app.new_client("waiting@example.com").await;
+    let cart = format!("/panier/{client}");
+    assert_eq!(s.app.get(&cart).await.status(), 200);
+    let started = canary(&s.app, "panier", std::fs::read(slow).unwrap(), "50").await;
+    assert_eq!(started.status(), 202);
+    // Eight at once: four go to the canary's one replica, which serves
+    // them 300 ms apart; the canary is aborted while they wait.
+    let gets = futures::future::join_all((0..8).map(|_| {
+        let app = &s.app;
+        let cart = &cart;
+        async move { tokio::time::timeout(Duration::from_secs(20), app.get(cart)).await }
+    }));
+    let abort = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        admin_post(&s.app, "/admin/components/panier/abort").await
+    };
+    let (answers, aborted) = tokio::join!(gets, abort);
+    assert_eq!(aborted.status(), 200);
+    for answer in answers {
+        let response = answer.expect("a request waiting for the aborted canary was never answered");
+        assert_eq!(response.status(), 200);
+    }
+}
