@@ -4,7 +4,7 @@
 //
 // With RATE=<flows/s> (and DURATION, not --vus/--duration, which would
 // replace it), a constant-arrival-rate scenario instead: latency at a fixed
-// load rather than at saturation (DESIGN.md §8: 40 flows/s).
+// load rather than at saturation (Target (docs/performance.md): 40 flows/s).
 import { orderFlow, prepare } from './lib/flow.js';
 import { saturationP99, strict } from './lib/options.js';
 

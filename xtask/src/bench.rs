@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: the side-by-side benchmarks of DESIGN.md §8, all
+//! `cargo xtask bench`: the side-by-side benchmarks of docs/performance.md, all
 //! in one run on this machine.
 //!
 //! - `flows` (default): the order flow at 1, 10 and 50 VUs for (a) 1
@@ -62,7 +62,7 @@ use crate::stack::{Stack, Topology};
 use floor::{FloorRow, Pgbench};
 use spread::Spread;
 
-/// DESIGN.md §8's fixed arrival rate, in order flows per second.
+/// the project's fixed arrival rate, in order flows per second.
 const FIXED_RATE: u32 = 40;
 
 /// `cargo xtask bench [benchmark]`: with no benchmark named, `flows`

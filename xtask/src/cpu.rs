@@ -1,4 +1,4 @@
-//! CPU time of process trees, from `/proc/<pid>/stat`: how DESIGN.md §8's
+//! CPU time of process trees, from `/proc/<pid>/stat`: how the project's
 //! "CPU per order flow" is measured. A tree is a process and all its live
 //! descendants; each one's reaped children count too (`cutime`, `cstime`),
 //! so a child that exits during a run is neither lost nor counted twice.

@@ -1,6 +1,6 @@
 //! The panier service: each client's shopping cart.
 //!
-//! Routes (see DESIGN.md §4): `GET|DELETE /panier/{client_id}`,
+//! Routes (docs/api.md): `GET|DELETE /panier/{client_id}`,
 //! `POST /panier/{client_id}/items`, `PUT|DELETE
 //! /panier/{client_id}/items/{product_id}`, for the client's owner and
 //! staff (another customer's cart is a 404). Two routes only other

@@ -1,4 +1,4 @@
-//! `/metrics` exposes every metric of DESIGN.md §6 with samples after
+//! `/metrics` exposes every metric docs/operations.md lists with samples after
 //! traffic, labelled by route template (bounded cardinality).
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! up by an unmeasured run, then taking turns under the same k6 load
 //! (`load/hello.js`, 32 VUs), `--runs` rounds: requests/s and the gateway's
 //! CPU per request (medians, min–max), comptoir ÷ wasmtime run by run,
-//! against DESIGN.md §8's gateway-overhead targets.
+//! against the project's gateway-overhead targets.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -407,7 +407,7 @@ fn targets(samples: &[Sample]) -> String {
     let pair = (Gateway::Comptoir, Gateway::Wasmtime);
     let missing = || "comptoir and wasmtime serve did not both run".to_owned();
     let mut t = String::from(
-        "\nTargets (DESIGN.md §8), hello, comptoir ÷ wasmtime serve run by run, judged on the median:\n\n",
+        "\nTargets (docs/performance.md), hello, comptoir ÷ wasmtime serve run by run, judged on the median:\n\n",
     );
     t += &judge(
         "requests/s ≥ 1.0 × wasmtime serve",

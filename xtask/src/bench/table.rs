@@ -1,19 +1,19 @@
 //! The flows benchmark's markdown: every row as the median (min–max) of its
 //! runs with k6's verdicts, Spin ÷ comptoir at the same loads, and every
-//! target DESIGN.md §8 sets for (b), each met or missed on its median.
+//! target docs/performance.md sets for (b), each met or missed on its median.
 
 use super::floor::FloorRow;
 use super::spread::{Spread, judge, shown};
 use super::{Load, Row};
 
-/// DESIGN.md §8: comptoir's CPU per order flow at 10 VUs, in ms.
+/// Target (docs/performance.md): comptoir's CPU per order flow at 10 VUs, in ms.
 const CPU_MS_PER_FLOW: f64 = 3.0;
-/// DESIGN.md §8: per-request latency at the fixed arrival rate, in ms.
+/// Target (docs/performance.md): per-request latency at the fixed arrival rate, in ms.
 const P50_MS: f64 = 1.0;
 const P99_MS: f64 = 5.0;
-/// DESIGN.md §8: host RSS after load, 150 MB (in MiB).
+/// Target (docs/performance.md): host RSS after load, 150 MB (in MiB).
 const RSS_MIB: f64 = 143.05;
-/// DESIGN.md §8: PostgreSQL's CPU per flow, as a multiple of the floor's.
+/// Target (docs/performance.md): PostgreSQL's CPU per flow, as a multiple of the floor's.
 const POSTGRES_FLOOR_RATIO: f64 = 2.0;
 /// Flows/s at 10 VUs, as a share of the floor's (pgbench's flows/s at 10
 /// clients on the same PostgreSQL).
@@ -80,7 +80,7 @@ pub fn render(rows: &[Row], floor: &[FloorRow], replicas: u32, spin_note: &str) 
     t += &parity(rows);
     t += &format!("\n{spin_note}\n");
     t += &targets(rows, floor, replicas);
-    t += "\nThe seed's FastAPI system, for scale: 43.43 ms average per request without load balancing, 33.89 ms with NGINX.\n";
+    t += "\nThe FastAPI system comptoir replaces, for scale: 43.43 ms average per request without load balancing, 33.89 ms with NGINX.\n";
     t
 }
 
@@ -232,7 +232,7 @@ fn measured(row: &Result<&Row, String>, figure: impl Fn(&Row) -> Option<Spread>)
     figure(row).ok_or_else(|| "no figure in any run".to_owned())
 }
 
-/// DESIGN.md §8's targets for (b), every one met or missed on its median
+/// the project's targets for (b), every one met or missed on its median
 /// (or not measured, and why), with the spread and, as a multiple of the
 /// target, by how much.
 fn targets(rows: &[Row], floor: &[FloorRow], replicas: u32) -> String {
@@ -247,7 +247,7 @@ fn targets(rows: &[Row], floor: &[FloorRow], replicas: u32) -> String {
         let floor = floor_10.as_ref().map_err(Clone::clone)?;
         measured(&b10, |row| f(row, floor))
     };
-    let mut t = String::from("\nTargets (DESIGN.md §8), for (b), judged on the median:\n\n");
+    let mut t = String::from("\nTargets (docs/performance.md), for (b), judged on the median:\n\n");
     t += &judge(
         &format!("{at}: ≤ {CPU_MS_PER_FLOW:.1} CPU-ms per order flow"),
         measured(&b10, |r| r.spread(|s| s.server_ms)),
