@@ -9,7 +9,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    App, Component, comptoir_cli, deploy, eventually, problem, stack, variant, version_of, wasm,
+    App, Component, Metrics, comptoir_cli, deploy, eventually, problem, stack, variant, version_of,
+    wasm,
 };
 
 /// One replica, and a canary the judge never decides (by count or by
@@ -52,11 +53,6 @@ async fn component(app: &App, name: &str) -> Value {
 }
 
 /// The sample of `metric` (name and labels, as exposed), if exposed.
-fn sample(metrics: &str, metric: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(metric)?.trim().parse().ok())
-}
 
 /// A canary that lost the component's routes (it answers 404 where the
 /// stable version answers 200) is rolled back by itself; only its own share
@@ -142,13 +138,13 @@ async fn a_canary_that_lost_its_routes_is_rolled_back_automatically() {
     );
     let metrics = s.app.metrics().await;
     assert_eq!(
-        sample(&metrics, r#"comptoir_canary_state{component="clients"}"#),
+        Metrics::parse(&metrics).get("comptoir_canary_state", &[("component", "clients")]),
         Some(3.0)
     );
     assert_eq!(
-        sample(
-            &metrics,
-            r#"comptoir_canary_decisions_total{component="clients",outcome="rolled_back"}"#
+        Metrics::parse(&metrics).get(
+            "comptoir_canary_decisions_total",
+            &[("component", "clients"), ("outcome", "rolled_back")]
         ),
         Some(1.0)
     );
@@ -287,9 +283,9 @@ async fn a_slower_canary_is_rolled_back_for_its_p99() {
     assert_eq!(after["version"], stable.as_str());
     assert!(after["previous"].is_null(), "{after}");
     assert_eq!(
-        sample(
-            &s.app.metrics().await,
-            r#"comptoir_canary_decisions_total{component="panier",outcome="rolled_back"}"#
+        Metrics::parse(&s.app.metrics().await).get(
+            "comptoir_canary_decisions_total",
+            &[("component", "panier"), ("outcome", "rolled_back")]
         ),
         Some(1.0)
     );
@@ -390,20 +386,20 @@ async fn a_good_canary_is_promoted_automatically_with_no_failed_request() {
     );
     let metrics = app.metrics().await;
     assert_eq!(
-        sample(&metrics, r#"comptoir_canary_state{component="clients"}"#),
+        Metrics::parse(&metrics).get("comptoir_canary_state", &[("component", "clients")]),
         Some(2.0)
     );
     assert_eq!(
-        sample(
-            &metrics,
-            r#"comptoir_canary_decisions_total{component="clients",outcome="promoted"}"#
+        Metrics::parse(&metrics).get(
+            "comptoir_canary_decisions_total",
+            &[("component", "clients"), ("outcome", "promoted")]
         ),
         Some(1.0)
     );
     assert_eq!(
-        sample(
-            &metrics,
-            r#"comptoir_component_swaps_total{component="clients",outcome="success"}"#
+        Metrics::parse(&metrics).get(
+            "comptoir_component_swaps_total",
+            &[("component", "clients"), ("outcome", "success")]
         ),
         Some(1.0)
     );

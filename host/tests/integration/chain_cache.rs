@@ -4,7 +4,6 @@
 //! every chained call).
 
 use crate::harness::{Component, stack};
-use crate::observability::sample;
 
 const HITS: &str = "comptoir_chain_cache_hits_total";
 
@@ -14,13 +13,9 @@ async fn product_reads_are_reused_until_the_product_changes() {
     s.app.product("CACHE-1", 500, 100).await;
     let client = s.app.new_client("cache@example.com").await;
     let hits = async || {
-        let metrics = s.app.metrics().await;
-        sample(
-            &metrics,
-            HITS,
-            &[r#"component="catalogue""#, r#"caller="panier""#],
-        )
-        .unwrap_or(0.0)
+        s.app
+            .metric(HITS, &[("component", "catalogue"), ("caller", "panier")])
+            .await
     };
     let before = hits().await;
     for _ in 0..3 {

@@ -9,22 +9,6 @@ use serde_json::json;
 use crate::harness::{App, Component, Metrics, stack, wasm};
 use crate::runtime::gateway_only;
 
-/// The sum of the samples of `name` having every label of `labels`
-/// (each `key="value"`, as exposed), if there is one: [`Metrics::get`]
-/// for callers holding the exposition as text.
-pub fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    let labels: Vec<(&str, &str)> = labels
-        .iter()
-        .map(|label| {
-            let (key, value) = label
-                .split_once('=')
-                .unwrap_or_else(|| panic!("{label}: not key=\"value\""));
-            (key, value.trim_matches('"'))
-        })
-        .collect();
-    Metrics::parse(metrics).get(name, &labels)
-}
-
 /// After requests, chaining, a trap, a swap and database work, every
 /// metric named in the design has a non-zero sample.
 #[tokio::test]

@@ -123,11 +123,13 @@ async fn hot_swaps_under_load_fail_no_request() {
         }
     }
     assert!(total > 500, "too little traffic to prove anything: {total}");
-    let metrics = app.metrics().await;
-    assert!(
-        metrics
-            .contains("comptoir_component_swaps_total{component=\"clients\",outcome=\"success\"}")
-    );
+    let swaps = app
+        .metric(
+            "comptoir_component_swaps_total",
+            &[("component", "clients"), ("outcome", "success")],
+        )
+        .await;
+    assert!(swaps >= 1.0, "{swaps} swaps counted");
 }
 
 /// Garbage, a core module, a component outside the platform world and one
@@ -354,14 +356,13 @@ async fn watch_deploys_a_rebuilt_component() {
 
     // Swaps made by --watch are counted like the admin API's.
     let swaps = async |outcome: &str| {
-        let metric = format!(
-            "comptoir_component_swaps_total{{component=\"clients\",outcome=\"{outcome}\"}}"
-        );
-        let metrics = app.metrics().await;
-        let value = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(metric.as_str())?.trim().parse::<u32>().ok());
-        value.unwrap_or(0)
+        let swaps = app
+            .metric(
+                "comptoir_component_swaps_total",
+                &[("component", "clients"), ("outcome", outcome)],
+            )
+            .await;
+        swaps as u32
     };
 
     // A broken build is seen, refused (and counted), and not deployed.
