@@ -163,19 +163,25 @@ async fn a_canary_that_lost_its_routes_is_rolled_back_automatically() {
 /// host's `P99_MIN_REQUESTS`): the canary below is judged at exactly that.
 const P99_MIN_REQUESTS: u64 = 100;
 
+/// panier's `slow` build (every request waits 300 ms, then answers as
+/// usual), built once into a directory of its own.
+async fn slow_panier() -> std::path::PathBuf {
+    let workspace = crate::harness::workspace();
+    tokio::task::spawn_blocking(move || {
+        wasm_variant::with_features(&workspace, "panier", &["slow"])
+    })
+    .await
+    .unwrap()
+    .expect("panier's slow build")
+}
+
 /// A canary of a slower panier (its `slow` build: every request waits
 /// 300 ms, then answers as usual) fails no request, but once it has served
 /// enough requests for its p99 to be judged it is rolled back for it, the
 /// reason naming p99; afterwards every request is served by stable.
 #[tokio::test]
 async fn a_slower_canary_is_rolled_back_for_its_p99() {
-    let workspace = crate::harness::workspace();
-    let slow = tokio::task::spawn_blocking(move || {
-        wasm_variant::with_features(&workspace, "panier", &["slow"])
-    })
-    .await
-    .unwrap()
-    .expect("panier's slow build");
+    let slow = slow_panier().await;
     let s = stack(
         vec![Component::clients(), Component::panier()],
         &[
@@ -613,13 +619,7 @@ async fn the_cli_deploys_canaries_and_waits_for_the_decision() {
 /// when it is decided are served by stable, not left hanging.
 #[tokio::test]
 async fn requests_waiting_for_a_decided_canary_go_to_stable() {
-    let workspace = crate::harness::workspace();
-    let slow = tokio::task::spawn_blocking(move || {
-        wasm_variant::with_features(&workspace, "panier", &["slow"])
-    })
-    .await
-    .unwrap()
-    .expect("panier's slow build");
+    let slow = slow_panier().await;
     let s = stack(
         vec![Component::clients(), Component::panier()],
         NEVER_JUDGED,
