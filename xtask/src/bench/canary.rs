@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use super::verdict;
 use crate::load::Run;
 use crate::stack::{Stack, Topology};
-use crate::{cargo, run, step};
+use crate::step;
 
 /// The canaries' share of panier's requests.
 const SHARE: u8 = 10;
@@ -150,24 +150,13 @@ pub fn canary(root: &Path, args: &Args) -> anyhow::Result<()> {
 /// panier built with `fault-injection` (one request in five answers 500),
 /// in a target directory of its own so the real build stays as it is.
 fn build_faulty_panier(root: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let dir = root.join("target/fault-injection");
     step("building a faulty panier (feature fault-injection)", || {
-        let mut c = cargo();
-        c.current_dir(root).args([
-            "build",
-            "--release",
-            "--target",
-            crate::WASM_TARGET,
-            "-p",
+        Ok(wasm_variant::with_features(
+            root,
             "panier",
-            "--features",
-            "panier/fault-injection",
-            "--target-dir",
-        ]);
-        c.arg(&dir);
-        run(c)
-    })?;
-    Ok(dir.join("wasm32-wasip2/release/panier.wasm"))
+            &["fault-injection"],
+        )?)
+    })
 }
 
 /// The failure times and both canaries' courses in the scenario's log.
