@@ -52,8 +52,6 @@ async fn component(app: &App, name: &str) -> Value {
         .clone()
 }
 
-/// The sample of `metric` (name and labels, as exposed), if exposed.
-
 /// A canary that lost the component's routes (it answers 404 where the
 /// stable version answers 200) is rolled back by itself; only its own share
 /// of the requests saw it, and afterwards every request is served by stable.
