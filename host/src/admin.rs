@@ -16,7 +16,9 @@ use subtle::ConstantTimeEq as _;
 use wasmtime_wasi_http::WasiBody;
 
 use crate::api::{ComponentStatus, Inventory, ReplicaStatus, TOKEN_FILE, rfc3339};
-use crate::deploy::{self, DeployError};
+use crate::deploy::{self, DeployError, JudgedBy};
+use crate::fleet::artifacts::ArtifactError;
+use crate::fleet::{Fleet, FleetError};
 use crate::metrics::LiveReplicas;
 use crate::response;
 use crate::router::Services;
@@ -65,6 +67,8 @@ pub struct Admin {
     pub services: Arc<Services>,
     pub token: Token,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The fleet this gateway belongs to: changes go through it.
+    pub fleet: Option<Arc<Fleet>>,
 }
 
 /// Why an admin request changed nothing: the admin listener's errors,
@@ -81,6 +85,21 @@ enum Problem {
     InvalidCanaryShare(String),
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error("this gateway is not part of a fleet (no --control-url)")]
+    NoFleet,
+    #[error("deploying by reference needs a fleet (--control-url): {0}")]
+    ReferenceWithoutFleet(String),
+}
+
+impl From<FleetError> for Problem {
+    fn from(error: FleetError) -> Self {
+        match error {
+            FleetError::Deploy(e) => Self::Deploy(e),
+            FleetError::Artifact(e) => Self::Artifact(e),
+        }
+    }
 }
 
 impl Problem {
@@ -97,6 +116,20 @@ impl Problem {
                 DeployError::CanaryRunning(_) => (StatusCode::CONFLICT, "canary-running"),
                 DeployError::NoCanary(_) => (StatusCode::CONFLICT, "no-canary"),
             },
+            Self::Artifact(error) => match error {
+                ArtifactError::Mismatch(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "artifact-digest-mismatch")
+                }
+                ArtifactError::Missing(_) => (StatusCode::NOT_FOUND, "unknown-artifact"),
+                ArtifactError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid-artifact"),
+                ArtifactError::Registry(_) => (StatusCode::BAD_GATEWAY, "registry-unavailable"),
+                ArtifactError::Store(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "control-database-unavailable",
+                ),
+            },
+            Self::NoFleet => (StatusCode::NOT_FOUND, "no-fleet"),
+            Self::ReferenceWithoutFleet(_) => (StatusCode::CONFLICT, "no-fleet"),
         };
         let mut response = problem::problem(status, slug, &self.to_string());
         if let Self::Unauthorized = self {
@@ -136,38 +169,67 @@ async fn route(
         return Err(Problem::Unauthorized);
     }
     let services = &admin.services;
+    let fleet = admin.fleet.as_deref();
     match (method, segments.as_slice()) {
         (Method::GET, ["admin", "components"]) => {
             Ok(response::json(StatusCode::OK, &inventory(services)))
         }
+        (Method::GET, ["admin", "fleet"]) => match fleet {
+            Some(fleet) => done(StatusCode::OK, fleet.status().await),
+            None => Err(Problem::NoFleet),
+        },
         (Method::PUT, ["admin", "components", name]) => {
             let name = (*name).to_owned();
-            // The share is checked once the body is read: answering early
+            // The query is checked once the body is read: answering early
             // would cut the client off in the middle of its upload.
-            let share = canary_share(request.uri().query());
+            let query = request.uri().query().map(str::to_owned);
+            let share = canary_share(query.as_deref());
+            let reference = query_value(query.as_deref(), "artifact");
             let bytes = upload(request).await?;
-            match share? {
-                None => done(
+            match (share?, reference, fleet) {
+                (None, Some(reference), Some(fleet)) => done(
+                    StatusCode::OK,
+                    fleet.deploy_reference(&name, &reference).await,
+                ),
+                (_, Some(reference), None) => Err(Problem::ReferenceWithoutFleet(reference)),
+                (None, None, Some(fleet)) => {
+                    done(StatusCode::OK, fleet.deploy(&name, &bytes).await)
+                }
+                (None, None, None) => done(
                     StatusCode::OK,
                     deploy::deploy(services, &name, &bytes).await,
                 ),
-                Some(share) => done(
+                (Some(share), _, Some(fleet)) => done(
                     StatusCode::ACCEPTED,
-                    deploy::start_canary(services, &name, &bytes, share).await,
+                    fleet.start_canary(&name, &bytes, share).await,
+                ),
+                (Some(share), None, None) => done(
+                    StatusCode::ACCEPTED,
+                    deploy::start_canary(services, &name, &bytes, share, JudgedBy::Here).await,
                 ),
             }
         }
-        (Method::POST, ["admin", "components", name, "rollback"]) => {
-            done(StatusCode::OK, deploy::rollback(services, name).await)
-        }
-        (Method::POST, ["admin", "components", name, "promote"]) => {
-            done(StatusCode::OK, deploy::promote(services, name).await)
-        }
-        (Method::POST, ["admin", "components", name, "abort"]) => {
-            done(StatusCode::OK, deploy::abort(services, name).await)
+        (Method::POST, ["admin", "components", name, "rollback"]) => match fleet {
+            Some(fleet) => done(StatusCode::OK, fleet.rollback(name).await),
+            None => done(StatusCode::OK, deploy::rollback(services, name).await),
+        },
+        (Method::POST, ["admin", "components", name, action @ ("promote" | "abort")]) => {
+            let promote = *action == "promote";
+            match (fleet, promote) {
+                (Some(fleet), _) => done(StatusCode::OK, fleet.decide(name, promote).await),
+                (None, true) => done(StatusCode::OK, deploy::promote(services, name).await),
+                (None, false) => done(StatusCode::OK, deploy::abort(services, name).await),
+            }
         }
         _ => Err(Problem::NoRoute(path)),
     }
+}
+
+/// The value of `key` in `query`, if given (percent-decoded).
+fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The request body, at most [`MAX_UPLOAD`] bytes.
@@ -205,11 +267,11 @@ fn canary_share(query: Option<&str>) -> Result<Option<u8>, Problem> {
 
 /// The answer to a deploy-type request: `success` with what was done, or
 /// the problem saying why nothing changed.
-fn done<T: serde::Serialize>(
+fn done<T: serde::Serialize, E: Into<Problem>>(
     success: StatusCode,
-    result: Result<T, DeployError>,
+    result: Result<T, E>,
 ) -> Result<http::Response<WasiBody>, Problem> {
-    Ok(response::json(success, &result?))
+    Ok(response::json(success, &result.map_err(Into::into)?))
 }
 
 /// Every component's live replicas (its canary's included), for the gauges.

@@ -15,6 +15,9 @@ pub struct Deployed {
     pub previous: String,
     /// Validation + compilation + trial instantiation.
     pub prepare_ms: f64,
+    /// With `--control-url`: how the change reached the other gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<Convergence>,
 }
 
 /// A canary that started.
@@ -116,4 +119,70 @@ impl Snapshot {
 /// `time` as RFC 3339 with milliseconds, UTC.
 pub fn rfc3339(time: std::time::SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// How a fleet change spread to the gateways (`Deployed::fleet`), once
+/// every live gateway ran it, refused it, or the wait ended.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Convergence {
+    pub generation: i64,
+    /// Gateways serving the new version.
+    pub converged: Vec<String>,
+    /// Gateways not serving it yet when the wait ended.
+    pub pending: Vec<String>,
+    /// Gateways that would not run it, and why.
+    pub refused: std::collections::BTreeMap<String, String>,
+    pub waited_s: f64,
+}
+
+/// `GET /admin/fleet`: the fleet as its control database sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FleetStatus {
+    /// The gateway that answered.
+    pub gateway: String,
+    pub desired: Vec<DesiredVersion>,
+    pub gateways: Vec<GatewayStatus>,
+    /// Running canaries, and each component's last decided one.
+    pub canaries: Vec<FleetCanary>,
+}
+
+/// The version every gateway should run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DesiredVersion {
+    pub component: String,
+    pub version: String,
+    pub digest: String,
+    pub previous: Option<String>,
+    pub generation: i64,
+}
+
+/// One gateway, as it last reported itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayStatus {
+    pub name: String,
+    pub admin_url: Option<String>,
+    pub started_at: String,
+    /// Seconds since it last reported (every second while it runs).
+    pub last_seen_s: f64,
+    /// When it last came to run every desired version (none: it does not).
+    pub converged_at: Option<String>,
+    /// Component → the version it serves.
+    pub running: std::collections::BTreeMap<String, String>,
+    /// Component → why it does not run the desired version.
+    pub refused: std::collections::BTreeMap<String, String>,
+}
+
+/// A canary across the fleet, with every gateway's counts summed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FleetCanary {
+    pub component: String,
+    pub version: String,
+    pub stable_version: String,
+    pub share: u8,
+    pub state: State,
+    pub elapsed_s: f64,
+    pub reason: Option<String>,
+    pub manual: bool,
+    pub stable: Snapshot,
+    pub canary: Snapshot,
 }

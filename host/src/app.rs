@@ -15,6 +15,7 @@ use crate::admin::{Admin, Token};
 use crate::cluster::Cluster;
 use crate::deploy;
 use crate::engine::{self, EngineSettings};
+use crate::fleet::Fleet;
 use crate::instance::{self, ComponentVersion};
 use crate::manifest::{self, Manifest};
 use crate::metrics::Metrics;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// When canaries are judged and how much worse they may be.
     pub canary: crate::canary::Policy,
+    /// The fleet this gateway joins (`--control-url`), if any.
+    pub fleet: Option<crate::fleet::Settings>,
     /// Name guest functions for `perf` (`/tmp/perf-<pid>.map`).
     pub perf_map: bool,
     /// Where to say, once serving, on which addresses (`--ready-file`).
@@ -143,6 +146,9 @@ async fn open_databases(
 
 /// Applies every service's migrations and exits (`comptoir migrate`).
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    if let Some(fleet) = &settings.fleet {
+        crate::fleet::migrate(&fleet.control_url).await?;
+    }
     let file = manifest::File::read(&settings.manifest)?;
     let dbs = databases(settings, &file).await?;
     let result = async {
@@ -244,6 +250,8 @@ async fn run(
     // set once every component is loaded.
     let handle = crate::chaining::Application::default();
     let mut sets = BTreeMap::new();
+    // What each component loaded from, for a fleet to publish.
+    let mut loaded = Vec::new();
     for spec in manifest.components.values() {
         let env = instance::component_env(
             spec,
@@ -253,8 +261,13 @@ async fn run(
             metrics.clone(),
         );
         metrics.register_component(&spec.id);
-        let (version, took) =
-            ComponentVersion::load_file(&engine, &linker, env, &spec.source).await?;
+        let wasm = instance::read_source(&spec.source)?;
+        let (version, took) = ComponentVersion::load(&engine, &linker, env, &wasm)
+            .await
+            .with_context(|| format!("failed to load component {}", spec.source.display()))?;
+        if settings.fleet.is_some() {
+            loaded.push((spec.id.clone(), wasm));
+        }
         tracing::info!(component = %version.label(), instantiation = ?took, "component loaded");
         sets.insert(
             spec.id.clone(),
@@ -292,6 +305,20 @@ async fn run(
 
     let address = listeners.public.local_addr()?;
     let admin_address = listeners.admin.local_addr()?;
+    let fleet = match &settings.fleet {
+        Some(fleet) => Some(
+            Fleet::join(
+                fleet,
+                services.clone(),
+                &loaded,
+                format!("http://{admin_address}"),
+            )
+            .await
+            .context("cannot join the fleet")?,
+        ),
+        None => None,
+    };
+    drop(loaded);
     tracing::info!(
         %address,
         admin = %admin_address,
@@ -317,6 +344,7 @@ async fn run(
         services: services.clone(),
         token: listeners.token,
         metrics,
+        fleet,
     });
     let admin_task = {
         let server_settings = settings.server.clone();

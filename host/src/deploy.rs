@@ -92,6 +92,7 @@ fn deployed(to: &ComponentVersion, from: &ComponentVersion, prepare: Duration) -
         sha256: to.sha256.clone(),
         previous: from.label(),
         prepare_ms: millis(prepare),
+        fleet: None,
     }
 }
 
@@ -126,6 +127,30 @@ async fn prepare(
     Ok((Arc::new(version), started.elapsed()))
 }
 
+/// Checks that `wasm` would load as a version of `name` (compiled, fitting
+/// the platform, linked, instantiated once) without deploying it; returns
+/// how long that took. A fleet validates before it publishes a version.
+pub async fn validate(
+    services: &Services,
+    name: &str,
+    wasm: &[u8],
+) -> Result<Duration, DeployError> {
+    let set = services
+        .components
+        .get(name)
+        .ok_or_else(|| DeployError::UnknownComponent(name.to_owned()))?;
+    let (_, took) = prepare(services, set, wasm).await?;
+    Ok(took)
+}
+
+/// Who judges a canary: this gateway from its own counts, or the fleet
+/// (see [`crate::fleet`]) from every gateway's, telling this one after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JudgedBy {
+    Here,
+    Fleet,
+}
+
 /// A plain deploy or rollback waits for the running canary to be decided.
 fn refuse_during_canary(services: &Services, name: &str) -> Result<(), DeployError> {
     match services.canary(name).and_then(Slot::running) {
@@ -142,6 +167,7 @@ pub async fn start_canary(
     name: &str,
     wasm: &[u8],
     share: u8,
+    judged_by: JudgedBy,
 ) -> Result<CanaryStarted, DeployError> {
     let (set, _one_at_a_time) = exclusive(services, name).await?;
     let slot = services
@@ -156,7 +182,9 @@ pub async fn start_canary(
     }
     services.metrics.canary_state(name, State::Running as i64);
     tracing::info!(component = %name, canary = %version.label(), stable = %set.current().label(), share, "canary started");
-    tokio::spawn(judge(Arc::downgrade(services), name.to_owned(), canary));
+    if judged_by == JudgedBy::Here {
+        tokio::spawn(judge(Arc::downgrade(services), name.to_owned(), canary));
+    }
     Ok(CanaryStarted {
         component: name.to_owned(),
         version: version.label(),
@@ -193,17 +221,27 @@ async fn judge(services: Weak<Services>, name: String, canary: Arc<Canary>) {
 /// `comptoir promote NAME`: swaps the running canary in now.
 #[tracing::instrument(name = "promote", skip_all, fields(component = name))]
 pub async fn promote(services: &Services, name: &str) -> Result<Report, DeployError> {
-    let canary = running_canary(services, name)?;
     let reason = "promoted by hand".to_owned();
-    decide(services, name, &canary, Verdict::Promote(reason), true).await
+    end_canary(services, name, Verdict::Promote(reason), true).await
 }
 
 /// `comptoir abort NAME`: rolls the running canary back now.
 #[tracing::instrument(name = "abort", skip_all, fields(component = name))]
 pub async fn abort(services: &Services, name: &str) -> Result<Report, DeployError> {
-    let canary = running_canary(services, name)?;
     let reason = "aborted by hand".to_owned();
-    decide(services, name, &canary, Verdict::RollBack(reason), true).await
+    end_canary(services, name, Verdict::RollBack(reason), true).await
+}
+
+/// Carries out `verdict` on `name`'s running canary (decided by hand, or
+/// by the fleet for every gateway).
+pub async fn end_canary(
+    services: &Services,
+    name: &str,
+    verdict: Verdict,
+    manual: bool,
+) -> Result<Report, DeployError> {
+    let canary = running_canary(services, name)?;
+    decide(services, name, &canary, verdict, manual).await
 }
 
 fn running_canary(services: &Services, name: &str) -> Result<Arc<Canary>, DeployError> {

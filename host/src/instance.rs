@@ -151,24 +151,6 @@ impl ComponentVersion {
         Ok((version, started.elapsed()))
     }
 
-    /// Reads and loads the component's `.wasm` from `spec.source`.
-    pub async fn load_file(
-        engine: &Engine,
-        linker: &Linker<InstanceState>,
-        env: Arc<ComponentEnv>,
-        path: &Path,
-    ) -> anyhow::Result<(Self, Duration)> {
-        let bytes = std::fs::read(path).with_context(|| {
-            format!(
-                "failed to read {} (build the components first: cargo xtask build)",
-                path.display()
-            )
-        })?;
-        Self::load(engine, linker, env, &bytes)
-            .await
-            .with_context(|| format!("failed to load component {}", path.display()))
-    }
-
     /// A fresh store for one instance of this version; a request running
     /// past `timeout` traps it.
     pub fn store(&self, timeout: Duration) -> Store<InstanceState> {
@@ -207,11 +189,22 @@ impl ComponentVersion {
 }
 
 /// The hex sha256 a version is known by.
+/// A component's `.wasm`, read from where the manifest says.
+pub fn read_source(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| {
+        format!(
+            "failed to read {} (build the components first: cargo xtask build)",
+            path.display()
+        )
+    })
+}
+
 pub fn sha256_hex(wasm: &[u8]) -> String {
     hex::encode(Sha256::digest(wasm))
 }
 
-fn label(id: &str, sha256: &str) -> String {
+/// `id@<first 12 hex of sha256>`: how versions are named to people.
+pub fn label(id: &str, sha256: &str) -> String {
     format!("{id}@{}", &sha256[..12])
 }
 

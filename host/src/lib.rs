@@ -22,7 +22,9 @@
 //!   host makes; [`response`]: the shared body type and plain responses.
 //! - [`admin`]: the admin listener (metrics, inventory, deploys);
 //!   [`deploy`]: hot swap, rollback, `--watch`, canaries; [`canary`]: a
-//!   canary's share, counts and verdict; [`metrics`]: Prometheus.
+//!   canary's share, counts and verdict; [`metrics`]: Prometheus;
+//!   [`fleet`]: gateways sharing desired versions and canaries through a
+//!   PostgreSQL control database, versions as OCI artifacts.
 //! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`;
 //!   [`chain_cache`]: the shared cache of chained `GET`s marked fresh.
 //! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
@@ -44,6 +46,7 @@ mod cors;
 mod deadline;
 mod deploy;
 mod engine;
+mod fleet;
 mod instance;
 mod issuer;
 mod manifest;

@@ -70,6 +70,55 @@ pub struct Metrics {
     canary_decisions: IntCounterVec,
     invocations: IntCounterVec,
     chain_cache_hits: IntCounterVec,
+    fleet: FleetMetrics,
+}
+
+/// What a gateway of a fleet (`--control-url`) says about itself.
+struct FleetMetrics {
+    converged: IntGaugeVec,
+    convergence: Histogram,
+    gateways: prometheus::IntGauge,
+    refusals: IntCounterVec,
+}
+
+impl FleetMetrics {
+    fn new(registry: &Registry) -> anyhow::Result<Self> {
+        let converged = IntGaugeVec::new(
+            Opts::new(
+                "comptoir_fleet_converged",
+                "1 when this gateway runs the fleet's desired version of the component, else 0.",
+            ),
+            &["component"],
+        )?;
+        let convergence = Histogram::with_opts(
+            HistogramOpts::new(
+                "comptoir_fleet_convergence_seconds",
+                "From a fleet change (deploy, rollback, promotion) to this gateway serving it.",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0]),
+        )?;
+        let gateways = prometheus::IntGauge::new(
+            "comptoir_fleet_gateways",
+            "Gateways of the fleet that reported in the last 10 s, as this one sees them.",
+        )?;
+        let refusals = IntCounterVec::new(
+            Opts::new(
+                "comptoir_fleet_refusals_total",
+                "Desired versions this gateway could not fetch, verify or load.",
+            ),
+            &["component"],
+        )?;
+        registry.register(Box::new(converged.clone()))?;
+        registry.register(Box::new(convergence.clone()))?;
+        registry.register(Box::new(gateways.clone()))?;
+        registry.register(Box::new(refusals.clone()))?;
+        Ok(Self {
+            converged,
+            convergence,
+            gateways,
+            refusals,
+        })
+    }
 }
 
 impl Metrics {
@@ -176,7 +225,9 @@ impl Metrics {
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
+        let fleet = FleetMetrics::new(&registry)?;
         Ok(Self {
+            fleet,
             registry,
             requests,
             request_duration,
@@ -247,6 +298,29 @@ impl Metrics {
 
     pub fn instantiated(&self, seconds: f64) {
         self.instantiation.observe(seconds);
+    }
+
+    /// Whether this gateway runs the fleet's desired version of `component`.
+    pub fn fleet_converged(&self, component: &str, converged: bool) {
+        self.fleet
+            .converged
+            .with_label_values(&[component])
+            .set(i64::from(converged));
+    }
+
+    /// A fleet change reached this gateway `seconds` after it was made.
+    pub fn fleet_convergence(&self, seconds: f64) {
+        self.fleet.convergence.observe(seconds);
+    }
+
+    pub fn fleet_gateways(&self, live: usize) {
+        self.fleet
+            .gateways
+            .set(i64::try_from(live).unwrap_or(i64::MAX));
+    }
+
+    pub fn fleet_refusal(&self, component: &str) {
+        self.fleet.refusals.with_label_values(&[component]).inc();
     }
 
     /// The statement-duration histogram of `database`.

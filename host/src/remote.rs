@@ -9,7 +9,9 @@ use http::{Method, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 
-use crate::api::{CanaryStarted, Deployed, Inventory, Report, Snapshot, State, TOKEN_FILE};
+use crate::api::{
+    CanaryStarted, Deployed, FleetStatus, Inventory, Report, Snapshot, State, TOKEN_FILE,
+};
 use crate::cli::RemoteArgs;
 
 /// The token to present: `COMPTOIR_ADMIN_TOKEN`, else the running
@@ -106,26 +108,65 @@ async fn call<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// `comptoir deploy <component> <file.wasm>`.
+/// `comptoir deploy <component> <file.wasm | oci://…@sha256:…>`.
 pub async fn deploy(remote: &RemoteArgs, component: &str, file: &Path) -> anyhow::Result<()> {
-    let wasm = std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
-    eprintln!(
-        "deploying {} ({} KiB) to {component}…",
-        file.display(),
-        wasm.len() / 1024
-    );
-    let done: Deployed = call(
-        remote,
-        Method::PUT,
-        &format!("/admin/components/{component}"),
-        wasm.into(),
-    )
-    .await?;
+    let (path, body) = match file.to_str().filter(|f| f.starts_with("oci://")) {
+        Some(reference) => {
+            eprintln!("deploying {reference} to {component}…");
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("artifact", reference)
+                .finish();
+            (
+                format!("/admin/components/{component}?{query}"),
+                Bytes::new(),
+            )
+        }
+        None => {
+            let wasm = std::fs::read(file)
+                .with_context(|| format!("failed to read {}", file.display()))?;
+            eprintln!(
+                "deploying {} ({} KiB) to {component}…",
+                file.display(),
+                wasm.len() / 1024
+            );
+            (format!("/admin/components/{component}"), wasm.into())
+        }
+    };
+    let done: Deployed = call(remote, Method::PUT, &path, body).await?;
     println!(
         "{component}: {} → {} (validated and prepared in {:.1} ms)",
         done.previous, done.version, done.prepare_ms
     );
-    Ok(())
+    fleet_outcome(&done)
+}
+
+/// In a fleet: which gateways run the change, and a failure unless all do.
+fn fleet_outcome(done: &Deployed) -> anyhow::Result<()> {
+    let Some(fleet) = &done.fleet else {
+        return Ok(());
+    };
+    println!(
+        "fleet (generation {}): {} gateway(s) serve it after {:.2} s: {}",
+        fleet.generation,
+        fleet.converged.len(),
+        fleet.waited_s,
+        fleet.converged.join(", ")
+    );
+    for (gateway, reason) in &fleet.refused {
+        println!("  {gateway} refused it: {reason}");
+    }
+    if !fleet.pending.is_empty() {
+        println!("  not yet: {}", fleet.pending.join(", "));
+    }
+    if fleet.refused.is_empty() && fleet.pending.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "{}: not every gateway serves {} (see `comptoir status`)",
+            done.component,
+            done.version
+        )
+    }
 }
 
 /// `comptoir rollback <component>`.
@@ -141,7 +182,7 @@ pub async fn rollback(remote: &RemoteArgs, component: &str) -> anyhow::Result<()
         "{component}: {} → {} (rolled back)",
         done.previous, done.version
     );
-    Ok(())
+    fleet_outcome(&done)
 }
 
 /// `comptoir deploy <component> <file.wasm> --canary <share> [--wait]`.
@@ -263,7 +304,63 @@ pub async fn status(remote: &RemoteArgs) -> anyhow::Result<()> {
             println!("{}: {}", c.name, describe(report));
         }
     }
+    match call::<FleetStatus>(remote, Method::GET, "/admin/fleet", Bytes::new()).await {
+        Ok(fleet) => print_fleet(&fleet),
+        // Not a fleet: nothing more to show.
+        Err(error) if error.to_string().starts_with("404") => {}
+        Err(error) => return Err(error),
+    }
     Ok(())
+}
+
+/// The fleet part of `comptoir status`.
+fn print_fleet(fleet: &FleetStatus) {
+    println!("\nFLEET (answered by {})", fleet.gateway);
+    for d in &fleet.desired {
+        println!(
+            "  desired {:<10} {:<22} generation {:<4} previous {}",
+            d.component,
+            d.version,
+            d.generation,
+            d.previous.as_deref().unwrap_or("-")
+        );
+    }
+    println!(
+        "  {:<28} {:>9} {:<26} runs",
+        "GATEWAY", "SEEN (s)", "CONVERGED AT"
+    );
+    for g in &fleet.gateways {
+        let runs: Vec<String> = g.running.values().cloned().collect();
+        println!(
+            "  {:<28} {:>9.1} {:<26} {}",
+            g.name,
+            g.last_seen_s,
+            g.converged_at.as_deref().unwrap_or("not converged"),
+            runs.join(" ")
+        );
+        for (component, reason) in &g.refused {
+            println!("    refused {component}: {reason}");
+        }
+    }
+    for c in &fleet.canaries {
+        let state = match c.state {
+            State::Running => "running",
+            State::Promoted => "promoted",
+            State::RolledBack => "rolled back",
+        };
+        println!(
+            "  canary {} {state} ({} % of the fleet, {:.0} s): {} canary / {} stable requests{}",
+            c.version,
+            c.share,
+            c.elapsed_s,
+            c.canary.requests,
+            c.stable.requests,
+            c.reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default()
+        );
+    }
 }
 
 #[cfg(test)]

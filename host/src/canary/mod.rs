@@ -102,6 +102,12 @@ impl Canary {
         )
     }
 
+    /// The stable and canary counters, histograms included (what a gateway
+    /// of a fleet publishes for the fleet's judge).
+    pub fn counts(&self) -> (stats::Counts, stats::Counts) {
+        (self.stable.counts(), self.canary.counts())
+    }
+
     /// What `comptoir status` shows while it runs.
     pub fn report(&self) -> Report {
         let elapsed = self.started.elapsed();

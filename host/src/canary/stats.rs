@@ -68,14 +68,60 @@ impl Tally {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let counts: Vec<u64> = self.latency.iter().map(|b| b.load(Relaxed)).collect();
-        Snapshot {
+        self.counts().snapshot()
+    }
+
+    /// The counters as they stand, histogram included (what a gateway of a
+    /// fleet publishes, to be summed with the others').
+    pub fn counts(&self) -> Counts {
+        Counts {
             requests: self.requests.load(Relaxed),
             server_errors: self.server_errors.load(Relaxed),
             client_errors: self.client_errors.load(Relaxed),
             traps: self.traps.load(Relaxed),
             deadline_kills: self.deadline_kills.load(Relaxed),
-            p99_ms: quantile(&counts, 0.99).map(|micros| micros / 1000.0),
+            latency: self.latency.iter().map(|b| b.load(Relaxed)).collect(),
+        }
+    }
+}
+
+/// A reading of a [`Tally`]: plain numbers that add up across gateways
+/// (the histogram too, so the sum's p99 is the fleet's, not an average).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    pub requests: u64,
+    pub server_errors: u64,
+    pub client_errors: u64,
+    pub traps: u64,
+    pub deadline_kills: u64,
+    /// Requests per latency bucket.
+    pub latency: Vec<u64>,
+}
+
+impl Counts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &Counts) {
+        self.requests += other.requests;
+        self.server_errors += other.server_errors;
+        self.client_errors += other.client_errors;
+        self.traps += other.traps;
+        self.deadline_kills += other.deadline_kills;
+        if self.latency.len() < other.latency.len() {
+            self.latency.resize(other.latency.len(), 0);
+        }
+        for (sum, n) in self.latency.iter_mut().zip(&other.latency) {
+            *sum += n;
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            requests: self.requests,
+            server_errors: self.server_errors,
+            client_errors: self.client_errors,
+            traps: self.traps,
+            deadline_kills: self.deadline_kills,
+            p99_ms: quantile(&self.latency, 0.99).map(|micros| micros / 1000.0),
         }
     }
 }
@@ -153,5 +199,29 @@ mod tests {
         let p99 = tally.snapshot().p99_ms.unwrap();
         assert!((40.0..=44.0).contains(&p99), "p99 {p99}");
         assert_eq!(Tally::default().snapshot().p99_ms, None);
+    }
+
+    #[test]
+    fn counts_add_up_to_the_fleet_p99() {
+        // Two gateways: one saw only fast requests, the other a few slow
+        // ones; the summed histogram puts the p99 where the whole fleet's is.
+        let (fast, slow) = (Tally::default(), Tally::default());
+        for _ in 0..500 {
+            fast.record(Outcome::Answered(200), Duration::from_millis(1));
+        }
+        for _ in 0..480 {
+            slow.record(Outcome::Answered(200), Duration::from_millis(1));
+        }
+        for _ in 0..20 {
+            slow.record(Outcome::Answered(500), Duration::from_millis(40));
+        }
+        let mut sum = Counts::default();
+        sum.add(&fast.counts());
+        sum.add(&slow.counts());
+        let s = sum.snapshot();
+        assert_eq!((s.requests, s.server_errors), (1000, 20));
+        assert!((40.0..=44.0).contains(&s.p99_ms.unwrap()), "{s:?}");
+        assert!(slow.snapshot().p99_ms.unwrap() >= 40.0);
+        assert!(fast.snapshot().p99_ms.unwrap() < 1.1);
     }
 }

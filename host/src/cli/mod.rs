@@ -59,7 +59,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the gateway (and, with no database URL configured, an embedded PostgreSQL).
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Apply every service's database migrations, then exit.
     Migrate(CommonArgs),
     /// Hot-swap a component of a running comptoir with a new .wasm (or, with
@@ -67,7 +67,8 @@ pub enum Command {
     Deploy {
         /// The component (as named in spin.toml).
         component: String,
-        /// The new .wasm.
+        /// The new .wasm, or an artifact in a registry pinned by digest
+        /// (`oci://REGISTRY/REPOSITORY@sha256:…`, fleets only).
         file: PathBuf,
         /// Deploy as a canary taking this percentage of the component's
         /// requests; promoted or rolled back automatically once judged.
@@ -97,7 +98,8 @@ pub enum Command {
         #[command(flatten)]
         remote: RemoteArgs,
     },
-    /// Show the running components, versions and replicas.
+    /// Show the running components, versions and replicas (and, in a
+    /// fleet, every gateway and what it runs).
     Status {
         #[command(flatten)]
         remote: RemoteArgs,
@@ -124,6 +126,32 @@ pub struct CommonArgs {
     /// Where comptoir keeps its state (embedded database, compile cache, admin token).
     #[arg(long, env = "COMPTOIR_STATE_DIR", default_value = ".comptoir")]
     pub state_dir: PathBuf,
+    /// A PostgreSQL URL: gateways given the same one form a fleet sharing
+    /// each component's desired version and canary (`migrate` prepares it).
+    #[arg(long, env = "COMPTOIR_CONTROL_URL", value_name = "URL")]
+    pub control_url: Option<String>,
+}
+
+/// How a gateway takes part in a fleet (with `--control-url`).
+#[derive(Debug, Clone, Args)]
+pub struct FleetArgs {
+    /// This gateway's name in the fleet (default: host name and process id).
+    #[arg(long, env = "COMPTOIR_GATEWAY_NAME")]
+    pub gateway_name: Option<String>,
+    /// An OCI registry deploys are pushed to, as Wasm OCI artifacts
+    /// (`http://host:port/prefix` for one without TLS); without one, the
+    /// control database holds the versions.
+    #[arg(long, env = "COMPTOIR_REGISTRY", value_name = "URL")]
+    pub registry: Option<String>,
+    /// A registry reached over plain HTTP when deploying by `oci://`
+    /// reference (repeatable).
+    #[arg(
+        long = "insecure-registry",
+        env = "COMPTOIR_INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +212,8 @@ pub struct UpArgs {
     pub db_pool_size: u32,
     #[command(flatten)]
     pub canary: CanaryArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Write /tmp/perf-<pid>.map so that `perf record`/`perf report` name
     /// the components' functions (for profiling).
     #[arg(long, env = "COMPTOIR_PERF_MAP")]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::{
     CanaryArgs, CommonArgs, DEFAULT_ADMIN_LISTEN, DEFAULT_CANARY_MIN_REQUESTS,
-    DEFAULT_CANARY_WINDOW, DEFAULT_LISTEN, Isolation, MAX_HEAD, MAX_URI, UpArgs, parse_duration,
+    DEFAULT_CANARY_WINDOW, DEFAULT_LISTEN, FleetArgs, Isolation, MAX_HEAD, MAX_URI, UpArgs,
+    parse_duration,
 };
 use crate::app::Settings;
 use crate::canary::Policy;
@@ -20,6 +21,7 @@ impl CommonArgs {
             common: CommonArgs {
                 manifest: self.manifest.clone(),
                 state_dir: self.state_dir.clone(),
+                control_url: self.control_url.clone(),
             },
             listen: DEFAULT_LISTEN.parse().expect("constant address"),
             admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("constant address"),
@@ -36,6 +38,11 @@ impl CommonArgs {
             db_pool_size: 2,
             cors_origins: Vec::new(),
             canary: CanaryArgs::default(),
+            fleet: FleetArgs {
+                gateway_name: None,
+                registry: None,
+                insecure_registries: Vec::new(),
+            },
             perf_map: false,
             ready_file: None,
         }
@@ -75,10 +82,34 @@ impl UpArgs {
             max_instance_memory: usize::from(self.max_instance_memory) * 1024 * 1024,
             db_pool_size: self.db_pool_size,
             canary: self.canary.policy(),
+            fleet: self
+                .common
+                .control_url
+                .as_ref()
+                .map(|url| crate::fleet::Settings {
+                    control_url: url.clone(),
+                    gateway: self
+                        .fleet
+                        .gateway_name
+                        .clone()
+                        .unwrap_or_else(default_gateway_name),
+                    registry: self.fleet.registry.clone(),
+                    insecure_registries: self.fleet.insecure_registries.clone(),
+                }),
             perf_map: self.perf_map,
             ready_file: self.ready_file.clone(),
         })
     }
+}
+
+/// `<host name>:<process id>`: unique on a host, and what a container's
+/// restart keeps (its host name, and process 1).
+fn default_gateway_name() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "gateway".to_owned());
+    format!("{host}:{}", std::process::id())
 }
 
 impl CanaryArgs {

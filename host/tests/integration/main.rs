@@ -12,6 +12,7 @@ mod chain_cache;
 mod clients;
 mod database;
 mod docs;
+mod fleet;
 mod hardening;
 mod harness;
 mod idp;
