@@ -21,6 +21,7 @@ mod lifecycle;
 mod observability;
 mod orders;
 mod outage;
+mod registry;
 mod replicas;
 mod runtime;
 mod stock;
