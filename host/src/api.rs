@@ -132,6 +132,9 @@ pub struct Convergence {
     pub pending: Vec<String>,
     /// Gateways that would not run it, and why.
     pub refused: std::collections::BTreeMap<String, String>,
+    /// Per converged gateway: seconds from the change being committed to
+    /// the gateway reporting that it serves it (polled every 50 ms).
+    pub seconds: std::collections::BTreeMap<String, f64>,
     pub waited_s: f64,
 }
 

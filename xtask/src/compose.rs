@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::Profile;
 use crate::docker::{self, Artifacts, Engine};
 
+mod fleet;
 mod idp;
 pub mod secrets;
 
@@ -195,6 +196,15 @@ impl Stack {
         self.bearer
             .as_deref()
             .map_or_else(String::new, |b| format!("Bearer {b}"))
+    }
+
+    /// The value of a variable the stack was started with (its throwaway
+    /// secrets included).
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The public URL, through NGINX.
@@ -385,6 +395,7 @@ fn test(root: &Path, release: bool) -> anyhow::Result<()> {
         eprintln!("    the k6 service ran the order flow through NGINX with no failed request");
         Ok(())
     })?;
+    fleet::check(root, &stack, release)?;
     crate::step(
         "the idp profile: a real OpenID Connect provider's tokens through NGINX",
         || idp::check(root, &stack),

@@ -46,6 +46,11 @@ pub const STACK_IMAGES: &[StackImage] = &[
         local_dir: "prometheus",
     },
     StackImage {
+        variable: "REGISTRY_IMAGE",
+        official: "registry:2",
+        local_dir: "registry",
+    },
+    StackImage {
         variable: "K6_IMAGE",
         official: "grafana/k6:1.1.0",
         local_dir: "k6",

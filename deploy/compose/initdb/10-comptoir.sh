@@ -1,6 +1,6 @@
 #!/bin/bash
 # First start of the database container: one role and one database per
-# service, each role owning only its database (the passwords come from the
+# service and one for the fleet's control database (`control`), each role owning only its database (the passwords come from the
 # environment, i.e. .env). Run by the official postgres image and by
 # deploy/images/postgres alike, as the postgres user, before the server
 # listens on TCP.
@@ -13,7 +13,7 @@
 #     -c 'REVOKE ALL ON DATABASE catalogue FROM PUBLIC'
 set -euo pipefail
 
-for service in clients panier commande catalogue; do
+for service in clients panier commande catalogue control; do
   password_var="${service^^}_DB_PASSWORD"
   password="${!password_var:?$password_var is not set}"
   psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres \

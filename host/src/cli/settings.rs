@@ -102,14 +102,18 @@ impl UpArgs {
     }
 }
 
-/// `<host name>:<process id>`: unique on a host, and what a container's
-/// restart keeps (its host name, and process 1).
+/// The host name in a container (where comptoir is process 1, and a
+/// restart keeps the name), else `<host name>:<process id>` (unique on a
+/// host running several).
 fn default_gateway_name() -> String {
     let host = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "gateway".to_owned());
-    format!("{host}:{}", std::process::id())
+    match std::process::id() {
+        1 => host,
+        pid => format!("{host}:{pid}"),
+    }
 }
 
 impl CanaryArgs {

@@ -299,9 +299,10 @@ impl Fleet {
         let before = self.version_label(component)?;
         let running = self.running_digest(component).unwrap_or_default();
         let generation = self.store.set_desired(component, digest, &running).await?;
+        let committed = Instant::now();
         self.converge().await?;
         Ok(self
-            .answer(component, digest, before, prepare, generation)
+            .answer(component, digest, before, prepare, (generation, committed))
             .await)
     }
 
@@ -309,6 +310,7 @@ impl Fleet {
     pub async fn rollback(&self, component: &str) -> Result<Deployed, FleetError> {
         let before = self.version_label(component)?;
         let desired = self.store.roll_back(component).await?;
+        let committed = Instant::now();
         self.converge().await?;
         Ok(self
             .answer(
@@ -316,7 +318,7 @@ impl Fleet {
                 &desired.digest,
                 before,
                 Duration::ZERO,
-                desired.generation,
+                (desired.generation, committed),
             )
             .await)
     }
@@ -329,9 +331,11 @@ impl Fleet {
         digest: &str,
         previous: String,
         prepare: Duration,
-        generation: i64,
+        (generation, committed): (i64, Instant),
     ) -> Deployed {
-        let fleet = self.wait_for(component, digest, generation).await;
+        let fleet = self
+            .wait_for(component, digest, generation, committed)
+            .await;
         let sha256 = digest.trim_start_matches("sha256:").to_owned();
         Deployed {
             component: component.to_owned(),
@@ -345,8 +349,15 @@ impl Fleet {
 
     /// Waits until every live gateway runs `digest` of `component` or
     /// refused it, for at most [`WAIT_FOR_FLEET`].
-    async fn wait_for(&self, component: &str, digest: &str, generation: i64) -> Convergence {
+    async fn wait_for(
+        &self,
+        component: &str,
+        digest: &str,
+        generation: i64,
+        committed: Instant,
+    ) -> Convergence {
         let started = Instant::now();
+        let mut seconds = BTreeMap::new();
         loop {
             let mut outcome = Convergence {
                 generation,
@@ -355,6 +366,9 @@ impl Fleet {
             if let Ok(gateways) = self.store.gateways(LIVE_WITHIN_S).await {
                 for gateway in gateways {
                     if gateway.running.get(component).map(String::as_str) == Some(digest) {
+                        seconds
+                            .entry(gateway.name.clone())
+                            .or_insert_with(|| committed.elapsed().as_secs_f64());
                         outcome.converged.push(gateway.name);
                     } else if let Some(refusal) = gateway
                         .refused
@@ -368,6 +382,7 @@ impl Fleet {
                 }
             }
             outcome.waited_s = started.elapsed().as_secs_f64();
+            outcome.seconds.clone_from(&seconds);
             if outcome.pending.is_empty() || started.elapsed() >= WAIT_FOR_FLEET {
                 return outcome;
             }
