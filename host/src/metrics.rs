@@ -334,6 +334,7 @@ impl Metrics {
         self.swaps.with_label_values(&[component, "success"]);
         self.swaps.with_label_values(&[component, "rejected"]);
         self.canary_state.with_label_values(&[component]).set(0);
+        self.fleet.refusals.with_label_values(&[component]);
         for outcome in ["promoted", "rolled_back"] {
             self.canary_decisions
                 .with_label_values(&[component, outcome]);

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::Profile;
 use crate::docker::{self, Artifacts, Engine};
 
-mod fleet;
+pub mod fleet;
 mod idp;
 pub mod secrets;
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, ensure};
 
 use crate::bench::chart::{self, Span, Timeline};
-use crate::compose::{Settings, Stack};
+use crate::compose::{Settings, Stack, fleet};
 use crate::docker;
 
 const VUS: u32 = 8;
@@ -60,6 +60,9 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
         out: &out,
     };
     let started_ms = now_ms();
+    // What the fleet deployed while comptoir-1 was down, and what
+    // comptoir-1 served once back.
+    let mut fleet_check = None;
     let ((figures, k6_passed), faults) = std::thread::scope(|scope| -> anyhow::Result<_> {
         let k6 = scope.spawn(|| run.execute(root));
         let started = Instant::now();
@@ -70,12 +73,17 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
         at(10);
         let mut kill = fault("docker kill comptoir-1 (SIGKILL)");
         crate::output(docker_cmd(&["kill", &first]))?;
+        // A fleet deploy while comptoir-1 is down, sent to comptoir-2.
+        at(12);
+        let deployed = fleet::deploy_clients_variant(root, &stack, 2, "drill")?;
         at(20);
         // The restart policy may have brought it back already.
         kill.undone_ms = now_ms();
         crate::output(docker_cmd(&["start", &first]))?;
         kill.back_ms = back(&stack.comptoir_address(1));
         faults.push(kill);
+        let came_back_on = fleet::clients_version(&stack, 1, Duration::from_secs(30))?;
+        fleet_check = Some((deployed, came_back_on));
 
         at(30);
         let mut cut = fault("docker network disconnect comptoir-2");
@@ -155,9 +163,18 @@ pub fn run(root: &Path, release: bool) -> anyhow::Result<()> {
         },
         chart.display()
     ));
+    let (deployed, came_back_on) = fleet_check.context("the fleet deploy did not run")?;
+    report.push_str(&format!(
+        "\nfleet: {deployed} deployed through comptoir-2 while comptoir-1 was down; \
+         comptoir-1 came back serving {came_back_on}\n"
+    ));
     std::fs::write(out.join("report.md"), &report)?;
     eprintln!("{report}");
     drop(stack);
+    ensure!(
+        came_back_on == deployed,
+        "comptoir-1 came back on {came_back_on}, not the fleet's {deployed}"
+    );
 
     ensure!(
         !acknowledged.is_empty(),

@@ -282,6 +282,45 @@ impl Admin<'_> {
     }
 }
 
+/// `comptoir deploy clients <variant tagged tag>` sent to gateway `n`'s
+/// admin API (the drill deploys while the other gateway is down); returns
+/// the version.
+pub fn deploy_clients_variant(
+    root: &Path,
+    stack: &Stack,
+    n: usize,
+    tag: &str,
+) -> anyhow::Result<String> {
+    let token = stack
+        .variable("COMPTOIR_ADMIN_TOKEN")
+        .context("the stack's admin token")?;
+    let clients = std::fs::read(root.join("target/wasm32-wasip2/release/clients.wasm"))?;
+    let done = Admin { token }.put(
+        &gateways(stack)[n - 1],
+        "/admin/components/clients",
+        wasm_variant::variant(&clients, tag),
+    )?;
+    Ok(done["version"].as_str().context("no version")?.to_owned())
+}
+
+/// The version of clients gateway `n` serves, once it answers (or why not
+/// after `timeout`).
+pub fn clients_version(stack: &Stack, n: usize, timeout: Duration) -> anyhow::Result<String> {
+    let gateway = &gateways(stack)[n - 1];
+    let mut last = None;
+    let version = crate::wait::poll(timeout, Duration::from_millis(200), || {
+        let result = serves(stack, gateway);
+        let version = result.as_ref().ok().cloned();
+        last = Some(result);
+        Ok(version)
+    })?;
+    match (version, last) {
+        (Some(version), _) => Ok(version),
+        (None, Some(Err(error))) => Err(error),
+        (None, _) => bail!("{} did not answer", gateway.name),
+    }
+}
+
 /// Checks that a deploy's answer says both gateways serve it, that both
 /// do, and collects the convergence times; returns the version.
 fn converged_everywhere(
