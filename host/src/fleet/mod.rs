@@ -6,7 +6,8 @@
 //!
 //! - [`store`]: every statement on the control database;
 //! - [`artifacts`]: versions by digest, in the database or a registry;
-//! - [`oci`]: the registry client (Wasm OCI artifacts).
+//! - [`oci`]: the registry client (Wasm OCI artifacts);
+//! - [`verify`]: digests, and why a version is refused.
 //!
 //! A gateway converges when it starts (before it serves), on every
 //! notification, and every second (a notification missed while its
@@ -17,6 +18,7 @@
 pub mod artifacts;
 pub mod oci;
 pub mod store;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};

@@ -13,7 +13,7 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest, WASM_LAYER_ME
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use super::artifacts::{ArtifactError, digest_of};
+use super::verify::{ArtifactError, digest_of, is_digest};
 
 /// The component layer's media type (Wasm OCI artifact layout).
 pub const WASM_MEDIA_TYPE: &str = "application/wasm";
@@ -222,7 +222,7 @@ pub fn parse_reference(raw: &str) -> Result<Reference, ArtifactError> {
         .ok_or_else(|| invalid("not an oci:// reference"))?;
     let reference: Reference = rest.parse().map_err(|_| invalid("not a reference"))?;
     match reference.digest() {
-        Some(digest) if super::artifacts::is_digest(digest) => Ok(reference),
+        Some(digest) if is_digest(digest) => Ok(reference),
         _ => Err(invalid("not pinned by a sha256 digest")),
     }
 }
