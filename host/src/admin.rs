@@ -87,6 +87,8 @@ enum Problem {
     Deploy(#[from] DeployError),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error("gateway {0} refused the version (nothing changed): {1}")]
+    RefusedBy(String, String),
     #[error("this gateway is not part of a fleet (no --control-url)")]
     NoFleet,
     #[error("deploying by reference needs a fleet (--control-url): {0}")]
@@ -98,6 +100,7 @@ impl From<FleetError> for Problem {
         match error {
             FleetError::Deploy(e) => Self::Deploy(e),
             FleetError::Artifact(e) => Self::Artifact(e),
+            FleetError::RefusedBy { gateway, reason } => Self::RefusedBy(gateway, reason),
         }
     }
 }
@@ -128,6 +131,7 @@ impl Problem {
                     "control-database-unavailable",
                 ),
             },
+            Self::RefusedBy(..) => (StatusCode::CONFLICT, "refused-by-gateway"),
             Self::NoFleet => (StatusCode::NOT_FOUND, "no-fleet"),
             Self::ReferenceWithoutFleet(_) => (StatusCode::CONFLICT, "no-fleet"),
         };

@@ -344,7 +344,7 @@ async fn run(
         services: services.clone(),
         token: listeners.token,
         metrics,
-        fleet,
+        fleet: fleet.clone(),
     });
     let admin_task = {
         let server_settings = settings.server.clone();
@@ -373,5 +373,9 @@ async fn run(
     }
     let _ = stop.send(true);
     let _ = admin_task.await;
+    if let Some(fleet) = fleet {
+        // Deploys stop waiting for this gateway.
+        fleet.leave().await;
+    }
     Ok(())
 }

@@ -64,9 +64,56 @@ pub async fn deploy(services: &Services, name: &str, wasm: &[u8]) -> Result<Depl
 async fn swap_in(services: &Services, name: &str, wasm: &[u8]) -> Result<Deployed, DeployError> {
     let (set, _one_at_a_time) = exclusive(services, name).await?;
     let (version, prepare) = prepare(services, set, wasm).await?;
+    Ok(swap(set, name, version, prepare))
+}
+
+fn swap(
+    set: &Arc<ReplicaSet>,
+    name: &str,
+    version: Arc<ComponentVersion>,
+    prepare: Duration,
+) -> Deployed {
     let old = set.swap(version.clone());
     tracing::info!(component = %name, from = %old.label(), to = %version.label(), prepare = ?prepare, "deployed");
-    Ok(deployed(&version, &old, prepare))
+    deployed(&version, &old, prepare)
+}
+
+/// A version compiled, checked against the platform world, linked and
+/// instantiated once: ready to be swapped in at once.
+#[derive(Clone)]
+pub struct Prepared {
+    pub version: Arc<ComponentVersion>,
+    pub took: Duration,
+}
+
+/// Prepares `wasm` as a version of `name` without deploying it (a fleet
+/// prepares on every gateway before any swaps).
+pub async fn prepare_version(
+    services: &Services,
+    name: &str,
+    wasm: &[u8],
+) -> Result<Prepared, DeployError> {
+    let set = services
+        .components
+        .get(name)
+        .ok_or_else(|| DeployError::UnknownComponent(name.to_owned()))?;
+    let (version, took) = prepare(services, set, wasm).await?;
+    Ok(Prepared { version, took })
+}
+
+/// Swaps in a version [`prepare_version`] made.
+#[tracing::instrument(name = "deploy", skip_all, fields(component = name))]
+pub async fn deploy_prepared(
+    services: &Services,
+    name: &str,
+    prepared: Prepared,
+) -> Result<Deployed, DeployError> {
+    let result = async {
+        let (set, _one_at_a_time) = exclusive(services, name).await?;
+        Ok(swap(set, name, prepared.version, prepared.took))
+    }
+    .await;
+    counted(services, name, result)
 }
 
 /// `name`'s replicas, with the deploy lock held (one deploy, rollback or
@@ -125,22 +172,6 @@ async fn prepare(
         .await
         .map_err(|e| DeployError::Invalid(format!("{e:#}")))?;
     Ok((Arc::new(version), started.elapsed()))
-}
-
-/// Checks that `wasm` would load as a version of `name` (compiled, fitting
-/// the platform, linked, instantiated once) without deploying it; returns
-/// how long that took. A fleet validates before it publishes a version.
-pub async fn validate(
-    services: &Services,
-    name: &str,
-    wasm: &[u8],
-) -> Result<Duration, DeployError> {
-    let set = services
-        .components
-        .get(name)
-        .ok_or_else(|| DeployError::UnknownComponent(name.to_owned()))?;
-    let (_, took) = prepare(services, set, wasm).await?;
-    Ok(took)
 }
 
 /// Who judges a canary: this gateway from its own counts, or the fleet

@@ -53,8 +53,9 @@ const TICK: Duration = Duration::from_secs(1);
 /// How often a gateway publishes its canary counts and tries to judge.
 const JUDGE_EVERY: Duration = Duration::from_millis(200);
 /// A gateway silent for longer is not counted as part of the fleet.
-const LIVE_WITHIN_S: f64 = 10.0;
-/// How long a deploy waits for every gateway before it answers.
+const LIVE_WITHIN_S: f64 = 5.0;
+/// How long a deploy waits for every gateway to prepare a version, then to
+/// serve it.
 const WAIT_FOR_FLEET: Duration = Duration::from_secs(10);
 
 /// Why a fleet change did not happen (nothing changed).
@@ -64,6 +65,8 @@ pub enum FleetError {
     Deploy(#[from] DeployError),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error("gateway {gateway} refused the version (nothing changed): {reason}")]
+    RefusedBy { gateway: String, reason: String },
 }
 
 impl From<Refused> for FleetError {
@@ -93,8 +96,13 @@ pub struct Fleet {
     canaries: Mutex<BTreeMap<String, i64>>,
     /// Desired versions this gateway would not run, by component.
     refused: Mutex<BTreeMap<String, Refusal>>,
+    /// The version of each component this gateway prepared for a fleet
+    /// deploy, to swap in at once when it becomes the desired one.
+    staged: Mutex<BTreeMap<String, deploy::Prepared>>,
     /// One convergence at a time.
     converging: tokio::sync::Mutex<()>,
+    /// Set once the gateway stops: it no longer reports itself.
+    left: std::sync::atomic::AtomicBool,
 }
 
 /// Applies the control schema (`comptoir migrate --control-url …`).
@@ -130,7 +138,9 @@ impl Fleet {
             started_at: chrono::Utc::now(),
             canaries: Mutex::default(),
             refused: Mutex::default(),
+            staged: Mutex::default(),
             converging: tokio::sync::Mutex::new(()),
+            left: std::sync::atomic::AtomicBool::new(false),
         });
         fleet.converge().await?;
         tracing::info!(gateway = %settings.gateway, "joined the fleet");
@@ -144,6 +154,9 @@ impl Fleet {
     /// what it runs.
     pub async fn converge(&self) -> Result<(), sqlx::Error> {
         let _one_at_a_time = self.converging.lock().await;
+        for (component, digest) in self.store.staging_requests().await? {
+            self.stage(&component, &digest).await?;
+        }
         for row in self.store.canaries().await? {
             self.apply_canary(&row).await;
         }
@@ -166,6 +179,9 @@ impl Fleet {
             converged &= ok;
             self.services.metrics.fleet_converged(&want.component, ok);
         }
+        if self.left.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         let running = self.running();
         let refused = self.refused_mut().clone();
         self.store
@@ -182,6 +198,15 @@ impl Fleet {
         Ok(())
     }
 
+    /// Leaves the fleet: deploys no longer wait for this gateway.
+    pub async fn leave(&self) {
+        self.left.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _one_at_a_time = self.converging.lock().await;
+        if let Err(error) = self.store.leave().await {
+            tracing::warn!(%error, "fleet: could not say goodbye (others will stop waiting in 5 s)");
+        }
+    }
+
     /// Swaps `component` to version `digest`, unless this gateway already
     /// refused that version (it is not fetched again until the fleet
     /// wants another). Whether it now runs it.
@@ -193,9 +218,19 @@ impl Fleet {
         {
             return false;
         }
+        let staged = self
+            .staged_mut()
+            .remove(component)
+            .filter(|p| digest.strip_prefix("sha256:") == Some(p.version.sha256.as_str()));
         let result = async {
-            let wasm = artifacts::fetch(&self.store, &self.registries, digest).await?;
-            deploy::deploy(&self.services, component, &wasm).await?;
+            let prepared = match staged {
+                Some(prepared) => prepared,
+                None => {
+                    let wasm = artifacts::fetch(&self.store, &self.registries, digest).await?;
+                    deploy::prepare_version(&self.services, component, &wasm).await?
+                }
+            };
+            deploy::deploy_prepared(&self.services, component, prepared).await?;
             Ok::<_, FleetError>(())
         }
         .await;
@@ -270,12 +305,74 @@ impl Fleet {
         }
     }
 
-    /// `PUT /admin/components/NAME`: validates `wasm` here, publishes it
-    /// and makes it the fleet's desired version.
+    /// Fetches, verifies and prepares a version another gateway asked
+    /// the fleet to prepare, and answers whether it could.
+    async fn stage(&self, component: &str, digest: &str) -> Result<(), sqlx::Error> {
+        if !self.services.components.contains_key(component) {
+            // Not in this gateway's manifest: nothing to prepare.
+            return self.store.stage(component, digest, None).await;
+        }
+        let prepared = async {
+            let wasm = artifacts::fetch(&self.store, &self.registries, digest).await?;
+            Ok::<_, FleetError>(deploy::prepare_version(&self.services, component, &wasm).await?)
+        }
+        .await;
+        match prepared {
+            Ok(prepared) => {
+                self.staged_mut().insert(component.to_owned(), prepared);
+                self.store.stage(component, digest, None).await
+            }
+            Err(error) => {
+                tracing::warn!(component, digest, %error, "fleet: cannot prepare the proposed version");
+                self.store
+                    .stage(component, digest, Some(&error.to_string()))
+                    .await
+            }
+        }
+    }
+
+    /// `PUT /admin/components/NAME`: prepares `wasm` here, publishes it,
+    /// has every gateway prepare it, then makes it the fleet's desired
+    /// version (unless a gateway refused it: then nothing changes).
     pub async fn deploy(&self, component: &str, wasm: &[u8]) -> Result<Deployed, FleetError> {
-        let prepare = deploy::validate(&self.services, component, wasm).await?;
+        let prepared = deploy::prepare_version(&self.services, component, wasm).await?;
         let digest = artifacts::publish(&self.store, &self.registries, component, wasm).await?;
-        self.make_desired(component, &digest, prepare).await
+        self.propose(component, &digest, prepared).await
+    }
+
+    /// Phase one of a fleet deploy: every live gateway prepares `digest`
+    /// (this one already did: `prepared`); phase two, if none refused:
+    /// it becomes the desired version and every gateway swaps it in.
+    async fn propose(
+        &self,
+        component: &str,
+        digest: &str,
+        prepared: deploy::Prepared,
+    ) -> Result<Deployed, FleetError> {
+        let took = prepared.took;
+        self.staged_mut().insert(component.to_owned(), prepared);
+        self.store.stage(component, digest, None).await?;
+        let started = Instant::now();
+        loop {
+            let answers = self.store.staged(component, digest).await?;
+            if let Some((gateway, reason)) =
+                answers.iter().find_map(|(g, r)| Some((g, r.as_ref()?)))
+            {
+                self.staged_mut().remove(component);
+                return Err(FleetError::RefusedBy {
+                    gateway: gateway.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            let live = self.store.gateways(LIVE_WITHIN_S).await?;
+            if live.iter().all(|g| answers.contains_key(&g.name))
+                || started.elapsed() >= WAIT_FOR_FLEET
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.make_desired(component, digest, took).await
     }
 
     /// `PUT /admin/components/NAME?artifact=oci://…@sha256:…`: pulls and
@@ -287,9 +384,9 @@ impl Fleet {
     ) -> Result<Deployed, FleetError> {
         oci::parse_reference(reference)?;
         let wasm = self.registries.pull(reference).await?;
-        let prepare = deploy::validate(&self.services, component, &wasm).await?;
+        let prepared = deploy::prepare_version(&self.services, component, &wasm).await?;
         let digest = artifacts::record_pulled(&self.store, reference, &wasm).await?;
-        self.make_desired(component, &digest, prepare).await
+        self.propose(component, &digest, prepared).await
     }
 
     async fn make_desired(
@@ -399,7 +496,9 @@ impl Fleet {
         wasm: &[u8],
         share: u8,
     ) -> Result<CanaryStarted, FleetError> {
-        let prepare = deploy::validate(&self.services, component, wasm).await?;
+        let prepare = deploy::prepare_version(&self.services, component, wasm)
+            .await?
+            .took;
         let digest = artifacts::publish(&self.store, &self.registries, component, wasm).await?;
         let stable = self
             .running_digest(component)
@@ -579,6 +678,10 @@ impl Fleet {
 
     fn canaries_mut(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, i64>> {
         self.canaries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn staged_mut(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, deploy::Prepared>> {
+        self.staged.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn refused_mut(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Refusal>> {

@@ -354,6 +354,63 @@ impl Store {
         Ok(id)
     }
 
+    /// Records whether this gateway prepared `digest` of `component` (and
+    /// asks the others to, by `NOTIFY`).
+    pub async fn stage(
+        &self,
+        component: &str,
+        digest: &str,
+        refused: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO staging (component, digest, gateway, ok, reason) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (component, digest, gateway) DO UPDATE SET
+                 ok = excluded.ok, reason = excluded.reason, at = now()",
+        )
+        .bind(component)
+        .bind(digest)
+        .bind(&self.gateway)
+        .bind(refused.is_none())
+        .bind(refused)
+        .execute(&mut *tx)
+        .await?;
+        notify(&mut tx, component).await?;
+        tx.commit().await
+    }
+
+    /// Versions other gateways prepared in the last minute that this one
+    /// has not answered for yet: (component, digest).
+    pub async fn staging_requests(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT DISTINCT s.component, s.digest FROM staging s
+             WHERE s.at > now() - interval '60 seconds'
+               AND NOT EXISTS (SELECT 1 FROM staging m WHERE m.component = s.component
+                               AND m.digest = s.digest AND m.gateway = $1)",
+        )
+        .bind(&self.gateway)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Every gateway's answer for `digest` of `component`: gateway → the
+    /// reason it refused, or `None` when it prepared it.
+    pub async fn staged(
+        &self,
+        component: &str,
+        digest: &str,
+    ) -> Result<BTreeMap<String, Option<String>>, sqlx::Error> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT gateway, CASE WHEN ok THEN NULL ELSE coalesce(reason, 'refused') END
+             FROM staging WHERE component = $1 AND digest = $2",
+        )
+        .bind(component)
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Says this gateway is alive, what it runs and refused, and whether
     /// it runs every desired version.
     pub async fn report(
@@ -385,6 +442,15 @@ impl Store {
         .bind(converged)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Removes this gateway from the fleet's list (it is stopping).
+    pub async fn leave(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM gateways WHERE name = $1")
+            .bind(&self.gateway)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

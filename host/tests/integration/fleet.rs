@@ -151,9 +151,28 @@ async fn a_deploy_sent_to_one_gateway_reaches_every_gateway() {
     converged.sort();
     assert_eq!(converged, ["gateway-0", "gateway-1"], "{done}");
     assert_eq!(done["fleet"]["pending"], Value::Array(vec![]), "{done}");
+    assert_eq!(
+        done["fleet"]["seconds"].as_object().unwrap().len(),
+        2,
+        "{done}"
+    );
     for gateway in [a, b] {
         assert_eq!(serves(gateway, "/clients").await, version);
     }
+    // Both prepared it before either swapped (phase one of the deploy).
+    let prepared: Vec<(String, bool)> =
+        sqlx::query_as("SELECT gateway, ok FROM staging WHERE digest = $1 ORDER BY gateway")
+            .bind(format!("sha256:{}", done["sha256"].as_str().unwrap()))
+            .fetch_all(&fleet.control().await)
+            .await
+            .unwrap();
+    assert_eq!(
+        prepared,
+        [
+            ("gateway-0".to_owned(), true),
+            ("gateway-1".to_owned(), true)
+        ]
+    );
 
     // A rollback sent to the other gateway: every gateway goes back.
     let back = admin_post(b, "/admin/components/clients/rollback").await;
