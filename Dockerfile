@@ -62,6 +62,11 @@ FROM artifacts-${ARTIFACTS} AS artifacts
 # hadolint ignore=DL3006
 FROM ${BASE_IMAGE} AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# CA certificates: fleets pull component versions from OCI registries over
+# TLS (docs/operations.md, "Fleets").
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 comptoir \
  && useradd --system --uid 10001 --gid comptoir --home-dir /var/lib/comptoir --shell /usr/sbin/nologin comptoir \
  && install -d -o comptoir -g comptoir -m 0700 /var/lib/comptoir

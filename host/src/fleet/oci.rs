@@ -84,13 +84,18 @@ impl Registries {
             }
             None => None,
         };
-        let client = Client::new(ClientConfig {
+        let client = Client::try_from(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain),
             use_monolithic_push: true,
             connect_timeout: Some(std::time::Duration::from_secs(5)),
             read_timeout: Some(std::time::Duration::from_secs(30)),
             ..Default::default()
-        });
+        })
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot make the OCI registry client (are CA certificates installed?): {e}"
+            )
+        })?;
         Ok(Self { client, push_to })
     }
 
