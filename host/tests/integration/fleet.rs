@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use crate::database::TestDb;
 use crate::harness::{
-    App, Component, Launch, deploy, eventually, problem, spawn, temp_dir, variant, version_of,
-    wasm, write_manifest,
+    App, Component, Launch, comptoir_cli, deploy, eventually, problem, spawn, temp_dir, variant,
+    version_of, wasm, write_manifest,
 };
 
 /// Gateways serving one manifest on shared service databases, each with a
@@ -111,8 +111,8 @@ async fn admin_post(app: &App, path: &str) -> reqwest::Response {
     app.admin_request(Method::POST, path).send().await.unwrap()
 }
 
-/// The version of `component` that `app` serves now.
-async fn serves(app: &App, path: &str) -> String {
+/// The version that `app` serves `path` with now.
+pub async fn serves(app: &App, path: &str) -> String {
     let response = app.get(path).await;
     assert!(
         response.status().is_success(),
@@ -122,7 +122,7 @@ async fn serves(app: &App, path: &str) -> String {
     version_of(&response)
 }
 
-fn clients_variant(tag: &str) -> Vec<u8> {
+pub fn clients_variant(tag: &str) -> Vec<u8> {
     variant(&std::fs::read(wasm("clients")).unwrap(), tag)
 }
 
@@ -211,6 +211,21 @@ async fn a_deploy_sent_to_one_gateway_reaches_every_gateway() {
             Some(1.0)
         );
         assert_eq!(metrics.get("comptoir_fleet_gateways", &[]), Some(2.0));
+    }
+    // `comptoir status` shows the fleet: both gateways, what they run.
+    let out = comptoir_cli(&a.admin, fleet.dirs[0].path(), &["status"]);
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("FLEET (answered by gateway-0)"),
+        "{printed}"
+    );
+    for name in ["gateway-0", "gateway-1"] {
+        let line = printed
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in:\n{printed}"));
+        assert!(line.contains(&original), "{line}");
     }
     // Gateway b swapped twice on a's word (deploy, then its own rollback
     // counts too): every swap it made by converging is timed.

@@ -14,8 +14,8 @@ use reqwest::Method;
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::fleet::Fleet;
-use crate::harness::{App, Component, deploy, eventually, problem, temp_dir, variant, wasm};
+use crate::fleet::{Fleet, clients_variant, serves};
+use crate::harness::{App, Component, deploy, eventually, problem, temp_dir};
 
 /// A registry on a free loopback port, storing into a directory of its own;
 /// stopped when dropped.
@@ -147,22 +147,12 @@ fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
-fn clients_variant(tag: &str) -> Vec<u8> {
-    variant(&std::fs::read(wasm("clients")).unwrap(), tag)
-}
-
 async fn deploy_reference(app: &App, reference: &str) -> reqwest::Response {
     app.admin_request(Method::PUT, "/admin/components/clients")
         .query(&[("artifact", reference)])
         .send()
         .await
         .unwrap()
-}
-
-async fn serves(app: &App) -> String {
-    let response = app.get("/clients").await;
-    assert_eq!(response.status(), 200);
-    crate::harness::version_of(&response)
 }
 
 /// With `--registry`, a deploy is pushed to the registry (the control
@@ -193,7 +183,7 @@ async fn versions_travel_through_the_registry_and_are_verified() {
         2,
         "{done}"
     );
-    assert_eq!(serves(b).await, version);
+    assert_eq!(serves(b, "/clients").await, version);
     let (content, reference): (Option<Vec<u8>>, Option<String>) =
         sqlx::query_as("SELECT content, reference FROM artifacts WHERE digest = $1")
             .bind(format!("sha256:{}", done["sha256"].as_str().unwrap()))
@@ -228,7 +218,7 @@ async fn versions_travel_through_the_registry_and_are_verified() {
         "{done}"
     );
     for gateway in [a, b] {
-        assert_eq!(serves(gateway).await, pushed);
+        assert_eq!(serves(gateway, "/clients").await, pushed);
     }
 
     // Tampered in the registry (same size, one byte changed): refused.
@@ -252,7 +242,7 @@ async fn versions_travel_through_the_registry_and_are_verified() {
     problem(deploy_reference(a, &by_tag).await, 400).await;
     // Nothing changed: same version everywhere, same desired generation.
     for gateway in [a, b] {
-        assert_eq!(serves(gateway).await, pushed);
+        assert_eq!(serves(gateway, "/clients").await, pushed);
     }
     let status = fleet.status(0).await;
     assert_eq!(status["desired"][0]["version"], pushed.as_str(), "{status}");

@@ -96,6 +96,31 @@ pub fn check(root: &Path, stack: &Stack, release: bool) -> anyhow::Result<()> {
     )?;
 
     crate::step(
+        "the dashboard's fleet row against the stack's Prometheus",
+        || {
+            let api = format!("http://127.0.0.1:{}", stack.settings.prometheus_port);
+            let queries: Vec<_> = crate::dashboards::queries(root)?
+                .into_iter()
+                .filter(|(_, e)| crate::dashboards::is_fleet(e))
+                .collect();
+            ensure!(!queries.is_empty(), "the dashboard has no fleet row");
+            // Prometheus scrapes every 5 s: the deploys above are in by then.
+            let mut last = Vec::new();
+            let all = crate::wait::poll(Duration::from_secs(30), Duration::from_secs(5), || {
+                last = queries
+                    .iter()
+                    .filter_map(|(panel, expr)| crate::dashboards::query(&api, panel, expr).err())
+                    .map(|e| e.to_string())
+                    .collect();
+                Ok(last.is_empty().then_some(()))
+            })?;
+            ensure!(all.is_some(), "fleet queries without data: {last:?}");
+            eprintln!("    {} fleet queries return data", queries.len());
+            Ok(())
+        },
+    )?;
+
+    crate::step(
         "a gateway killed during a deploy comes back on the desired version",
         || {
             let wasm = wasm_variant::variant(&clients, "while-killed");
