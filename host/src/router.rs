@@ -16,7 +16,7 @@ use crate::instance::ComponentVersion;
 use crate::pool::{DispatchError, ReplicaSet};
 use crate::postgres::Database;
 use crate::problem::Problem;
-use crate::routes::{Route, Routes};
+use crate::routes::Routes;
 
 /// Every component's replicas and databases, and the route table.
 pub struct Services {
@@ -41,11 +41,6 @@ pub struct Services {
 pub const COMPONENT_HEADER: &str = "comptoir-component";
 
 impl Services {
-    /// The route serving `path`, if any.
-    pub fn route(&self, path: &str) -> Option<&Route> {
-        self.routes.find(path)
-    }
-
     /// Runs `request` on a replica of `component` — of its canary for the
     /// canary's share while one runs — and returns the version it went to.
     /// A request with an unsafe method drops the cached `GET`s of its path.

@@ -19,7 +19,7 @@ use wasmtime_wasi_http::WasiBody;
 use crate::problem::Problem;
 use crate::response;
 use crate::router::Services;
-use crate::routes::Route;
+use crate::routes::{Matched, spin_headers};
 
 /// Limits applied to every public request.
 #[derive(Debug, Clone)]
@@ -34,6 +34,9 @@ pub struct ServerSettings {
     pub body_read_timeout: Duration,
     pub shutdown_grace: Duration,
     pub cors: crate::cors::Cors,
+    /// Tag responses with `comptoir-component` (the only response header
+    /// comptoir adds); off for clients that expect exactly Spin's headers.
+    pub version_header: bool,
 }
 
 /// Serves the public API on `listener` until `shutdown` resolves.
@@ -69,7 +72,7 @@ pub async fn accept_loop<H, F>(
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -83,7 +86,9 @@ pub async fn accept_loop<H, F>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = service_fn(move |request| {
+        let service = service_fn(move |mut request: http::Request<Incoming>| {
+            // Who is calling (`spin-client-addr`).
+            request.extensions_mut().insert(ClientAddr(peer));
             let response = handler(request);
             async move { Ok::<_, Infallible>(response.await) }
         });
@@ -108,6 +113,10 @@ pub async fn accept_loop<H, F>(
     }
 }
 
+/// The address a request came from, as its connection's peer.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 /// Answers one public request and records it in the metrics.
 async fn handle(
     services: &Services,
@@ -116,13 +125,16 @@ async fn handle(
 ) -> http::Response<WasiBody> {
     let started = std::time::Instant::now();
     let method = request.method().clone();
-    let route = services.route(request.uri().path());
-    let (service, label) = match route {
-        Some(route) => (route.component.as_str(), route.template.as_str()),
+    let matched = services.routes.matched(request.uri().path());
+    let (service, label) = match &matched {
+        Some(matched) => (
+            matched.route.component.as_str(),
+            matched.route.template.as_str(),
+        ),
         None => ("host", host_route(request.uri().path())),
     };
     let origin = request.headers().get(http::header::ORIGIN).cloned();
-    let mut response = route_request(services, settings, route, request)
+    let mut response = route_request(services, settings, matched.as_ref(), request)
         .await
         .unwrap_or_else(|problem| problem.response());
     settings.cors.decorate(origin.as_ref(), &mut response);
@@ -142,6 +154,11 @@ async fn handle(
         response.status(),
         started.elapsed().as_secs_f64(),
     );
+    if !settings.version_header {
+        response
+            .headers_mut()
+            .remove(crate::router::COMPONENT_HEADER);
+    }
     response
 }
 
@@ -157,12 +174,12 @@ fn host_route(path: &str) -> &'static str {
         .unwrap_or("unmatched")
 }
 
-/// Answers `request`; `route` is the manifest route of its path, if any.
+/// Answers `request`; `matched` is the manifest route of its path, if any.
 async fn route_request(
     services: &Services,
     settings: &ServerSettings,
-    route: Option<&Route>,
-    request: http::Request<Incoming>,
+    matched: Option<&Matched<'_>>,
+    mut request: http::Request<Incoming>,
 ) -> Result<http::Response<WasiBody>, Problem> {
     let uri_len = request
         .uri()
@@ -188,9 +205,10 @@ async fn route_request(
             }),
         };
     }
-    let Some(route) = route else {
+    let Some(matched) = matched else {
         return Err(Problem::NoRoute(path.to_owned()));
     };
+    set_spin_headers(&mut request, matched);
     let too_large = request
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -217,7 +235,37 @@ async fn route_request(
         Err(_) => return Err(Problem::BodyTimeout(settings.body_read_timeout)),
     };
     let request = http::Request::from_parts(parts, response::body(body));
-    Ok(services.serve(&route.component, request).await)
+    Ok(services.serve(&matched.route.component, request).await)
+}
+
+/// Gives the component the `spin-*` headers Spin would (and only those: a
+/// client cannot send its own `spin-client-addr` or path matches).
+fn set_spin_headers<B>(request: &mut http::Request<B>, matched: &Matched<'_>) {
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let headers = spin_headers(matched, request.uri(), host.as_deref(), client);
+    let sent: Vec<http::HeaderName> = request
+        .headers()
+        .keys()
+        .filter(|name| name.as_str().starts_with("spin-"))
+        .cloned()
+        .collect();
+    let map = request.headers_mut();
+    for name in sent {
+        map.remove(name);
+    }
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(name),
+            http::HeaderValue::try_from(value),
+        ) {
+            map.insert(name, value);
+        }
+    }
 }
 
 async fn readyz(services: &Services) -> http::Response<WasiBody> {

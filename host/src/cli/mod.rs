@@ -214,6 +214,11 @@ pub struct UpArgs {
     pub canary: CanaryArgs,
     #[command(flatten)]
     pub fleet: FleetArgs,
+    /// Send no `comptoir-component` response header (the version that
+    /// answered; the only header comptoir adds): responses then carry
+    /// exactly the headers `spin up` would send.
+    #[arg(long, env = "COMPTOIR_NO_VERSION_HEADER")]
+    pub no_version_header: bool,
     /// Write /tmp/perf-<pid>.map so that `perf record`/`perf report` name
     /// the components' functions (for profiling).
     #[arg(long, env = "COMPTOIR_PERF_MAP")]

@@ -43,6 +43,7 @@ impl CommonArgs {
                 registry: None,
                 insecure_registries: Vec::new(),
             },
+            no_version_header: false,
             perf_map: false,
             ready_file: None,
         }
@@ -78,6 +79,7 @@ impl UpArgs {
                 body_read_timeout: Duration::from_secs(15),
                 shutdown_grace: Duration::from_secs(8),
                 cors: Cors::new(&self.cors_origins)?,
+                version_header: !self.no_version_header,
             },
             max_instance_memory: usize::from(self.max_instance_memory) * 1024 * 1024,
             db_pool_size: self.db_pool_size,

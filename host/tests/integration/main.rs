@@ -24,5 +24,6 @@ mod outage;
 mod registry;
 mod replicas;
 mod runtime;
+mod spin_shape;
 mod stock;
 mod tokens;

@@ -5,7 +5,8 @@
 //! requests run in the instance meanwhile); `/fault/trap` traps; `/fault/loop` never returns;
 //! `/fault/alloc` allocates without bound; `POST /fault/open-db` opens the
 //! database address in its body; `POST /fault/outbound` fetches the URL in
-//! its body. It is never routed by the real `spin.toml`.
+//! its body; `/fault/headers/...` answers the `spin-*` request headers it
+//! was given, as a JSON object. It is never routed by the real `spin.toml`.
 
 use comptoir_kit::reply::{self, Reply};
 use spin_sdk::http::body::IncomingBodyExt as _;
@@ -17,6 +18,15 @@ async fn handle(req: Request) -> Reply {
     let path = req.uri().path().to_owned();
     match path.as_str() {
         "/fault/ok" => text(StatusCode::OK, "ok".into()),
+        p if p.starts_with("/fault/headers") => {
+            let spin: std::collections::BTreeMap<&str, &str> = req
+                .headers()
+                .iter()
+                .filter(|(name, _)| name.as_str().starts_with("spin-"))
+                .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("?")))
+                .collect();
+            reply::json(StatusCode::OK, &spin)
+        }
         "/fault/sleep" => {
             // Blocks this instance for a moment: something to observe in flight.
             std::thread::sleep(std::time::Duration::from_millis(600));
