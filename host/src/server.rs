@@ -6,8 +6,10 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -113,6 +115,63 @@ pub async fn accept_loop<H, F>(
     }
 }
 
+/// How long the head of a response waits for its body to be complete…
+const SIZE_WAIT: Duration = Duration::from_millis(5);
+/// …and up to what size: then it is sent with its `Content-Length`.
+const SIZE_CAP: usize = 64 * 1024;
+
+/// A response whose body the component finished within [`SIZE_WAIT`] and
+/// [`SIZE_CAP`] bytes goes out whole, with its `Content-Length` (as Spin
+/// sends a body it has whole: an empty one is `Content-Length: 0`); a
+/// longer or slower one streams as it comes, what was read first included.
+async fn sized(response: http::Response<WasiBody>) -> http::Response<WasiBody> {
+    let (parts, mut body) = response.into_parts();
+    if body.size_hint().exact().is_some() {
+        return http::Response::from_parts(parts, body);
+    }
+    let mut read: Vec<hyper::body::Frame<bytes::Bytes>> = Vec::new();
+    let mut size = 0;
+    let deadline = tokio::time::sleep(SIZE_WAIT);
+    tokio::pin!(deadline);
+    let whole = loop {
+        tokio::select! {
+            frame = body.frame() => match frame {
+                None => break true,
+                Some(Ok(frame)) => {
+                    size += frame.data_ref().map_or(0, bytes::Bytes::len);
+                    let trailers = frame.is_trailers();
+                    read.push(frame);
+                    if trailers || size > SIZE_CAP {
+                        break false;
+                    }
+                }
+                Some(Err(error)) => {
+                    // The error reaches the client as the stream's.
+                    let rest = futures::stream::iter(read.into_iter().map(Ok))
+                        .chain(futures::stream::once(async { Err(error) }));
+                    return http::Response::from_parts(
+                        parts,
+                        http_body_util::StreamBody::new(rest).boxed_unsync(),
+                    );
+                }
+            },
+            () = &mut deadline => break false,
+        }
+    };
+    if whole {
+        let mut bytes = bytes::BytesMut::with_capacity(size);
+        for frame in read {
+            if let Ok(data) = frame.into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        return http::Response::from_parts(parts, response::body(bytes.freeze()));
+    }
+    let rest = futures::stream::iter(read.into_iter().map(Ok))
+        .chain(http_body_util::BodyStream::new(body));
+    http::Response::from_parts(parts, http_body_util::StreamBody::new(rest).boxed_unsync())
+}
+
 /// The address a request came from, as its connection's peer.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
@@ -134,9 +193,10 @@ async fn handle(
         None => ("host", host_route(request.uri().path())),
     };
     let origin = request.headers().get(http::header::ORIGIN).cloned();
-    let mut response = route_request(services, settings, matched.as_ref(), request)
+    let response = route_request(services, settings, matched.as_ref(), request)
         .await
         .unwrap_or_else(|problem| problem.response());
+    let mut response = sized(response).await;
     settings.cors.decorate(origin.as_ref(), &mut response);
     // The version label: the sha256 prefix of the `comptoir-component`
     // header (at most two per component: stable and canary).
@@ -208,7 +268,7 @@ async fn route_request(
     let Some(matched) = matched else {
         return Err(Problem::NoRoute(path.to_owned()));
     };
-    set_spin_headers(&mut request, matched);
+    shape_as_spin(&mut request, matched);
     let too_large = request
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -238,9 +298,11 @@ async fn route_request(
     Ok(services.serve(&matched.route.component, request).await)
 }
 
-/// Gives the component the `spin-*` headers Spin would (and only those: a
+/// Hands the request over as Spin does: its URI absolute (`http://` and
+/// the `Host` header's authority, which the guest reads as the request's
+/// authority), with the `spin-*` headers Spin sets (and only those: a
 /// client cannot send its own `spin-client-addr` or path matches).
-fn set_spin_headers<B>(request: &mut http::Request<B>, matched: &Matched<'_>) {
+fn shape_as_spin<B>(request: &mut http::Request<B>, matched: &Matched<'_>) {
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let host = request
         .headers()
@@ -248,6 +310,16 @@ fn set_spin_headers<B>(request: &mut http::Request<B>, matched: &Matched<'_>) {
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     let headers = spin_headers(matched, request.uri(), host.as_deref(), client);
+    if request.uri().authority().is_none()
+        && let Some(authority) = host.and_then(|h| http::uri::Authority::try_from(h).ok())
+    {
+        let mut parts = request.uri().clone().into_parts();
+        parts.scheme = Some(http::uri::Scheme::HTTP);
+        parts.authority = Some(authority);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
     let sent: Vec<http::HeaderName> = request
         .headers()
         .keys()

@@ -111,17 +111,37 @@ impl HasData for HasVariables {
 
 impl wit::Host for VariablesHost<'_> {}
 
+/// Spin's rules for a variable name (`spin_expressions::Key`): lowercase
+/// ASCII letters, digits and single underscores, starting with a letter
+/// and ending with a letter or digit.
+fn check_name(name: &str) -> Result<(), &'static str> {
+    let bytes = name.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (None, _) | (_, None) => Err("must not be empty"),
+        _ if !bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_') =>
+        {
+            Err("may contain only lower-case letters, digits and underscores")
+        }
+        (Some(first), _) if !first.is_ascii_lowercase() => {
+            Err("must start with a lowercase ASCII letter")
+        }
+        (_, Some(last)) if !last.is_ascii_alphanumeric() => {
+            Err("must end with a lowercase ASCII letter or digit")
+        }
+        _ if name.contains("__") => Err("must not contain consecutive underscores"),
+        _ => Ok(()),
+    }
+}
+
 impl<T> wit::HostWithStore<T> for HasVariables {
     async fn get(
         accessor: &Accessor<T, Self>,
         name: String,
     ) -> wasmtime::Result<Result<String, Error>> {
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
-            return Ok(Err(Error::InvalidName(name)));
+        if let Err(reason) = check_name(&name) {
+            return Ok(Err(Error::InvalidName(format!("{name:?}: {reason}"))));
         }
         Ok(accessor.with(|mut a| {
             a.get()
@@ -136,6 +156,25 @@ impl<T> wit::HostWithStore<T> for HasVariables {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variable_names_follow_spins_rules() {
+        for good in ["variable", "db_url", "a1", "x"] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "invalid-name",
+            "invalid!name",
+            "4invalidname",
+            "_a",
+            "a_",
+            "a__b",
+            "Upper",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
 
     fn declared() -> BTreeMap<String, RawVariable> {
         let var = |default: Option<&str>, required, secret| RawVariable {

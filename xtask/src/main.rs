@@ -26,6 +26,7 @@ mod auth;
 mod bench;
 mod catalogue;
 mod compose;
+mod conformance;
 mod cpu;
 mod dashboards;
 mod docker;
@@ -99,6 +100,14 @@ enum Task {
     CheckDashboards(Profile),
     /// schemathesis against `/openapi.json` of the running stack (fixed seed).
     Fuzz(fuzz::Args),
+    /// Spin's runtime conformance suite against comptoir (and `spin up`
+    /// when SPIN_BIN is set), with comptoir's own guests.
+    Conformance {
+        /// Only these tests (default: every test of the suite).
+        tests: Vec<String>,
+        #[command(flatten)]
+        profile: Profile,
+    },
     /// comptoir's container image, built from source.
     Image,
     /// `compose.yaml` for real (Docker).
@@ -146,6 +155,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(&root, args),
         Task::CheckDashboards(profile) => dashboards::check(&root, profile.release()),
         Task::Fuzz(args) => fuzz::run(&root, &args),
+        Task::Conformance { tests, profile } => conformance::run(&root, profile.release(), &tests),
         Task::Compose(args) => compose::run(&root, args),
         Task::Drill(profile) => drill::run(&root, profile.release()),
         Task::Image => docker::image(&root),
