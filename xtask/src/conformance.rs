@@ -58,7 +58,9 @@ pub fn run(root: &Path, release: bool, only: &[String]) -> anyhow::Result<()> {
     let suite = root.join(SUITE);
     let mut tests: Vec<String> = std::fs::read_dir(&suite)
         .with_context(|| format!("reading {}", suite.display()))?
-        .filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_owned()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("test.json5").is_file())
+        .filter_map(|e| Some(e.file_name().to_str()?.to_owned()))
         .filter(|t| only.is_empty() || only.contains(t))
         .collect();
     tests.sort();
