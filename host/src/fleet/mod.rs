@@ -4,37 +4,36 @@
 //! gateway is written there, and `NOTIFY` wakes every gateway to converge
 //! (fetch, verify, prepare, swap: the same hot swap as one process).
 //!
+//! This module: joining, and deploys in two phases (every gateway
+//! prepares, then the change is committed). Beside it:
+//!
+//! - [`converge`]: how a gateway follows the fleet;
+//! - [`canary`]: canaries across the fleet, judged once;
+//! - [`status`]: `GET /admin/fleet`;
 //! - [`store`]: every statement on the control database;
 //! - [`artifacts`]: versions by digest, in the database or a registry;
 //! - [`oci`]: the registry client (Wasm OCI artifacts);
 //! - [`verify`]: digests, and why a version is refused.
-//!
-//! A gateway converges when it starts (before it serves), on every
-//! notification, and every second (a notification missed while its
-//! connection was down is caught up). A fleet canary runs on every
-//! gateway at the same share; each publishes its counts, and whichever
-//! gateway locks the canary first judges the summed counts, once.
 
 pub mod artifacts;
+mod canary;
+mod converge;
 pub mod oci;
+mod status;
 pub mod store;
 pub mod verify;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::api::{
-    CanaryStarted, Convergence, Deployed, DesiredVersion, FleetCanary, FleetStatus, GatewayStatus,
-    Report, State,
-};
-use crate::canary::{Slot, Verdict, judge};
-use crate::deploy::{self, DeployError, JudgedBy};
+use crate::api::{Convergence, Deployed};
+use crate::deploy::{self, DeployError};
 use crate::instance::label;
 use crate::router::Services;
 use artifacts::ArtifactError;
 use oci::Registries;
-use store::{CanaryRow, Refusal, Refused, Store};
+use store::{Refusal, Refused, Store};
 
 /// How a gateway joins a fleet (`comptoir up --control-url …`).
 #[derive(Debug, Clone)]
@@ -144,58 +143,9 @@ impl Fleet {
         });
         fleet.converge().await?;
         tracing::info!(gateway = %settings.gateway, "joined the fleet");
-        tokio::spawn(follow(Arc::downgrade(&fleet)));
-        tokio::spawn(judge_canaries(Arc::downgrade(&fleet)));
+        tokio::spawn(converge::follow(Arc::downgrade(&fleet)));
+        tokio::spawn(canary::judge_canaries(Arc::downgrade(&fleet)));
         Ok(fleet)
-    }
-
-    /// Brings this gateway to the fleet's desired state: canaries started
-    /// or ended as decided, then every desired version swapped in; reports
-    /// what it runs.
-    pub async fn converge(&self) -> Result<(), sqlx::Error> {
-        let _one_at_a_time = self.converging.lock().await;
-        for (component, digest) in self.store.staging_requests().await? {
-            self.stage(&component, &digest).await?;
-        }
-        for row in self.store.canaries().await? {
-            self.apply_canary(&row).await;
-        }
-        let desired = self.store.desired().await?;
-        let mut converged = true;
-        for want in &desired {
-            let here = self.running_digest(&want.component);
-            if here.as_deref() == Some(want.digest.as_str()) {
-                self.refused_mut().remove(&want.component);
-                self.services.metrics.fleet_converged(&want.component, true);
-                continue;
-            }
-            if here.is_none() {
-                // A component this gateway's manifest does not have.
-                continue;
-            }
-            let ok = self
-                .swap_to(&want.component, &want.digest, want.age_s)
-                .await;
-            converged &= ok;
-            self.services.metrics.fleet_converged(&want.component, ok);
-        }
-        if self.left.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(());
-        }
-        let running = self.running();
-        let refused = self.refused_mut().clone();
-        self.store
-            .report(
-                &self.admin_url,
-                self.started_at,
-                &running,
-                &refused,
-                converged,
-            )
-            .await?;
-        let live = self.store.gateways(LIVE_WITHIN_S).await?.len();
-        self.services.metrics.fleet_gateways(live);
-        Ok(())
     }
 
     /// Leaves the fleet: deploys no longer wait for this gateway.
@@ -204,130 +154,6 @@ impl Fleet {
         let _one_at_a_time = self.converging.lock().await;
         if let Err(error) = self.store.leave().await {
             tracing::warn!(%error, "fleet: could not say goodbye (others will stop waiting in 5 s)");
-        }
-    }
-
-    /// Swaps `component` to version `digest`, unless this gateway already
-    /// refused that version (it is not fetched again until the fleet
-    /// wants another). Whether it now runs it.
-    async fn swap_to(&self, component: &str, digest: &str, age_s: f64) -> bool {
-        if self
-            .refused_mut()
-            .get(component)
-            .is_some_and(|r| r.digest == digest)
-        {
-            return false;
-        }
-        let staged = self
-            .staged_mut()
-            .remove(component)
-            .filter(|p| digest.strip_prefix("sha256:") == Some(p.version.sha256.as_str()));
-        let result = async {
-            let prepared = match staged {
-                Some(prepared) => prepared,
-                None => {
-                    let wasm = artifacts::fetch(&self.store, &self.registries, digest).await?;
-                    deploy::prepare_version(&self.services, component, &wasm).await?
-                }
-            };
-            deploy::deploy_prepared(&self.services, component, prepared).await?;
-            Ok::<_, FleetError>(())
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                self.refused_mut().remove(component);
-                self.services.metrics.fleet_convergence(age_s);
-                tracing::info!(component, digest, after_s = age_s, "converged");
-                true
-            }
-            Err(error) => {
-                tracing::warn!(component, digest, %error, "cannot run the fleet's version");
-                // Transient failures are retried at the next tick; a
-                // version that does not verify or load is not.
-                if !matches!(
-                    error,
-                    FleetError::Artifact(ArtifactError::Registry(_) | ArtifactError::Store(_))
-                ) {
-                    self.services.metrics.fleet_refusal(component);
-                    self.refused_mut().insert(
-                        component.to_owned(),
-                        Refusal {
-                            digest: digest.to_owned(),
-                            reason: error.to_string(),
-                        },
-                    );
-                }
-                false
-            }
-        }
-    }
-
-    /// Starts, or ends as decided, this gateway's part of a fleet canary.
-    async fn apply_canary(&self, row: &CanaryRow) {
-        let component = row.component.as_str();
-        let local = self.services.canary(component).and_then(Slot::running);
-        let ours = self.canaries_mut().get(component).copied() == Some(row.id);
-        match (row.state.as_str(), local) {
-            ("running", None) if !ours => {
-                let started = async {
-                    let wasm = artifacts::fetch(&self.store, &self.registries, &row.digest).await?;
-                    let share = u8::try_from(row.share).unwrap_or(1);
-                    deploy::start_canary(&self.services, component, &wasm, share, JudgedBy::Fleet)
-                        .await?;
-                    Ok::<_, FleetError>(())
-                }
-                .await;
-                match started {
-                    Ok(()) => {
-                        self.canaries_mut().insert(component.to_owned(), row.id);
-                    }
-                    Err(error) => {
-                        tracing::warn!(component, canary = row.id, %error, "cannot run the fleet's canary");
-                    }
-                }
-            }
-            ("promoted" | "rolled_back", Some(_)) if ours => {
-                let reason = row.reason.clone().unwrap_or_default();
-                let verdict = if row.state == "promoted" {
-                    Verdict::Promote(reason)
-                } else {
-                    Verdict::RollBack(reason)
-                };
-                if let Err(error) =
-                    deploy::end_canary(&self.services, component, verdict, row.manual).await
-                {
-                    tracing::warn!(component, %error, "cannot end the fleet's canary");
-                }
-                self.canaries_mut().remove(component);
-            }
-            _ => {}
-        }
-    }
-
-    /// Fetches, verifies and prepares a version another gateway asked
-    /// the fleet to prepare, and answers whether it could.
-    async fn stage(&self, component: &str, digest: &str) -> Result<(), sqlx::Error> {
-        if !self.services.components.contains_key(component) {
-            // Not in this gateway's manifest: nothing to prepare.
-            return self.store.stage(component, digest, None).await;
-        }
-        let prepared = async {
-            let wasm = artifacts::fetch(&self.store, &self.registries, digest).await?;
-            Ok::<_, FleetError>(deploy::prepare_version(&self.services, component, &wasm).await?)
-        }
-        .await;
-        match prepared {
-            Ok(prepared) => {
-                self.staged_mut().insert(component.to_owned(), prepared);
-                self.store.stage(component, digest, None).await
-            }
-            Err(error) => {
-                tracing::warn!(component, digest, %error, "fleet: cannot prepare the proposed version");
-                self.store
-                    .stage(component, digest, Some(&error.to_string()))
-                    .await
-            }
         }
     }
 
@@ -489,172 +315,6 @@ impl Fleet {
         }
     }
 
-    /// `PUT /admin/components/NAME?canary=N`: a canary on every gateway.
-    pub async fn start_canary(
-        &self,
-        component: &str,
-        wasm: &[u8],
-        share: u8,
-    ) -> Result<CanaryStarted, FleetError> {
-        let prepare = deploy::prepare_version(&self.services, component, wasm)
-            .await?
-            .took;
-        let digest = artifacts::publish(&self.store, &self.registries, component, wasm).await?;
-        let stable = self
-            .running_digest(component)
-            .ok_or_else(|| DeployError::UnknownComponent(component.to_owned()))?;
-        let stable_label = self.version_label(component)?;
-        self.store
-            .start_canary(component, &digest, &stable, share)
-            .await?;
-        self.converge().await?;
-        let policy = &self.services.canary_policy;
-        let sha256 = digest.trim_start_matches("sha256:").to_owned();
-        Ok(CanaryStarted {
-            component: component.to_owned(),
-            version: label(component, &sha256),
-            sha256,
-            stable: stable_label,
-            share,
-            min_requests: policy.min_requests,
-            window_s: policy.window.as_secs_f64(),
-            prepare_ms: prepare.as_secs_f64() * 1000.0,
-        })
-    }
-
-    /// `comptoir promote` / `abort`: decides the fleet's canary by hand.
-    pub async fn decide(&self, component: &str, promote: bool) -> Result<Report, FleetError> {
-        self.version_label(component)?;
-        let no_canary = || DeployError::NoCanary(component.to_owned());
-        let id = self
-            .store
-            .running_canary(component)
-            .await?
-            .ok_or_else(no_canary)?;
-        let (state, reason) = if promote {
-            ("promoted", "promoted by hand")
-        } else {
-            ("rolled_back", "aborted by hand")
-        };
-        self.store
-            .decide_canary(id, true, |_, _, _| Some((state, reason.to_owned())))
-            .await?
-            .ok_or_else(no_canary)?;
-        self.converge().await?;
-        self.services
-            .canary(component)
-            .and_then(Slot::report)
-            .ok_or_else(|| no_canary().into())
-    }
-
-    /// `GET /admin/fleet`.
-    pub async fn status(&self) -> Result<FleetStatus, FleetError> {
-        let desired = self
-            .store
-            .desired()
-            .await?
-            .into_iter()
-            .map(|d| DesiredVersion {
-                version: digest_label(&d.component, &d.digest),
-                previous: d.previous.map(|p| digest_label(&d.component, &p)),
-                component: d.component,
-                digest: d.digest,
-                generation: d.generation,
-            })
-            .collect();
-        let gateways = self
-            .store
-            .gateways(LIVE_WITHIN_S * 6.0)
-            .await?
-            .into_iter()
-            .map(|g| GatewayStatus {
-                running: g
-                    .running
-                    .iter()
-                    .map(|(c, d)| (c.clone(), digest_label(c, d)))
-                    .collect(),
-                refused: g
-                    .refused
-                    .iter()
-                    .map(|(c, r)| (c.clone(), r.reason.clone()))
-                    .collect(),
-                name: g.name,
-                admin_url: g.admin_url,
-                started_at: g
-                    .started_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                last_seen_s: g.silent_s,
-                converged_at: g
-                    .converged_at
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            })
-            .collect();
-        let mut canaries = Vec::new();
-        for row in self.store.canaries().await? {
-            let (stable, canary) = self.store.summed_counts(row.id).await?;
-            canaries.push(FleetCanary {
-                version: digest_label(&row.component, &row.digest),
-                stable_version: digest_label(&row.component, &row.stable),
-                share: u8::try_from(row.share).unwrap_or(0),
-                state: state_of(&row.state),
-                elapsed_s: row.elapsed_s,
-                reason: row.reason,
-                manual: row.manual,
-                stable: stable.snapshot(),
-                canary: canary.snapshot(),
-                component: row.component,
-            });
-        }
-        Ok(FleetStatus {
-            gateway: self.store.gateway.clone(),
-            desired,
-            gateways,
-            canaries,
-        })
-    }
-
-    /// Publishes this gateway's counts of each fleet canary it runs, then
-    /// tries to judge it (whoever locks it first does, once).
-    async fn judge_once(&self) -> Result<(), sqlx::Error> {
-        let running: Vec<(String, i64)> = self
-            .canaries_mut()
-            .iter()
-            .map(|(c, id)| (c.clone(), *id))
-            .collect();
-        let mut decided = false;
-        for (component, id) in running {
-            let Some(canary) = self.services.canary(&component).and_then(Slot::running) else {
-                continue;
-            };
-            let (stable, counts) = canary.counts();
-            self.store.publish_counts(id, &stable, &counts).await?;
-            let policy = &self.services.canary_policy;
-            let verdict = self
-                .store
-                .decide_canary(id, false, |stable, canary, elapsed_s| {
-                    judge::judge(
-                        &stable.snapshot(),
-                        &canary.snapshot(),
-                        Duration::from_secs_f64(elapsed_s.max(0.0)),
-                        policy,
-                    )
-                    .map(|verdict| match verdict {
-                        Verdict::Promote(reason) => ("promoted", reason),
-                        Verdict::RollBack(reason) => ("rolled_back", reason),
-                    })
-                })
-                .await?;
-            if let Some(row) = verdict {
-                tracing::info!(component, canary = id, state = %row.state, reason = ?row.reason, "fleet canary decided");
-                decided = true;
-            }
-        }
-        if decided {
-            self.converge().await?;
-        }
-        Ok(())
-    }
-
     fn running(&self) -> BTreeMap<String, String> {
         self.services
             .components
@@ -686,73 +346,5 @@ impl Fleet {
 
     fn refused_mut(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Refusal>> {
         self.refused.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Converges whenever the control database says something changed, and
-/// every [`TICK`] (reporting this gateway alive).
-async fn follow(fleet: Weak<Fleet>) {
-    let mut listener = None;
-    loop {
-        let Some(strong) = fleet.upgrade() else {
-            return;
-        };
-        if listener.is_none() {
-            listener = listen(strong.store.pool()).await;
-        }
-        drop(strong);
-        match listener.as_mut() {
-            Some(l) => match tokio::time::timeout(TICK, l.recv()).await {
-                Ok(Ok(_)) | Err(_) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "fleet: lost the control database's notifications");
-                    listener = None;
-                }
-            },
-            None => tokio::time::sleep(TICK).await,
-        }
-        let Some(strong) = fleet.upgrade() else {
-            return;
-        };
-        if let Err(error) = strong.converge().await {
-            tracing::warn!(%error, "fleet: cannot converge (will retry)");
-        }
-    }
-}
-
-async fn listen(pool: &sqlx::PgPool) -> Option<sqlx::postgres::PgListener> {
-    let result = async {
-        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-        listener.listen(store::CHANNEL).await?;
-        Ok::<_, sqlx::Error>(listener)
-    }
-    .await;
-    result
-        .inspect_err(|error| tracing::warn!(%error, "fleet: cannot LISTEN (polling instead)"))
-        .ok()
-}
-
-/// Publishes counts and judges this gateway's fleet canaries.
-async fn judge_canaries(fleet: Weak<Fleet>) {
-    loop {
-        tokio::time::sleep(JUDGE_EVERY).await;
-        let Some(fleet) = fleet.upgrade() else {
-            return;
-        };
-        if let Err(error) = fleet.judge_once().await {
-            tracing::warn!(%error, "fleet: cannot judge canaries (will retry)");
-        }
-    }
-}
-
-fn digest_label(component: &str, digest: &str) -> String {
-    label(component, digest.trim_start_matches("sha256:"))
-}
-
-fn state_of(state: &str) -> State {
-    match state {
-        "promoted" => State::Promoted,
-        "rolled_back" => State::RolledBack,
-        _ => State::Running,
     }
 }
