@@ -230,3 +230,21 @@ async fn listen(pool: &sqlx::PgPool) -> Option<sqlx::postgres::PgListener> {
         .inspect_err(|error| tracing::warn!(%error, "fleet: cannot LISTEN (polling instead)"))
         .ok()
 }
+
+/// Says every [`TICK`] that this gateway is alive, apart from converging
+/// (which can take seconds when it prepares a version): a deploy waits for
+/// the gateways alive.
+pub(super) async fn heartbeat(fleet: Weak<Fleet>) {
+    loop {
+        tokio::time::sleep(TICK).await;
+        let Some(fleet) = fleet.upgrade() else {
+            return;
+        };
+        if fleet.left.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        if let Err(error) = fleet.store.heartbeat().await {
+            tracing::warn!(%error, "fleet: cannot report alive (will retry)");
+        }
+    }
+}

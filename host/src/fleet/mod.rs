@@ -104,6 +104,14 @@ pub struct Fleet {
     left: std::sync::atomic::AtomicBool,
 }
 
+/// A change committed to the control database, as a deploy waits for it.
+struct Change {
+    generation: i64,
+    committed: Instant,
+    /// Gateways that prepared the version in phase one.
+    participants: Vec<String>,
+}
+
 /// Applies the control schema (`comptoir migrate --control-url …`).
 pub async fn migrate(control_url: &str) -> anyhow::Result<()> {
     let store = Store::connect(control_url, String::new()).await?;
@@ -144,6 +152,7 @@ impl Fleet {
         fleet.converge().await?;
         tracing::info!(gateway = %settings.gateway, "joined the fleet");
         tokio::spawn(converge::follow(Arc::downgrade(&fleet)));
+        tokio::spawn(converge::heartbeat(Arc::downgrade(&fleet)));
         tokio::spawn(canary::judge_canaries(Arc::downgrade(&fleet)));
         Ok(fleet)
     }
@@ -179,7 +188,7 @@ impl Fleet {
         self.staged_mut().insert(component.to_owned(), prepared);
         self.store.stage(component, digest, None).await?;
         let started = Instant::now();
-        loop {
+        let participants = loop {
             let answers = self.store.staged(component, digest).await?;
             if let Some((gateway, reason)) =
                 answers.iter().find_map(|(g, r)| Some((g, r.as_ref()?)))
@@ -194,11 +203,12 @@ impl Fleet {
             if live.iter().all(|g| answers.contains_key(&g.name))
                 || started.elapsed() >= WAIT_FOR_FLEET
             {
-                break;
+                break answers.into_keys().collect::<Vec<_>>();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.make_desired(component, digest, took).await
+        };
+        self.make_desired(component, digest, took, participants)
+            .await
     }
 
     /// `PUT /admin/components/NAME?artifact=oci://…@sha256:…`: pulls and
@@ -215,19 +225,28 @@ impl Fleet {
         self.propose(component, &digest, prepared).await
     }
 
+    /// Phase two: `digest` becomes the desired version; `participants`
+    /// (the gateways that prepared it) are waited for even if they have
+    /// not reported lately.
     async fn make_desired(
         &self,
         component: &str,
         digest: &str,
         prepare: Duration,
+        participants: Vec<String>,
     ) -> Result<Deployed, FleetError> {
         let before = self.version_label(component)?;
         let running = self.running_digest(component).unwrap_or_default();
         let generation = self.store.set_desired(component, digest, &running).await?;
         let committed = Instant::now();
         self.converge().await?;
+        let change = Change {
+            generation,
+            committed,
+            participants,
+        };
         Ok(self
-            .answer(component, digest, before, prepare, (generation, committed))
+            .answer(component, digest, before, prepare, change)
             .await)
     }
 
@@ -237,14 +256,13 @@ impl Fleet {
         let desired = self.store.roll_back(component).await?;
         let committed = Instant::now();
         self.converge().await?;
+        let change = Change {
+            generation: desired.generation,
+            committed,
+            participants: Vec::new(),
+        };
         Ok(self
-            .answer(
-                component,
-                &desired.digest,
-                before,
-                Duration::ZERO,
-                (desired.generation, committed),
-            )
+            .answer(component, &desired.digest, before, Duration::ZERO, change)
             .await)
     }
 
@@ -256,11 +274,9 @@ impl Fleet {
         digest: &str,
         previous: String,
         prepare: Duration,
-        (generation, committed): (i64, Instant),
+        change: Change,
     ) -> Deployed {
-        let fleet = self
-            .wait_for(component, digest, generation, committed)
-            .await;
+        let fleet = self.wait_for(component, digest, &change).await;
         let sha256 = digest.trim_start_matches("sha256:").to_owned();
         Deployed {
             component: component.to_owned(),
@@ -272,28 +288,26 @@ impl Fleet {
         }
     }
 
-    /// Waits until every live gateway runs `digest` of `component` or
-    /// refused it, for at most [`WAIT_FOR_FLEET`].
-    async fn wait_for(
-        &self,
-        component: &str,
-        digest: &str,
-        generation: i64,
-        committed: Instant,
-    ) -> Convergence {
+    /// Waits until every live gateway (and every one that prepared the
+    /// version) runs `digest` of `component` or refused it, for at most
+    /// [`WAIT_FOR_FLEET`].
+    async fn wait_for(&self, component: &str, digest: &str, change: &Change) -> Convergence {
         let started = Instant::now();
         let mut seconds = BTreeMap::new();
         loop {
             let mut outcome = Convergence {
-                generation,
+                generation: change.generation,
                 ..Convergence::default()
             };
-            if let Ok(gateways) = self.store.gateways(LIVE_WITHIN_S).await {
-                for gateway in gateways {
+            if let Ok(gateways) = self.store.gateways(LIVE_WITHIN_S * 6.0).await {
+                let expected = gateways.into_iter().filter(|g| {
+                    g.silent_s <= LIVE_WITHIN_S || change.participants.contains(&g.name)
+                });
+                for gateway in expected {
                     if gateway.running.get(component).map(String::as_str) == Some(digest) {
                         seconds
                             .entry(gateway.name.clone())
-                            .or_insert_with(|| committed.elapsed().as_secs_f64());
+                            .or_insert_with(|| change.committed.elapsed().as_secs_f64());
                         outcome.converged.push(gateway.name);
                     } else if let Some(refusal) = gateway
                         .refused

@@ -445,6 +445,15 @@ impl Store {
         Ok(())
     }
 
+    /// Says this gateway is alive (once it has reported itself).
+    pub async fn heartbeat(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE gateways SET seen_at = now() WHERE name = $1")
+            .bind(&self.gateway)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Removes this gateway from the fleet's list (it is stopping).
     pub async fn leave(&self) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM gateways WHERE name = $1")
