@@ -34,6 +34,8 @@ pub struct Settings {
     /// Hot-swap a component when its `.wasm` changes on disk.
     pub watch: bool,
     pub state_dir: PathBuf,
+    /// Which backend serves each key-value store and SQLite database label.
+    pub runtime_config: crate::runtime_config::RuntimeConfig,
     pub pool: PoolSettings,
     pub server: ServerSettings,
     pub max_instance_memory: usize,
@@ -227,6 +229,8 @@ async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new()?);
+    settings.runtime_config.check(&manifest)?;
+    let backends = crate::runtime_config::Backends::open(&settings.runtime_config).await?;
     let databases = open_databases(&manifest, settings.db_pool_size, &metrics).await?;
 
     let replicas = u32::try_from(settings.pool.replicas).unwrap_or(u32::MAX);
@@ -255,6 +259,7 @@ async fn run(
     for spec in manifest.components.values() {
         let env = instance::component_env(
             spec,
+            &backends,
             databases.get(&spec.id).cloned(),
             handle.clone(),
             settings.max_instance_memory,

@@ -1,6 +1,7 @@
 //! Host bindings generated from `wit/` for the Spin interfaces comptoir
-//! implements itself (`spin:postgres`, `spin:variables`); the WASI ones come
-//! from wasmtime-wasi and wasmtime-wasi-http.
+//! implements itself (`spin:postgres`, `spin:variables`, key-value and
+//! SQLite, old and new); the WASI ones come from wasmtime-wasi and
+//! wasmtime-wasi-http.
 
 wasmtime::component::bindgen!({
     inline: r#"
@@ -8,6 +9,11 @@ wasmtime::component::bindgen!({
         world spin-imports {
             import spin:postgres/postgres@4.2.0;
             import spin:variables/variables@3.0.0;
+            import spin:key-value/key-value@3.0.0;
+            import spin:sqlite/sqlite@3.1.0;
+            import fermyon:spin/key-value@2.0.0;
+            import fermyon:spin/sqlite@2.0.0;
+            import fermyon:spin/variables@2.0.0;
         }
     "#,
     path: "../wit",
@@ -15,8 +21,28 @@ wasmtime::component::bindgen!({
     with: {
         "spin:postgres/postgres.connection": crate::postgres::Connection,
         "spin:postgres/postgres.connection-builder": crate::postgres::ConnectionBuilder,
+        "spin:key-value/key-value.store": crate::key_value::Store,
+        "fermyon:spin/key-value.store": crate::key_value::Store,
+        "spin:sqlite/sqlite.connection": crate::sqlite::Connection,
+        "fermyon:spin/sqlite.connection": crate::sqlite::Connection,
     },
 });
 
 pub use spin::postgres::postgres;
 pub use spin::variables::variables;
+
+/// `spin:key-value/key-value@3.0.0` (p3) and `fermyon:spin/key-value@2.0.0`.
+pub mod key_value {
+    pub use super::fermyon::spin::key_value as v2;
+    pub use super::spin::key_value::key_value as v3;
+}
+
+/// `spin:sqlite/sqlite@3.1.0` (3.0.0 guests link to it too) and
+/// `fermyon:spin/sqlite@2.0.0`.
+pub mod sqlite {
+    pub use super::fermyon::spin::sqlite as v2;
+    pub use super::spin::sqlite3_1_0::sqlite as v3;
+}
+
+/// `fermyon:spin/variables@2.0.0` (`spin:variables@3.0.0` is [`variables`]).
+pub use fermyon::spin::variables as variables_v2;

@@ -23,7 +23,9 @@ use crate::bindings;
 use crate::chaining::{self, OutboundHooks};
 use crate::manifest::ComponentSpec;
 use crate::platform;
+use crate::key_value::{HasKeyValue, KeyValueAccess, KeyValueHost};
 use crate::postgres::{DatabaseAccess, HasPg, PgHost};
+use crate::sqlite::{HasSqlite, SqliteAccess, SqliteHost};
 use crate::variables::{HasVariables, VariablesHost};
 
 /// What a component may reach, shared by all its instances and versions.
@@ -31,6 +33,10 @@ pub struct ComponentEnv {
     pub id: Arc<str>,
     pub variables: Arc<HashMap<String, String>>,
     pub database: Arc<DatabaseAccess>,
+    /// The key-value stores it may open (`key_value_stores`).
+    pub key_value: Arc<KeyValueAccess>,
+    /// The SQLite databases it may open (`sqlite_databases`).
+    pub sqlite: Arc<SqliteAccess>,
     pub allowed_hosts: Arc<AllowedHosts>,
     /// The running application, for in-process service chaining.
     pub application: chaining::Application,
@@ -84,6 +90,24 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
             values: &s.env.variables,
         }
     })?;
+    bindings::variables_v2::add_to_linker::<_, HasVariables>(
+        &mut linker,
+        |s: &mut InstanceState| VariablesHost {
+            values: &s.env.variables,
+        },
+    )?;
+    let key_value: fn(&mut InstanceState) -> KeyValueHost<'_> = |s| KeyValueHost {
+        table: &mut s.table,
+        access: &s.env.key_value,
+    };
+    bindings::key_value::v2::add_to_linker::<_, HasKeyValue>(&mut linker, key_value)?;
+    bindings::key_value::v3::add_to_linker::<_, HasKeyValue>(&mut linker, key_value)?;
+    let sqlite: fn(&mut InstanceState) -> SqliteHost<'_> = |s| SqliteHost {
+        table: &mut s.table,
+        access: &s.env.sqlite,
+    };
+    bindings::sqlite::v2::add_to_linker::<_, HasSqlite>(&mut linker, sqlite)?;
+    bindings::sqlite::v3::add_to_linker::<_, HasSqlite>(&mut linker, sqlite)?;
     Ok(linker)
 }
 
@@ -211,6 +235,7 @@ pub fn label(id: &str, sha256: &str) -> String {
 /// The environment of `spec` for the running application.
 pub fn component_env(
     spec: &ComponentSpec,
+    backends: &crate::runtime_config::Backends,
     database: Option<Arc<crate::postgres::Database>>,
     application: chaining::Application,
     max_instance_memory: usize,
@@ -226,6 +251,8 @@ pub fn component_env(
             database,
             allowed_hosts: allowed_hosts.clone(),
         }),
+        key_value: backends.key_value_access(spec),
+        sqlite: backends.sqlite_access(spec),
         allowed_hosts,
         application,
         max_instance_memory,

@@ -28,6 +28,9 @@
 //! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`;
 //!   [`chain_cache`]: the shared cache of chained `GET`s marked fresh.
 //! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
+//!   [`key_value`]: Spin's key-value stores (SQLite or PostgreSQL);
+//!   [`sqlite`]: Spin's SQLite databases; [`runtime_config`]: which
+//!   backend serves each store and database label;
 //!   [`migrate`]: schema migrations; [`cluster`]: the embedded PostgreSQL.
 //! - [`bindings`]: host bindings generated from `wit/`.
 
@@ -49,6 +52,7 @@ mod engine;
 mod fleet;
 mod instance;
 mod issuer;
+mod key_value;
 mod manifest;
 mod metrics;
 mod migrate;
@@ -60,15 +64,19 @@ mod remote;
 mod response;
 mod router;
 mod routes;
+mod runtime_config;
 mod secret;
 mod server;
+mod sqlite;
 mod variables;
 
 pub use cli::Cli;
 pub use cluster::{Cluster, free_port};
 pub use command::run;
 pub use engine::{EngineSettings, build as build_engine};
+pub use key_value::Stores as KeyValueStores;
 pub use manifest::{File as ManifestFile, Manifest};
 pub use platform::check as check_platform;
+pub use runtime_config::RuntimeConfig;
 pub use server::HOST_ENDPOINTS;
 pub use variables::Variables;

@@ -76,6 +76,12 @@ struct RawComponent {
     allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    /// Key-value store labels it may open (`default`, or runtime-config ones).
+    #[serde(default)]
+    key_value_stores: Vec<String>,
+    /// SQLite database labels it may open.
+    #[serde(default)]
+    sqlite_databases: Vec<String>,
     #[serde(default)]
     #[expect(
         dead_code,
@@ -108,6 +114,10 @@ pub struct ComponentSpec {
     pub allowed_hosts: AllowedHosts,
     /// Component variables (`get("db_url")`), values resolved.
     pub variables: BTreeMap<String, String>,
+    /// The key-value stores it may open (`key_value_stores`).
+    pub key_value_stores: Vec<String>,
+    /// The SQLite databases it may open (`sqlite_databases`).
+    pub sqlite_databases: Vec<String>,
 }
 
 impl ComponentSpec {
@@ -201,6 +211,15 @@ impl File {
                 .map(|h| variables.expand(h))
                 .collect::<anyhow::Result<Vec<_>>>()
                 .with_context(|| format!("component {id}, allowed_outbound_hosts"))?;
+            for (field, labels) in [
+                ("key_value_stores", &c.key_value_stores),
+                ("sqlite_databases", &c.sqlite_databases),
+            ] {
+                for label in labels {
+                    check_label(label)
+                        .with_context(|| format!("component {id}, {field}: {label:?}"))?;
+                }
+            }
             components.insert(
                 id.clone(),
                 ComponentSpec {
@@ -209,6 +228,8 @@ impl File {
                     allowed_hosts: AllowedHosts::parse(&hosts)
                         .with_context(|| format!("component {id}, allowed_outbound_hosts"))?,
                     variables: resolved,
+                    key_value_stores: c.key_value_stores.clone(),
+                    sqlite_databases: c.sqlite_databases.clone(),
                 },
             );
         }
@@ -217,5 +238,76 @@ impl File {
             routes: Routes::new(routes),
             components,
         })
+    }
+}
+
+/// Spin's rule for a store or database label: kebab-case or snake_case
+/// words (`default`, `my-store`, `user_data`), each starting with an ASCII
+/// letter and all lower- or all upper-case.
+fn check_label(label: &str) -> anyhow::Result<()> {
+    let delimiter = if label.contains('-') { '-' } else { '_' };
+    if label.contains('-') && label.contains('_') {
+        bail!("mixes '-' and '_'");
+    }
+    for word in label.split(delimiter) {
+        let Some(first) = word.chars().next() else {
+            bail!("expected kebab-case or snake_case (an empty word)");
+        };
+        if !first.is_ascii_alphabetic() {
+            bail!("each word must start with an ASCII letter");
+        }
+        if !word.chars().all(|c| c.is_ascii_alphanumeric()) {
+            bail!("expected kebab-case or snake_case");
+        }
+        let upper = first.is_ascii_uppercase();
+        if word
+            .chars()
+            .any(|c| c.is_ascii_alphabetic() && c.is_ascii_uppercase() != upper)
+        {
+            bail!("each word must be all lowercase or all UPPERCASE");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(component: &str) -> anyhow::Result<Manifest> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spin.toml");
+        let text = format!(
+            "spin_manifest_version = 2\n[application]\nname = \"t\"\n\
+             [[trigger.http]]\nroute = \"/...\"\ncomponent = \"c\"\n\
+             [component.c]\nsource = \"c.wasm\"\n{component}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        File::read(&path)?.resolve(&Variables::default())
+    }
+
+    #[test]
+    fn store_and_database_labels_are_kept() {
+        let manifest = resolve(
+            "key_value_stores = [\"default\", \"user-data\"]\n\
+             sqlite_databases = [\"default\", \"snake_case\"]",
+        )
+        .unwrap();
+        let c = &manifest.components["c"];
+        assert_eq!(c.key_value_stores, ["default", "user-data"]);
+        assert_eq!(c.sqlite_databases, ["default", "snake_case"]);
+    }
+
+    #[test]
+    fn bad_labels_and_unknown_fields_are_refused() {
+        for bad in [
+            "key_value_stores = [\"b@dlabel\"]",
+            "key_value_stores = [\"mixed-kind_of\"]",
+            "sqlite_databases = [\"1st\"]",
+            "sqlite_databases = [\"\"]",
+            "ai_models = [\"llama2-chat\"]",
+        ] {
+            assert!(resolve(bad).is_err(), "{bad}");
+        }
     }
 }

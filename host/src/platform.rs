@@ -83,6 +83,11 @@ mod tests {
         for expected in [
             "spin:postgres/postgres@4.2.0",
             "spin:variables/variables@3.0.0",
+            "spin:key-value/key-value@3.0.0",
+            "spin:sqlite/sqlite@3.1.0",
+            "fermyon:spin/key-value@2.0.0",
+            "fermyon:spin/sqlite@2.0.0",
+            "fermyon:spin/variables@2.0.0",
             "wasi:http/client@0.3.0",
             "wasi:cli/environment@0.2.12",
         ] {
@@ -108,6 +113,10 @@ mod tests {
         assert!(compatible(
             "spin:postgres/postgres@4.0.0",
             "spin:postgres/postgres@4.2.0"
+        ));
+        assert!(compatible(
+            "spin:sqlite/sqlite@3.0.0",
+            "spin:sqlite/sqlite@3.1.0"
         ));
     }
 }

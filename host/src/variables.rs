@@ -1,5 +1,6 @@
 //! Application variables (`[variables]` in `spin.toml`) and the
-//! `spin:variables/variables@3.0.0` host function.
+//! `spin:variables/variables@3.0.0` and `fermyon:spin/variables@2.0.0`
+//! host functions.
 //!
 //! A value comes from, in order: the `SPIN_VARIABLE_<NAME>` environment
 //! variable (Spin's convention), a value comptoir provides itself (the
@@ -135,20 +136,34 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Variable `name`'s value, by Spin's rules (the name checked first).
+fn lookup(values: &HashMap<String, String>, name: String) -> Result<String, Error> {
+    if let Err(reason) = check_name(&name) {
+        return Err(Error::InvalidName(format!("{name:?}: {reason}")));
+    }
+    values.get(&name).cloned().ok_or(Error::Undefined(name))
+}
+
 impl<T> wit::HostWithStore<T> for HasVariables {
     async fn get(
         accessor: &Accessor<T, Self>,
         name: String,
     ) -> wasmtime::Result<Result<String, Error>> {
-        if let Err(reason) = check_name(&name) {
-            return Ok(Err(Error::InvalidName(format!("{name:?}: {reason}"))));
-        }
-        Ok(accessor.with(|mut a| {
-            a.get()
-                .values
-                .get(&name)
-                .cloned()
-                .ok_or(Error::Undefined(name))
+        Ok(accessor.with(|mut a| lookup(a.get().values, name)))
+    }
+}
+
+impl crate::bindings::variables_v2::Host for VariablesHost<'_> {
+    async fn get(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<String, crate::bindings::variables_v2::Error>> {
+        use crate::bindings::variables_v2::Error as V2;
+        Ok(lookup(self.values, name).map_err(|error| match error {
+            Error::InvalidName(message) => V2::InvalidName(message),
+            Error::Undefined(message) => V2::Undefined(message),
+            Error::Provider(message) => V2::Provider(message),
+            Error::Other(message) => V2::Other(message),
         }))
     }
 }
@@ -174,6 +189,19 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    /// `spin:variables@3` and `fermyon:spin/variables@2` answer alike:
+    /// the name checked first, then the value looked up.
+    #[test]
+    fn lookup_checks_the_name_then_the_value() {
+        let values = HashMap::from([("db_url".to_owned(), "x".to_owned())]);
+        assert!(matches!(lookup(&values, "db_url".into()), Ok(v) if v == "x"));
+        assert!(matches!(lookup(&values, "nope".into()), Err(Error::Undefined(n)) if n == "nope"));
+        assert!(matches!(
+            lookup(&values, "DB_URL".into()),
+            Err(Error::InvalidName(_))
+        ));
     }
 
     fn declared() -> BTreeMap<String, RawVariable> {

@@ -228,6 +228,12 @@ pub struct UpArgs {
     /// comptoir to be ready (with port 0, to learn the ports).
     #[arg(long, env = "COMPTOIR_READY_FILE", value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
+    /// Spin's runtime configuration file: the backend of each key-value
+    /// store (`[key_value_store.NAME]`) and SQLite database
+    /// (`[sqlite_database.NAME]`); without it only `default` exists, in
+    /// the state directory.
+    #[arg(long, env = "COMPTOIR_RUNTIME_CONFIG_FILE", value_name = "PATH")]
+    pub runtime_config_file: Option<PathBuf>,
 }
 
 /// How canaries (`comptoir deploy --canary`) are judged.

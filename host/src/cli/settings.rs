@@ -46,6 +46,7 @@ impl CommonArgs {
             no_version_header: false,
             perf_map: false,
             ready_file: None,
+            runtime_config_file: None,
         }
         .settings()
         .expect("constant settings are valid")
@@ -61,6 +62,10 @@ impl UpArgs {
             admin_listen: self.admin_listen,
             watch: self.watch,
             state_dir: self.common.state_dir.clone(),
+            runtime_config: crate::runtime_config::RuntimeConfig::read(
+                self.runtime_config_file.as_deref(),
+                &self.common.state_dir,
+            )?,
             pool: PoolSettings {
                 replicas: usize::from(self.replicas),
                 max_concurrency: match self.isolation {

@@ -17,6 +17,7 @@ mod hardening;
 mod harness;
 mod idp;
 mod isolation;
+mod key_value;
 mod lifecycle;
 mod observability;
 mod orders;

@@ -1,0 +1,177 @@
+//! The SQLite databases on real files: access rules, Spin's value
+//! conversion, per-connection counters, `ATTACH`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::*;
+
+fn databases(dir: &Path) -> Arc<Databases> {
+    let config = BTreeMap::from([
+        (
+            "default".to_owned(),
+            SqliteDatabase {
+                path: Some(dir.join("state/sqlite_db.db")),
+                allow_attach_file: false,
+            },
+        ),
+        (
+            "memory".to_owned(),
+            SqliteDatabase {
+                path: None,
+                allow_attach_file: false,
+            },
+        ),
+    ]);
+    Arc::new(Databases::new(&config).unwrap())
+}
+
+async fn execute(c: &Connection, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
+    c.execute(sql.to_owned(), params).await.into_result()
+}
+
+#[tokio::test]
+async fn undeclared_is_access_denied_and_unconfigured_is_no_such_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = SqliteAccess::new(&["default".into(), "other".into()], databases(dir.path()));
+    assert!(access.open("default").await.is_ok());
+    assert!(dir.path().join("state/sqlite_db.db").exists());
+    assert!(matches!(
+        access.open("memory").await,
+        Err(Error::AccessDenied)
+    ));
+    assert!(matches!(
+        access.open("other").await,
+        Err(Error::NoSuchDatabase)
+    ));
+}
+
+#[tokio::test]
+async fn values_convert_as_in_spin() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = SqliteAccess::new(&["default".into()], databases(dir.path()));
+    let c = access.open("default").await.unwrap();
+    execute(
+        &c,
+        "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let params = vec![
+        Value::Integer(-7),
+        Value::Real(1.5),
+        Value::Text("héllo".into()),
+        Value::Blob(vec![0, 1, 255]),
+        Value::Null,
+    ];
+    let inserted = execute(&c, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", params.clone())
+        .await
+        .unwrap();
+    assert!(inserted.columns.is_empty() && inserted.rows.is_empty());
+    assert_eq!(c.changes().await.unwrap(), 1);
+    assert_eq!(c.last_insert_rowid().await.unwrap(), 1);
+    let result = execute(&c, "SELECT i, r, s, b, n AS absent FROM t", vec![])
+        .await
+        .unwrap();
+    assert_eq!(result.columns, ["i", "r", "s", "b", "absent"]);
+    assert_eq!(result.rows.len(), 1);
+    let got = &result.rows[0].values;
+    assert!(matches!(got[0], Value::Integer(-7)));
+    assert!(matches!(got[1], Value::Real(r) if r == 1.5));
+    assert!(matches!(&got[2], Value::Text(s) if s == "héllo"));
+    assert!(matches!(&got[3], Value::Blob(b) if b == &[0, 1, 255]));
+    assert!(matches!(got[4], Value::Null));
+}
+
+#[tokio::test]
+async fn counters_belong_to_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = SqliteAccess::new(&["default".into()], databases(dir.path()));
+    let a = access.open("default").await.unwrap();
+    let b = access.open("default").await.unwrap();
+    execute(&a, "CREATE TABLE t (x)", vec![]).await.unwrap();
+    execute(&a, "INSERT INTO t VALUES (1), (2)", vec![])
+        .await
+        .unwrap();
+    assert_eq!(a.changes().await.unwrap(), 2);
+    assert_eq!(a.last_insert_rowid().await.unwrap(), 2);
+    assert_eq!(b.last_insert_rowid().await.unwrap(), 0);
+    // Both see the same file.
+    let rows = execute(&b, "SELECT count(*) FROM t", vec![]).await.unwrap();
+    assert!(matches!(rows.rows[0].values[0], Value::Integer(2)));
+}
+
+#[tokio::test]
+async fn errors_are_io_and_come_after_the_rows_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = SqliteAccess::new(&["memory".into()], databases(dir.path()));
+    let c = access.open("memory").await.unwrap();
+    let outcome = c.execute("SELEC 1".into(), vec![]).await;
+    assert!(outcome.columns.is_empty());
+    assert!(matches!(outcome.end, Err(Error::Io(m)) if m.contains("syntax")));
+    let wrong_count = execute(&c, "SELECT ?", vec![]).await;
+    assert!(matches!(wrong_count, Err(Error::Io(_))), "{wrong_count:?}");
+    // Every connection to an in-memory database is a fresh one (Spin's).
+    execute(&c, "CREATE TABLE t (x)", vec![]).await.unwrap();
+    let other = access.open("memory").await.unwrap();
+    assert!(execute(&other, "SELECT * FROM t", vec![]).await.is_err());
+}
+
+#[tokio::test]
+async fn attaching_a_file_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = SqliteAccess::new(&["default".into()], databases(dir.path()));
+    let c = access.open("default").await.unwrap();
+    let other = dir.path().join("other.db").display().to_string();
+    let attach = format!("ATTACH DATABASE '{other}' AS other");
+    assert!(execute(&c, &attach, vec![]).await.is_err());
+    execute(&c, "ATTACH DATABASE ':memory:' AS scratch", vec![])
+        .await
+        .unwrap();
+}
+
+/// What a guest of each version imports links against the host's linker:
+/// `spin:sqlite@3.0.0` to the 3.1.0 it defines (semver), and 2.0's
+/// `fermyon:spin` interfaces.
+#[test]
+fn older_guests_link() {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model_async(true);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let linker = crate::instance::linker(&engine).unwrap();
+    let guest = r#"
+        (component
+          (import "spin:sqlite/sqlite@3.0.0" (instance
+            (export "connection" (type (sub resource)))
+            (export "[method]connection.changes" (func (param "self" (borrow 0)) (result u64)))
+          ))
+          (import "fermyon:spin/sqlite@2.0.0" (instance
+            (export "connection" (type (sub resource)))
+            (type $e (variant (case "no-such-database") (case "access-denied")
+                              (case "invalid-connection") (case "database-full")
+                              (case "io" string)))
+            (export "error" (type (eq $e)))
+            (export "[static]connection.open"
+              (func (param "database" string) (result (result (own 0) (error 2)))))
+          ))
+          (import "fermyon:spin/key-value@2.0.0" (instance
+            (export "store" (type (sub resource)))
+            (type $e (variant (case "store-table-full") (case "no-such-store")
+                              (case "access-denied") (case "other" string)))
+            (export "error" (type (eq $e)))
+            (export "[static]store.open"
+              (func (param "label" string) (result (result (own 0) (error 2)))))
+          ))
+          (import "fermyon:spin/variables@2.0.0" (instance
+            (type $e (variant (case "invalid-name" string) (case "undefined" string)
+                              (case "provider" string) (case "other" string)))
+            (export "error" (type (eq $e)))
+            (export "get" (func (param "name" string) (result (result string (error 1)))))
+          ))
+        )
+    "#;
+    let component = wasmtime::component::Component::new(&engine, guest).unwrap();
+    linker.instantiate_pre(&component).unwrap();
+}
