@@ -308,6 +308,7 @@ fn inventory(services: &Services) -> Inventory {
                 name: set.name().to_owned(),
                 version: current.label(),
                 sha256: current.sha256.clone(),
+                kind: current.kind.as_str().to_owned(),
                 loaded_at: rfc3339(current.loaded_at),
                 previous: set.previous().map(|p| p.label()),
                 traps: set.traps(),

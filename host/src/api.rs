@@ -45,6 +45,9 @@ pub struct ComponentStatus {
     pub name: String,
     pub version: String,
     pub sha256: String,
+    /// `p3-component`, `p2-component` or `p1-module` (componentized at load).
+    #[serde(default)]
+    pub kind: String,
     /// RFC 3339, milliseconds, UTC.
     pub loaded_at: String,
     pub previous: Option<String>,

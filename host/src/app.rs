@@ -235,12 +235,14 @@ async fn run(
 
     let replicas = u32::try_from(settings.pool.replicas).unwrap_or(u32::MAX);
     let components = u32::try_from(manifest.components.len()).unwrap_or(u32::MAX);
+    let concurrency = u32::try_from(settings.pool.max_concurrency).unwrap_or(u32::MAX);
     let engine = engine::build(
         &EngineSettings {
             // Every replica, one being recycled or swapped in per replica,
-            // a canary's replicas, and the trial instance of a load.
+            // a canary's replicas, and the trial instance of a load; a
+            // wasi:http@0.2 guest has an instance per request in flight.
             max_instances: components
-                .saturating_mul(replicas.saturating_mul(4))
+                .saturating_mul(replicas.saturating_mul(concurrency.saturating_add(3)))
                 .saturating_add(8),
             max_instance_memory: settings.max_instance_memory,
             perf_map: settings.perf_map,
@@ -257,6 +259,14 @@ async fn run(
     // What each component loaded from, for a fleet to publish.
     let mut loaded = Vec::new();
     for spec in manifest.components.values() {
+        let files = if spec.files.is_empty() {
+            None
+        } else {
+            let dir = settings.state_dir.join("files").join(&spec.id);
+            crate::files::assemble(&manifest.root, &spec.files, &spec.exclude_files, &dir)
+                .with_context(|| format!("component {}", spec.id))?;
+            Some(dir)
+        };
         let env = instance::component_env(
             spec,
             &backends,
@@ -264,6 +274,7 @@ async fn run(
             handle.clone(),
             settings.max_instance_memory,
             metrics.clone(),
+            files,
         );
         metrics.register_component(&spec.id);
         let wasm = instance::read_source(&spec.source)?;

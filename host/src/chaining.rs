@@ -2,9 +2,9 @@
 //!
 //! A request to `http://<component>.spin.internal/...` is dispatched inside
 //! the process to that component's replicas (no TCP), if the caller's
-//! `allowed_outbound_hosts` allows it. Every other outbound request is
-//! refused: comptoir components talk to their database and to each other,
-//! nothing else.
+//! `allowed_outbound_hosts` allows it. A request to any other host goes out
+//! over the network when the allow-list names it, as under Spin (comptoir's
+//! own services allow only `*.spin.internal`), and is refused otherwise.
 
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -66,9 +66,17 @@ type SendFuture = Box<
         > + Send,
 >;
 
-/// The component a chained request from `caller` targets, if `allowed`
-/// lets it reach it.
-fn chained_target(caller: &str, allowed: &AllowedHosts, uri: &http::Uri) -> Result<String, String> {
+/// Where an outbound request goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    /// In-process, to this component's replicas.
+    Chained(String),
+    /// Over the network.
+    Outside,
+}
+
+/// Where a request from `caller` goes, if `allowed` lets it reach it.
+fn route(caller: &str, allowed: &AllowedHosts, uri: &http::Uri) -> Result<Route, String> {
     let scheme = uri.scheme_str().unwrap_or("http");
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
     if !allowed.allows(scheme, authority) {
@@ -78,10 +86,13 @@ fn chained_target(caller: &str, allowed: &AllowedHosts, uri: &http::Uri) -> Resu
     }
     let host = uri.host().unwrap_or_default();
     match host.strip_suffix(INTERNAL_SUFFIX) {
-        Some(target) if scheme == "http" && !target.is_empty() => Ok(target.to_owned()),
-        _ => Err(format!(
-            "only service chaining (http://<component>{INTERNAL_SUFFIX}) is permitted, not {scheme}://{authority}"
+        Some(target) if scheme == "http" && !target.is_empty() => {
+            Ok(Route::Chained(target.to_owned()))
+        }
+        Some(_) => Err(format!(
+            "service chaining is http://<component>{INTERNAL_SUFFIX}, not {scheme}://{authority}"
         )),
+        None => Ok(Route::Outside),
     }
 }
 
@@ -89,17 +100,21 @@ impl WasiHttpHooks for OutboundHooks {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
-        _options: Option<RequestOptions>,
+        options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
         let caller = self.caller.clone();
-        let target = chained_target(&caller, &self.allowed_hosts, request.uri());
+        let route = route(&caller, &self.allowed_hosts, request.uri());
         let application = self.application.get().and_then(Weak::upgrade);
         Box::new(async move {
-            let target = target.map_err(|reason| {
-                tracing::warn!(component = %caller, %reason, "refused an outbound request");
-                Error::HttpRequestDenied
-            })?;
+            let target = match route {
+                Ok(Route::Chained(target)) => target,
+                Ok(Route::Outside) => return send_outside(request, options).await,
+                Err(reason) => {
+                    tracing::warn!(component = %caller, %reason, "refused an outbound request");
+                    return Err(Error::HttpRequestDenied);
+                }
+            };
             let application =
                 application.ok_or_else(|| Error::InternalError(Some("shutting down".into())))?;
             let response = application
@@ -114,13 +129,24 @@ impl WasiHttpHooks for OutboundHooks {
     }
 }
 
+/// Sends `request` over the network (wasmtime-wasi-http's client: HTTP/1.1,
+/// TLS with the webpki roots).
+async fn send_outside(
+    request: Request,
+    options: Option<RequestOptions>,
+) -> wasmtime_wasi_http::Result<(Response, Box<dyn Future<Output = Result<(), Error>> + Send>)> {
+    use http_body_util::BodyExt;
+    let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+    Ok((response.map(BodyExt::boxed_unsync), Box::new(io)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn target(allowed: &[&str], uri: &str) -> Result<String, String> {
+    fn target(allowed: &[&str], uri: &str) -> Result<Route, String> {
         let allowed: Vec<String> = allowed.iter().map(|h| (*h).to_owned()).collect();
-        chained_target(
+        route(
             "commande",
             &AllowedHosts::parse(&allowed).unwrap(),
             &uri.parse().unwrap(),
@@ -132,26 +158,30 @@ mod tests {
         let allowed = ["http://panier.spin.internal"];
         assert_eq!(
             target(&allowed, "http://panier.spin.internal/panier/1"),
-            Ok("panier".to_owned())
+            Ok(Route::Chained("panier".to_owned()))
         );
         let wildcard = ["http://*.spin.internal"];
         assert_eq!(
             target(&wildcard, "http://clients.spin.internal/clients/1"),
-            Ok("clients".to_owned())
+            Ok(Route::Chained("clients".to_owned()))
         );
     }
 
     #[test]
-    fn hosts_outside_the_allow_list_or_outside_chaining_are_refused() {
+    fn hosts_outside_the_allow_list_are_refused_and_others_go_out() {
         let allowed = ["http://panier.spin.internal"];
         let refused = target(&allowed, "http://clients.spin.internal/clients/1").unwrap_err();
         assert!(
             refused.contains("not in allowed_outbound_hosts of commande"),
             "{refused}"
         );
+        assert!(target(&allowed, "https://example.com/").is_err());
         let everything = ["*://*:*"];
-        let refused = target(&everything, "https://example.com/").unwrap_err();
-        assert!(refused.contains("only service chaining"), "{refused}");
-        assert!(target(&everything, "https://panier.spin.internal/").is_err());
+        assert_eq!(
+            target(&everything, "https://example.com/"),
+            Ok(Route::Outside)
+        );
+        let refused = target(&everything, "https://panier.spin.internal/").unwrap_err();
+        assert!(refused.contains("service chaining is http://"), "{refused}");
     }
 }

@@ -14,13 +14,14 @@ use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::handler::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::bindings;
 use crate::chaining::{self, OutboundHooks};
+use crate::componentize::{self, Kind};
 use crate::key_value::{HasKeyValue, KeyValueAccess, KeyValueHost};
 use crate::manifest::ComponentSpec;
 use crate::platform;
@@ -42,6 +43,10 @@ pub struct ComponentEnv {
     pub application: chaining::Application,
     pub max_instance_memory: usize,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The manifest's `environment`.
+    pub environment: Vec<(String, String)>,
+    /// The manifest's `files`, assembled: preopened read-only at `/`.
+    pub files: Option<std::path::PathBuf>,
 }
 
 /// The data of one instance's [`Store`].
@@ -81,6 +86,7 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::postgres::add_to_linker::<_, HasPg>(&mut linker, |s: &mut InstanceState| PgHost {
         table: &mut s.table,
         access: &s.env.database,
@@ -117,7 +123,9 @@ pub struct ComponentVersion {
     /// Hex sha256 of the `.wasm`.
     pub sha256: String,
     pub loaded_at: std::time::SystemTime,
-    pub pre: ServicePre<InstanceState>,
+    pub pre: ProxyPre<InstanceState>,
+    /// What was deployed: a p3 or p2 component, or a core module.
+    pub kind: Kind,
     engine: Engine,
     /// [`Self::label`] as a header value, made once (every response carries it).
     header: http::HeaderValue,
@@ -143,7 +151,8 @@ impl ComponentVersion {
         bytes: &[u8],
     ) -> anyhow::Result<(Self, Duration)> {
         let sha256 = sha256_hex(bytes);
-        let component = Component::new(engine, bytes)
+        let (bytes, was_module) = componentize::componentize(bytes)?;
+        let component = Component::new(engine, &bytes)
             .map_err(anyhow::Error::from)
             .context("not a loadable WebAssembly component")?;
         platform::check(engine, &component)?;
@@ -151,9 +160,19 @@ impl ComponentVersion {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .context("component cannot be linked against the platform")?;
-        let pre = ServicePre::new(pre)
-            .map_err(anyhow::Error::from)
-            .context("component does not export wasi:http/handler@0.3.0")?;
+        let (pre, kind) = match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
+            Ok(p3) => (ProxyPre::P3(p3), Kind::P3),
+            Err(_) => {
+                let p2 = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)
+                    .map_err(anyhow::Error::from)
+                    .context(
+                        "component exports neither wasi:http/handler@0.3.x nor \
+                         wasi:http/incoming-handler@0.2.x",
+                    )?;
+                let kind = if was_module { Kind::Module } else { Kind::P2 };
+                (ProxyPre::P2(p2), kind)
+            }
+        };
         let header = http::HeaderValue::from_str(&label(&env.id, &sha256))
             .context("the component id is not a valid header value")?;
         let version = Self {
@@ -162,6 +181,7 @@ impl ComponentVersion {
             sha256,
             loaded_at: std::time::SystemTime::now(),
             pre,
+            kind,
             engine: engine.clone(),
         };
         let started = Instant::now();
@@ -179,8 +199,18 @@ impl ComponentVersion {
     /// past `timeout` traps it.
     pub fn store(&self, timeout: Duration) -> Store<InstanceState> {
         let env = self.env.clone();
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout()
+            .inherit_stderr()
+            .envs(&env.environment);
+        if let Some(files) = &env.files
+            && let Err(error) = wasi.preopened_dir(files, "/", FsPerms::ReadOnly)
+        {
+            // Assembled at start; gone only if removed under us.
+            tracing::error!(component = %env.id, error = %format!("{error:#}"), "files unavailable");
+        }
         let state = InstanceState {
-            wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
+            wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: OutboundHooks::new(
@@ -240,6 +270,7 @@ pub fn component_env(
     application: chaining::Application,
     max_instance_memory: usize,
     metrics: Arc<crate::metrics::Metrics>,
+    files: Option<std::path::PathBuf>,
 ) -> Arc<ComponentEnv> {
     let allowed_hosts = Arc::new(spec.allowed_hosts.clone());
     let id: Arc<str> = spec.id.as_str().into();
@@ -257,5 +288,7 @@ pub fn component_env(
         application,
         max_instance_memory,
         metrics,
+        environment: spec.environment.clone().into_iter().collect(),
+        files,
     })
 }

@@ -8,13 +8,15 @@
 //!   [`app`]: `up` and `migrate`, start to stop;
 //!   [`remote`]: the CLI's admin client (`deploy`, `rollback`, `status`);
 //!   [`api`]: the admin API's wire types both sides share.
-//! - [`manifest`]: `spin.toml` (components, templates); [`routes`]: the
+//! - [`manifest`]: `spin.toml` (components, templates); [`files`]: what a
+//!   component may read; [`routes`]: the
 //!   route table; [`allowed_hosts`]: the outbound allow-list policy;
 //!   [`variables`]: application variables and `spin:variables`;
 //!   [`issuer`]: the dev issuer trusted when no identity provider is set.
 //! - [`engine`]: the wasmtime engine (pooling, epochs, compile cache).
 //! - [`platform`]: the platform world every component must fit.
-//! - [`instance`]: a loaded component version and its store data.
+//! - [`instance`]: a loaded component version and its store data;
+//!   [`componentize`]: core modules made components at load.
 //! - [`pool`]: replica sets: round-robin, recycling, backpressure, retry;
 //!   [`deadline`]: per-request deadlines inside an instance.
 //! - [`router`]: the running application; [`server`]: the public listener;
@@ -45,10 +47,12 @@ mod chaining;
 mod cli;
 mod cluster;
 mod command;
+mod componentize;
 mod cors;
 mod deadline;
 mod deploy;
 mod engine;
+mod files;
 mod fleet;
 mod instance;
 mod issuer;

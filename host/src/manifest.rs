@@ -1,5 +1,6 @@
 //! `spin.toml` (Spin manifest v2): the application's routes, components,
-//! variables and outbound allow-lists, with templates resolved.
+//! variables, environment, files and outbound allow-lists, with templates
+//! resolved.
 //!
 //! comptoir reads the subset of the manifest it implements and refuses the
 //! rest (an unknown component field is an error at start, not a surprise at
@@ -12,6 +13,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::allowed_hosts::AllowedHosts;
+use crate::files::Mount;
 use crate::routes::{Route, Routes};
 use crate::variables::{RawVariable, Variables};
 
@@ -82,6 +84,13 @@ struct RawComponent {
     /// SQLite database labels it may open.
     #[serde(default)]
     sqlite_databases: Vec<String>,
+    /// Environment variables of every instance.
+    #[serde(default)]
+    environment: BTreeMap<String, String>,
+    #[serde(default)]
+    files: Vec<Mount>,
+    #[serde(default)]
+    exclude_files: Vec<String>,
     #[serde(default)]
     #[expect(
         dead_code,
@@ -118,6 +127,12 @@ pub struct ComponentSpec {
     pub key_value_stores: Vec<String>,
     /// The SQLite databases it may open (`sqlite_databases`).
     pub sqlite_databases: Vec<String>,
+    /// Environment variables (`environment`), as written.
+    pub environment: BTreeMap<String, String>,
+    /// What it may read (`files`, less `exclude_files`), relative to the
+    /// application directory.
+    pub files: Vec<Mount>,
+    pub exclude_files: Vec<String>,
 }
 
 impl ComponentSpec {
@@ -230,6 +245,9 @@ impl File {
                     variables: resolved,
                     key_value_stores: c.key_value_stores.clone(),
                     sqlite_databases: c.sqlite_databases.clone(),
+                    environment: c.environment.clone(),
+                    files: c.files.clone(),
+                    exclude_files: c.exclude_files.clone(),
                 },
             );
         }

@@ -67,7 +67,9 @@ pub fn check(engine: &Engine, component: &Component) -> anyhow::Result<()> {
     });
     if !exports_handler {
         anyhow::bail!(
-            "component does not export {} (is it a spin-sdk 7 #[http_service]?)",
+            "component does not export {} (is it a Spin HTTP component? a core module needs \
+             the component-type section wit-bindgen writes: modules of spin-sdk 1.x and older \
+             are not supported)",
             world::EXPORTS.join(" or ")
         );
     }
@@ -93,13 +95,15 @@ mod tests {
         ] {
             assert!(world::IMPORTS.contains(&expected), "{expected} missing");
         }
-        assert!(
-            !world::IMPORTS
-                .iter()
-                .any(|i| i.starts_with("wasi:filesystem"))
+        assert!(world::IMPORTS.contains(&"wasi:filesystem/preopens@0.2.12"));
+        assert!(world::IMPORTS.contains(&"wasi:http/outgoing-handler@0.2.12"));
+        assert_eq!(
+            world::EXPORTS,
+            [
+                "wasi:http/incoming-handler@0.2.12",
+                "wasi:http/handler@0.3.0"
+            ]
         );
-        assert!(!world::IMPORTS.iter().any(|i| i.starts_with("wasi:sockets")));
-        assert_eq!(world::EXPORTS, ["wasi:http/handler@0.3.0"]);
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl ReplicaSet {
             match replica.send(job) {
                 Ok(()) => {
                     let n = replica.assigned.fetch_add(1, Relaxed) + 1;
-                    if n >= self.settings.max_requests {
+                    if n >= self.settings.per_instance(replica.version.kind).1 {
                         self.replace(slot, &replica);
                     }
                     break (replica, permit);

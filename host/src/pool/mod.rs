@@ -3,7 +3,10 @@
 //! Each replica is a tokio task owning one `Store` and instance, driven by
 //! `run_concurrent` so that it serves up to C requests at once (WASI p3);
 //! after M requests it is retired (drained, then dropped) and a fresh one
-//! takes its slot. A replica that traps is dropped and replaced. When every
+//! takes its slot. A `wasi:http@0.2` guest (p2 component or p1 module)
+//! takes one request per instance, so each of its replicas is an instance
+//! made ready ahead of the request it serves. A replica that traps is
+//! dropped and replaced. When every
 //! replica is full, up to `max_queue` requests wait; beyond that the set
 //! answers [`DispatchError::Overloaded`] (503 + `Retry-After`).
 
@@ -18,6 +21,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::WasiBody;
 
+use crate::componentize::Kind;
 use crate::instance::ComponentVersion;
 
 pub use replica::Replica;
@@ -36,6 +40,20 @@ pub struct PoolSettings {
     pub max_queue: usize,
     /// Longest a request may take before it gets 504.
     pub request_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// Requests one instance of a `kind` version takes at once (C) and in
+    /// all (M): these settings for a p3 component; one and one for a
+    /// `wasi:http@0.2` guest, which gets a fresh instance per request as
+    /// under Spin.
+    fn per_instance(&self, kind: Kind) -> (usize, u64) {
+        if kind.reuses_instances() {
+            (self.max_concurrency.max(1), self.max_requests)
+        } else {
+            (1, 1)
+        }
+    }
 }
 
 /// Why a request got no response from the component.
@@ -191,9 +209,9 @@ impl ReplicaSet {
 
     /// The next replica round-robin, skipping full ones.
     fn pick(&self) -> (usize, Arc<Replica>) {
-        let limit = self.settings.max_concurrency.max(1);
         let slot = pick_slot(self.next.fetch_add(1, Relaxed), self.slots.len(), |slot| {
-            self.slots[slot].load().in_flight() < limit
+            let replica = self.slots[slot].load();
+            replica.in_flight() < self.settings.per_instance(replica.version.kind).0
         });
         (slot, self.slots[slot].load_full())
     }

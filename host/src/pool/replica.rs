@@ -111,13 +111,13 @@ async fn run_replica(
     let mut store = version.store(timeout);
     let deadlines = store.data().deadlines.clone();
     let started = std::time::Instant::now();
-    let service = match version.pre.instantiate_async(&mut store).await {
-        Ok(service) => {
+    let proxy = match version.pre.instantiate_async(&mut store).await {
+        Ok(proxy) => {
             version
                 .env
                 .metrics
                 .instantiated(started.elapsed().as_secs_f64());
-            service
+            proxy
         }
         Err(error) => {
             jobs.close();
@@ -129,8 +129,10 @@ async fn run_replica(
             return Err(error);
         }
     };
-    let func = *service.wasi_http_handler().func_handle().func();
-    let proxy = Proxy::P3(service);
+    let func = match &proxy {
+        Proxy::P3(service) => *service.wasi_http_handler().func_handle().func(),
+        Proxy::P2(proxy) => *proxy.wasi_http_incoming_handler().func_handle().func(),
+    };
     let proxy = &proxy;
     let serve = store.run_concurrent(async |accessor| {
         let mut running = pin!(FuturesUnordered::new());

@@ -18,6 +18,7 @@ mod harness;
 mod idp;
 mod isolation;
 mod key_value;
+mod kinds;
 mod lifecycle;
 mod observability;
 mod orders;
