@@ -57,8 +57,14 @@ const TEST_COMPONENTS: &[&str] = &[
     "testing-escape",
     "testing-bad-init",
     "testing-hello",
+    "testing-hello-p2",
 ];
+/// Test components also built as core modules (the p1 kind comptoir
+/// componentizes at load).
+const TEST_MODULES: &[&str] = &["testing-hello-p2"];
 pub const WASM_TARGET: &str = "wasm32-wasip2";
+/// The target of core modules (Spin apps of spin-sdk 2 to 5 often are).
+pub const MODULE_TARGET: &str = "wasm32-wasip1";
 
 /// `cargo xtask`: comptoir's workflows.
 #[derive(clap::Parser)]
@@ -210,20 +216,20 @@ pub fn run(mut command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ensure_target() -> anyhow::Result<()> {
+fn ensure_target(target: &str) -> anyhow::Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .context("rustup is needed to add the wasm32-wasip2 target")?;
+        .with_context(|| format!("rustup is needed to add the {target} target"))?;
     if String::from_utf8_lossy(&installed.stdout)
         .lines()
-        .any(|l| l.trim() == WASM_TARGET)
+        .any(|l| l.trim() == target)
     {
         return Ok(());
     }
-    step(&format!("adding the {WASM_TARGET} target"), || {
+    step(&format!("adding the {target} target"), || {
         let mut c = Command::new("rustup");
-        c.args(["target", "add", WASM_TARGET]);
+        c.args(["target", "add", target]);
         run(c)
     })
 }
@@ -232,18 +238,24 @@ fn build_components(with_test_components: bool) -> anyhow::Result<()> {
     let mut packages: Vec<&str> = SERVICES.to_vec();
     if with_test_components {
         packages.extend(TEST_COMPONENTS);
+        build_wasm_for(MODULE_TARGET, TEST_MODULES)?;
     }
     build_wasm(&packages)
 }
 
 /// Builds `packages` for wasm32-wasip2, release.
 pub fn build_wasm(packages: &[&str]) -> anyhow::Result<()> {
-    ensure_target()?;
+    build_wasm_for(WASM_TARGET, packages)
+}
+
+/// Builds `packages` for `target`, release.
+pub fn build_wasm_for(target: &str, packages: &[&str]) -> anyhow::Result<()> {
+    ensure_target(target)?;
     step(
-        &format!("building components ({})", packages.join(", ")),
+        &format!("building {target} components ({})", packages.join(", ")),
         || {
             let mut c = cargo();
-            c.args(["build", "--release", "--target", WASM_TARGET]);
+            c.args(["build", "--release", "--target", target]);
             for p in packages {
                 c.args(["-p", p]);
             }
