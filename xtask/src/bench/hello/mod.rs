@@ -9,11 +9,12 @@
 //! against the project's gateway-overhead targets ([`report`]).
 
 mod report;
+mod serve;
 
 pub use report::{chart, render};
+use serve::WasmtimeServe;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -325,54 +326,4 @@ fn write_manifest(dir: &Path, wasm: &Path) -> anyhow::Result<PathBuf> {
         ),
     )?;
     Ok(path)
-}
-
-/// A running `wasmtime serve`, stopped when dropped.
-struct WasmtimeServe {
-    base_url: String,
-    child: Child,
-}
-
-impl WasmtimeServe {
-    /// `wasmtime serve` of `wasm` with `flags` (for a wasi:http@0.3
-    /// component: p3 and the component model's async ABI on) on a free
-    /// loopback port.
-    fn start(wasmtime: &Path, flags: &[&str], wasm: &Path, dir: &Path) -> anyhow::Result<Self> {
-        let port = crate::free_port()?;
-        let log = dir.join("wasmtime.log");
-        let child = Command::new(wasmtime)
-            .arg("serve")
-            .args(flags)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .arg(wasm)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("failed to start {}", wasmtime.display()))?;
-        let mut serve = Self {
-            base_url: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let url = format!("{}/", serve.base_url);
-        crate::wait::serving(
-            &mut serve.child,
-            &url,
-            READY_TIMEOUT,
-            "wasmtime serve",
-            &log,
-        )?;
-        Ok(serve)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for WasmtimeServe {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
