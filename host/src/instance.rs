@@ -209,6 +209,7 @@ impl ComponentVersion {
             // Assembled at start; gone only if removed under us.
             tracing::error!(component = %env.id, error = %format!("{error:#}"), "files unavailable");
         }
+        crate::sockets::configure(&mut wasi, &env.allowed_hosts);
         let state = InstanceState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),

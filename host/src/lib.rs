@@ -29,6 +29,7 @@
 //!   PostgreSQL control database, versions as OCI artifacts.
 //! - [`chaining`]: outbound HTTP = in-process calls to `*.spin.internal`;
 //!   [`chain_cache`]: the shared cache of chained `GET`s marked fresh.
+//! - [`sockets`]: `wasi:sockets` connections under the allow-list.
 //! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
 //!   [`key_value`]: Spin's key-value stores (SQLite or PostgreSQL);
 //!   [`sqlite`]: Spin's SQLite databases; [`runtime_config`]: which
@@ -71,6 +72,7 @@ mod routes;
 mod runtime_config;
 mod secret;
 mod server;
+mod sockets;
 mod sqlite;
 mod variables;
 

@@ -97,6 +97,18 @@ mod tests {
         }
         assert!(world::IMPORTS.contains(&"wasi:filesystem/preopens@0.2.12"));
         assert!(world::IMPORTS.contains(&"wasi:http/outgoing-handler@0.2.12"));
+        for sockets in [
+            "network",
+            "instance-network",
+            "tcp",
+            "tcp-create-socket",
+            "udp",
+            "udp-create-socket",
+            "ip-name-lookup",
+        ] {
+            let name = format!("wasi:sockets/{sockets}@0.2.12");
+            assert!(world::IMPORTS.contains(&name.as_str()), "{name} missing");
+        }
         assert_eq!(
             world::EXPORTS,
             [
