@@ -36,6 +36,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// Which backend serves each key-value store and SQLite database label.
     pub runtime_config: crate::runtime_config::RuntimeConfig,
+    /// SQL run against the `default` SQLite database at start (`--sqlite`).
+    pub sqlite_statements: Vec<String>,
     pub pool: PoolSettings,
     pub server: ServerSettings,
     pub max_instance_memory: usize,
@@ -231,6 +233,9 @@ async fn run(
     let metrics = Arc::new(Metrics::new()?);
     settings.runtime_config.check(&manifest)?;
     let backends = crate::runtime_config::Backends::open(&settings.runtime_config).await?;
+    backends
+        .run_sqlite_statements(&settings.sqlite_statements)
+        .await?;
     let databases = open_databases(&manifest, settings.db_pool_size, &metrics).await?;
 
     let replicas = u32::try_from(settings.pool.replicas).unwrap_or(u32::MAX);

@@ -217,6 +217,12 @@ impl Backends {
         })
     }
 
+    /// `spin up --sqlite`: statements run against the `default` database
+    /// before anything is served.
+    pub async fn run_sqlite_statements(&self, statements: &[String]) -> anyhow::Result<()> {
+        self.sqlite.run_at_start(statements).await
+    }
+
     /// The stores `spec` may open.
     pub fn key_value_access(&self, spec: &ComponentSpec) -> Arc<KeyValueAccess> {
         Arc::new(KeyValueAccess::new(

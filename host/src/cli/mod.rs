@@ -234,6 +234,11 @@ pub struct UpArgs {
     /// the state directory.
     #[arg(long, env = "COMPTOIR_RUNTIME_CONFIG_FILE", value_name = "PATH")]
     pub runtime_config_file: Option<PathBuf>,
+    /// SQL to run against the `default` SQLite database before serving, as
+    /// `spin up --sqlite`: statements, or `@path` of a file of them;
+    /// repeatable, run in order.
+    #[arg(long = "sqlite", env = "COMPTOIR_SQLITE", value_name = "SQL")]
+    pub sqlite_statements: Vec<String>,
 }
 
 /// How canaries (`comptoir deploy --canary`) are judged.

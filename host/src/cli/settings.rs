@@ -47,6 +47,7 @@ impl CommonArgs {
             perf_map: false,
             ready_file: None,
             runtime_config_file: None,
+            sqlite_statements: Vec::new(),
         }
         .settings()
         .expect("constant settings are valid")
@@ -66,6 +67,7 @@ impl UpArgs {
                 self.runtime_config_file.as_deref(),
                 &self.common.state_dir,
             )?,
+            sqlite_statements: self.sqlite_statements.clone(),
             pool: PoolSettings {
                 replicas: usize::from(self.replicas),
                 max_concurrency: match self.isolation {

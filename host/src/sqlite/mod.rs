@@ -50,6 +50,39 @@ impl Databases {
     }
 }
 
+impl Databases {
+    /// Runs `statements` against the `default` database, in order, as
+    /// `spin up --sqlite` does: each is SQL, or `@path` of a file of SQL.
+    pub async fn run_at_start(&self, statements: &[String]) -> anyhow::Result<()> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let database = self
+            .by_label
+            .get("default")
+            .context("--sqlite: no default SQLite database")?
+            .clone();
+        let mut batches = Vec::new();
+        for statement in statements {
+            batches.push(match statement.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("--sqlite: cannot read {path}"))?,
+                None => statement.clone(),
+            });
+        }
+        let done = blocking(move || {
+            let connection = open(&database)?;
+            for batch in &batches {
+                connection
+                    .execute_batch(batch)
+                    .map_err(|e| Error::Io(format!("{e} (in: {batch})")))?;
+            }
+            Ok(())
+        });
+        done.await.map_err(|e| anyhow::anyhow!("--sqlite: {e:?}"))
+    }
+}
+
 /// What one component may open: the labels its manifest declares.
 pub struct SqliteAccess {
     allowed: BTreeSet<String>,

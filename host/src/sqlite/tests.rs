@@ -175,3 +175,34 @@ fn older_guests_link() {
     let component = wasmtime::component::Component::new(&engine, guest).unwrap();
     linker.instantiate_pre(&component).unwrap();
 }
+
+/// `--sqlite`: statements and `@file`s run in order before anything is
+/// served; a bad one stops the start with the statement named.
+#[tokio::test]
+async fn statements_run_at_start_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seed.sql");
+    std::fs::write(&file, "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2);").unwrap();
+    let databases = databases(dir.path());
+    databases
+        .run_at_start(&[
+            "CREATE TABLE t (x INTEGER)".into(),
+            format!("@{}", file.display()),
+        ])
+        .await
+        .unwrap();
+    let access = SqliteAccess::new(&["default".into()], databases.clone());
+    let connection = access.open("default").await.unwrap();
+    let rows = execute(&connection, "SELECT x FROM t ORDER BY x", vec![])
+        .await
+        .unwrap();
+    assert_eq!(rows.rows.len(), 2);
+    let error = databases
+        .run_at_start(&["INSERT INTO missing VALUES (1)".into()])
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("INSERT INTO missing"),
+        "{error:#}"
+    );
+}
