@@ -118,6 +118,23 @@ mod tests {
         );
     }
 
+    /// The README's list of what comptoir provides names every interface
+    /// the world imports (a WASI package by name, a Spin one in full).
+    #[test]
+    fn the_readme_lists_every_interface() {
+        let readme = include_str!("../../README.md");
+        for import in world::IMPORTS {
+            let listed = match import.strip_prefix("wasi:") {
+                Some(rest) => {
+                    let package = rest.split('/').next().unwrap_or_default();
+                    readme.contains(&format!("`wasi:{package}`"))
+                }
+                None => readme.contains(&format!("`{import}`")),
+            };
+            assert!(listed, "README.md does not list {import}");
+        }
+    }
+
     #[test]
     fn semver_compatibility() {
         assert!(compatible("wasi:io/error@0.2.6", "wasi:io/error@0.2.12"));
