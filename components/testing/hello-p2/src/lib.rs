@@ -3,7 +3,8 @@
 //! `x-instance-requests`: how many requests this instance has served, so
 //! tests can tell a fresh instance per request from a reused one.
 //! `…/chain/<component>` forwards a GET to `http://<component>.spin.internal/`
-//! (outbound `wasi:http@0.2`) and answers what it got.
+//! (outbound `wasi:http@0.2`) and answers what it got; `…/spin` never
+//! answers (it spins).
 
 use std::io::{Read as _, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -24,6 +25,12 @@ impl wasip2::exports::http::incoming_handler::Guest for Hello {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let served = SERVED.fetch_add(1, Relaxed) + 1;
         let path = request.path_with_query().unwrap_or_default();
+        if path.ends_with("/spin") {
+            // A guest that never answers: the gateway's deadline must stop it.
+            loop {
+                std::hint::spin_loop();
+            }
+        }
         let (status, body) = match path.split_once("/chain/") {
             Some((_, target)) => chained(target),
             None => {
