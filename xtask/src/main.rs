@@ -36,6 +36,7 @@ mod drill;
 mod fuzz;
 mod load;
 mod metrics;
+mod py_app;
 mod spin;
 mod stack;
 mod tools;
@@ -58,10 +59,11 @@ const TEST_COMPONENTS: &[&str] = &[
     "testing-bad-init",
     "testing-hello",
     "testing-hello-p2",
+    "testing-sdk5-app",
 ];
 /// Test components also built as core modules (the p1 kind comptoir
 /// componentizes at load).
-const TEST_MODULES: &[&str] = &["testing-hello-p2"];
+const TEST_MODULES: &[&str] = &["testing-hello-p2", "testing-sdk5-app"];
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 /// The target of core modules (Spin apps of spin-sdk 2 to 5 often are).
 pub const MODULE_TARGET: &str = "wasm32-wasip1";
@@ -239,6 +241,7 @@ fn build_components(with_test_components: bool) -> anyhow::Result<()> {
     if with_test_components {
         packages.extend(TEST_COMPONENTS);
         build_wasm_for(MODULE_TARGET, TEST_MODULES)?;
+        py_app::build(&root())?;
     }
     build_wasm(&packages)
 }
