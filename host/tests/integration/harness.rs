@@ -84,6 +84,18 @@ pub fn wasm(name: &str) -> PathBuf {
     path
 }
 
+/// The `wasm32-wasip1` build of `name` (a core module); panics with the
+/// fix when it was not built.
+pub fn module(name: &str) -> PathBuf {
+    let path = workspace().join(format!("target/wasm32-wasip1/release/{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build` (or `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
 /// `wasm` with a custom section appended: the same behaviour, another
 /// sha256, so another version.
 pub use wasm_variant::variant;
@@ -636,10 +648,16 @@ impl App {
         self.terminate()
     }
 
-    /// Kills the server with SIGKILL and waits for it.
+    /// Kills the server with SIGKILL (its whole group, under Spin) and
+    /// waits for it.
     pub fn kill(&self) {
         let mut child = self.child.lock().unwrap();
-        let _ = child.kill();
+        if self.group {
+            let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+        } else {
+            let _ = child.kill();
+        }
         let _ = child.wait();
     }
 

@@ -6,24 +6,12 @@
 //! guests, chaining between kinds, and hot swaps and canaries across kinds
 //! under load with no failed request.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use serde_json::Value;
 
-use crate::harness::{App, Launch, deploy, spawn, temp_dir, variant, version_of, wasm, workspace};
-
-/// The `wasm32-wasip1` build of `name` (a core module).
-fn module(name: &str) -> PathBuf {
-    let path = workspace().join(format!("target/wasm32-wasip1/release/{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo xtask build` (or `cargo xtask test`)",
-        path.display()
-    );
-    path
-}
+use crate::harness::{App, Launch, deploy, module, spawn, temp_dir, variant, version_of, wasm};
 
 /// A manifest serving the three kinds: `/p3/...`, `/p2/...`, `/p1/...`.
 fn kinds_manifest() -> String {

@@ -23,6 +23,7 @@ mod lifecycle;
 mod observability;
 mod orders;
 mod outage;
+mod outside_apps;
 mod registry;
 mod replicas;
 mod runtime;

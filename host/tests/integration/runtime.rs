@@ -77,9 +77,16 @@ pub async fn spin_up(
         "comptoir migrate failed:\n{}",
         String::from_utf8_lossy(&migrated.stderr)
     );
-    // The launcher xtask's benchmarks use too, with the run's Spin
-    // variables only; a few ports (one found free can be taken before Spin
-    // binds it), and as long to serve as comptoir may take.
+    serve(manifest, state_dir, env).await
+}
+
+/// Serves `manifest` with `spin up` on a free loopback port, with `env`
+/// (its only Spin variables); its log is `state_dir/spin.log`, its state
+/// `state_dir/.spin` (the same directory again: the same stores).
+pub async fn serve(manifest: &Path, state_dir: &Path, env: Vec<(String, String)>) -> App {
+    // The launcher xtask's benchmarks use too; a few ports (one found free
+    // can be taken before Spin binds it), and as long to serve as comptoir
+    // may take.
     let mut launch = spin_up::Launch::new(spin_binary(), manifest, state_dir);
     launch.env = env;
     launch.port_tries = 5;
