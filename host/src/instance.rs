@@ -279,6 +279,7 @@ pub fn component_env(
         id: id.clone(),
         variables: Arc::new(spec.variables.clone().into_iter().collect()),
         database: Arc::new(DatabaseAccess {
+            opened: crate::postgres::Opened::new(metrics.db_histogram(&id)),
             component: id,
             database,
             allowed_hosts: allowed_hosts.clone(),

@@ -148,8 +148,11 @@ impl chaining::Dispatch for Services {
     }
 }
 
+/// Marks `response` with the version that gave it: the header, and the
+/// kind as an extension (how the server sends its body).
 fn tag(response: &mut http::Response<WasiBody>, version: &ComponentVersion) {
     response
         .headers_mut()
         .insert(COMPONENT_HEADER, version.header().clone());
+    response.extensions_mut().insert(version.kind);
 }

@@ -18,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::WasiBody;
 
+use crate::componentize::Kind;
 use crate::problem::Problem;
 use crate::response;
 use crate::router::Services;
@@ -124,11 +125,17 @@ const SIZE_CAP: usize = 64 * 1024;
 /// [`SIZE_CAP`] bytes goes out whole, with its `Content-Length` (as Spin
 /// sends a body it has whole: an empty one is `Content-Length: 0`); a
 /// longer or slower one streams as it comes, what was read first included.
+/// A `wasi:http@0.2` guest writes its body after handing over the
+/// response, so Spin streams it: only an empty one goes out whole.
 async fn sized(response: http::Response<WasiBody>) -> http::Response<WasiBody> {
     let (parts, mut body) = response.into_parts();
     if body.size_hint().exact().is_some() {
         return http::Response::from_parts(parts, body);
     }
+    let cap = match parts.extensions.get::<Kind>() {
+        Some(Kind::P2 | Kind::Module) => 0,
+        _ => SIZE_CAP,
+    };
     let mut read: Vec<hyper::body::Frame<bytes::Bytes>> = Vec::new();
     let mut size = 0;
     let deadline = tokio::time::sleep(SIZE_WAIT);
@@ -141,7 +148,7 @@ async fn sized(response: http::Response<WasiBody>) -> http::Response<WasiBody> {
                     size += frame.data_ref().map_or(0, bytes::Bytes::len);
                     let trailers = frame.is_trailers();
                     read.push(frame);
-                    if trailers || size > SIZE_CAP {
+                    if trailers || size > cap {
                         break false;
                     }
                 }

@@ -1,5 +1,7 @@
 //! `spin:postgres/postgres@4.2.0` on sqlx: one `PgPool` per service database,
-//! and the policy that a component reaches only its own database.
+//! and the policy that a component reaches only its own database; a
+//! component without one (another Spin app's) opens any address its
+//! `allowed_outbound_hosts` allows, as under Spin, a pool per address.
 //!
 //! A `connection` resource holds one pooled connection for its whole life, so
 //! `BEGIN … COMMIT` on it is a real transaction; a connection dropped
@@ -10,6 +12,7 @@
     reason = "the WIT `error` variant carries PostgreSQL's whole error report, as in Spin"
 )]
 
+mod address;
 mod columns;
 mod convert;
 mod encode;
@@ -59,8 +62,8 @@ impl Database {
         max_connections: u32,
         timer: prometheus::Histogram,
     ) -> anyhow::Result<Self> {
-        let options: PgConnectOptions = address
-            .parse()
+        let options: PgConnectOptions = address::parse(address)
+            .map_err(anyhow::Error::msg)
             .with_context(|| format!("invalid database address for {}", redact(address)))?;
         let host_port = format!("{}:{}", options.get_host(), options.get_port());
         let staleness = Arc::new(staleness::Staleness::new());
@@ -114,6 +117,52 @@ pub struct DatabaseAccess {
     pub component: Arc<str>,
     pub database: Option<Arc<Database>>,
     pub allowed_hosts: Arc<crate::allowed_hosts::AllowedHosts>,
+    /// The pools of the addresses it opened, when it has no database of
+    /// its own.
+    pub opened: Opened,
+}
+
+/// Pools by address, made on first use, for a component without a
+/// database of its own.
+pub struct Opened {
+    pools: std::sync::Mutex<std::collections::HashMap<String, Arc<Database>>>,
+    timer: prometheus::Histogram,
+}
+
+impl Opened {
+    /// Connections per address (Spin keeps 64; comptoir's services 16).
+    const POOL_SIZE: u32 = 16;
+
+    pub fn new(timer: prometheus::Histogram) -> Self {
+        Self {
+            pools: Default::default(),
+            timer,
+        }
+    }
+
+    /// The pool of `address` if `allowed` lets it be reached.
+    fn get(
+        &self,
+        address: &str,
+        allowed: &crate::allowed_hosts::AllowedHosts,
+        component: &str,
+    ) -> Result<Arc<Database>, String> {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(database) = pools.get(address) {
+            return Ok(database.clone());
+        }
+        let database = Database::new(address, Self::POOL_SIZE, self.timer.clone())
+            .map_err(|e| format!("{e:#}"))?;
+        if !allowed.allows("postgres", database.host_port()) {
+            return Err(format!(
+                "address postgres://{} is not in allowed_outbound_hosts of {component}",
+                database.host_port(),
+            ));
+        }
+        let database = Arc::new(database);
+        pools.insert(address.to_owned(), database.clone());
+        Ok(database)
+    }
 }
 
 impl DatabaseAccess {
@@ -123,10 +172,9 @@ impl DatabaseAccess {
     /// own `db_url`, and its host is in `allowed_outbound_hosts`.
     fn authorize(&self, address: &str) -> Result<Arc<Database>, String> {
         let Some(database) = &self.database else {
-            return Err(format!(
-                "component {} has no database configured (no db_url variable)",
-                self.component
-            ));
+            return self
+                .opened
+                .get(address, &self.allowed_hosts, &self.component);
         };
         if address != database.address {
             return Err(format!(
