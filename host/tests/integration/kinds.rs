@@ -3,8 +3,8 @@
 //! `wasi:http/incoming-handler@0.2` component (spin-sdk 3 to 5), and a
 //! `wasm32-wasip1` core module comptoir componentizes at load — with the
 //! manifest's `environment`, a fresh instance per request for the 0.2
-//! guests, chaining between kinds, and hot swaps and canaries across kinds
-//! under load with no failed request.
+//! guests, deadlines, chaining between kinds, and hot swaps and canaries
+//! across kinds under load with no failed request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -73,7 +73,7 @@ async fn text(app: &App, path: &str) -> (u16, String, Option<String>) {
 #[tokio::test]
 async fn the_three_kinds_are_served_side_by_side() {
     let dir = temp_dir();
-    let app = start(&dir, &["--replicas", "2"]).await;
+    let app = start(&dir, &["--replicas", "2", "--request-timeout", "1s"]).await;
 
     assert_eq!(text(&app, "/p3/").await.0, 200);
     assert_eq!(text(&app, "/p3/").await.1, "hello");
@@ -95,6 +95,14 @@ async fn the_three_kinds_are_served_side_by_side() {
     let (status, body, _) = text(&app, "/p2/chain/hello-p3").await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("HttpRequestDenied"), "{body}");
+
+    // A 0.2 guest past its deadline gets a 504, and the next request a
+    // fresh instance, as a p3 one does.
+    for path in ["/p2/spin", "/p1/spin"] {
+        assert_eq!(app.get(path).await.status(), 504, "{path}");
+    }
+    assert_eq!(text(&app, "/p2/").await.0, 200);
+    assert_eq!(text(&app, "/p1/").await.0, 200);
 
     // The inventory says what each one is.
     let inventory = app.inventory().await;
