@@ -1,5 +1,6 @@
 //! What a component may not do: open another service's database, reach
-//! the network, or import anything outside the platform world.
+//! the network, read the host's files, or import anything outside the
+//! platform world.
 
 use crate::harness::{
     Component, Launch, TestDb, spawn_failing, stack, temp_dir, wasm, write_manifest,
@@ -91,20 +92,34 @@ async fn outbound_requests_are_refused() {
     assert!(log.contains("refused an outbound request"));
 }
 
+/// A component that imports an interface comptoir does not provide
+/// (here Spin's Redis) and nothing else.
+fn redis_component(dir: &std::path::Path) -> std::path::PathBuf {
+    let bytes = wat::parse_str(
+        r#"(component
+            (import "fermyon:spin/redis@2.0.0" (instance))
+        )"#,
+    )
+    .unwrap();
+    let path = dir.join("redis.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
 /// A component importing an interface outside the platform world is
 /// rejected when comptoir loads it, with an error naming the interface.
 #[tokio::test]
 async fn a_component_outside_the_platform_world_is_rejected_at_load() {
     let db = TestDb::start(&["clients"]).await;
     let dir = temp_dir();
-    let escape = Component {
-        id: "escape",
-        wasm: wasm("testing_escape"),
-        routes: &["/escape/..."],
+    let outside = Component {
+        id: "redis",
+        wasm: redis_component(dir.path()),
+        routes: &["/redis/..."],
         db: false,
         chains: &[],
     };
-    let manifest = write_manifest(dir.path(), &[Component::clients(), escape]);
+    let manifest = write_manifest(dir.path(), &[Component::clients(), outside]);
     let stderr = spawn_failing(Launch {
         manifest: &manifest,
         state_dir: dir.path(),
@@ -115,7 +130,26 @@ async fn a_component_outside_the_platform_world_is_rejected_at_load() {
         stderr.contains("outside the comptoir platform world"),
         "{stderr}"
     );
-    assert!(stderr.contains("wasi:filesystem/"), "{stderr}");
+    assert!(stderr.contains("fermyon:spin/redis@2.0.0"), "{stderr}");
+}
+
+/// A component may import `wasi:filesystem` (a Spin app's `files`), but
+/// without `files` it sees no file at all: the host's are out of reach.
+#[tokio::test]
+async fn a_component_without_files_reads_no_file() {
+    let escape = Component {
+        id: "escape",
+        wasm: wasm("testing_escape"),
+        routes: &["/escape/..."],
+        db: false,
+        chains: &[],
+    };
+    let s = stack(vec![Component::clients(), escape], &[]).await;
+    let response = s.app.get("/escape/").await;
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains("root:"), "{body}");
 }
 
 /// Every service component the workspace builds fits the platform world
@@ -136,7 +170,7 @@ fn every_service_component_fits_the_platform_world() {
         let component = wasmtime::component::Component::from_file(&engine, wasm(name)).unwrap();
         comptoir::check_platform(&engine, &component).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
-    let escape =
-        wasmtime::component::Component::from_file(&engine, wasm("testing_escape")).unwrap();
-    assert!(comptoir::check_platform(&engine, &escape).is_err());
+    let redis =
+        wasmtime::component::Component::from_file(&engine, redis_component(dir.path())).unwrap();
+    assert!(comptoir::check_platform(&engine, &redis).is_err());
 }

@@ -132,7 +132,7 @@ async fn hot_swaps_under_load_fail_no_request() {
     assert!(swaps >= 1.0, "{swaps} swaps counted");
 }
 
-/// Garbage, a core module, a component outside the platform world and one
+/// Garbage, a core module with no handler, a component outside the platform world and one
 /// that traps while instantiating are refused with 400; the old version keeps
 /// serving. Rollback restores the version before a deploy.
 #[tokio::test]
@@ -147,14 +147,14 @@ async fn invalid_uploads_are_refused_and_rollback_works() {
             "not a loadable WebAssembly component",
         ),
         (
-            "a core module",
+            "a core module with no HTTP handler",
             core_module,
-            "not a loadable WebAssembly component",
+            "does not export",
         ),
         (
             "outside the platform world",
-            std::fs::read(wasm("testing_escape")).unwrap(),
-            "wasi:filesystem",
+            wat::parse_str(r#"(component (import "fermyon:spin/mqtt@2.0.0" (instance)))"#).unwrap(),
+            "fermyon:spin/mqtt@2.0.0",
         ),
         (
             "needing more memory than an instance may have",

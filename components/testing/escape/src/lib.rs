@@ -1,6 +1,6 @@
-//! A component that reads the host's files: it imports `wasi:filesystem`,
-//! which the platform world does not offer, so comptoir must refuse to load
-//! it. Never routed by the real `spin.toml`.
+//! A component that tries to read the host's files: it imports
+//! `wasi:filesystem`, and without `files` in its manifest comptoir gives it
+//! no directory, so the read fails. Never routed by the real `spin.toml`.
 
 use spin_sdk::http::{Request, StatusCode};
 use spin_sdk::http_service;
