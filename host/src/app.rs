@@ -231,8 +231,8 @@ async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new()?);
-    settings.runtime_config.check(&manifest)?;
-    let backends = crate::runtime_config::Backends::open(&settings.runtime_config).await?;
+    crate::stores::check(&settings.runtime_config, &manifest)?;
+    let backends = crate::stores::Backends::open(&settings.runtime_config).await?;
     backends
         .run_sqlite_statements(&settings.sqlite_statements)
         .await?;

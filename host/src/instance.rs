@@ -266,7 +266,7 @@ pub fn label(id: &str, sha256: &str) -> String {
 /// The environment of `spec` for the running application.
 pub fn component_env(
     spec: &ComponentSpec,
-    backends: &crate::runtime_config::Backends,
+    backends: &crate::stores::Backends,
     database: Option<Arc<crate::postgres::Database>>,
     application: chaining::Application,
     max_instance_memory: usize,
@@ -293,4 +293,51 @@ pub fn component_env(
         environment: spec.environment.clone().into_iter().collect(),
         files,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// What a guest of each version imports links against the host's linker:
+    /// `spin:sqlite@3.0.0` to the 3.1.0 it defines (semver), and 2.0's
+    /// `fermyon:spin` interfaces.
+    #[test]
+    fn older_guests_link() {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model_async(true);
+        let engine = wasmtime::Engine::new(&config).unwrap();
+        let linker = super::linker(&engine).unwrap();
+        let guest = r#"
+            (component
+              (import "spin:sqlite/sqlite@3.0.0" (instance
+                (export "connection" (type (sub resource)))
+                (export "[method]connection.changes" (func (param "self" (borrow 0)) (result u64)))
+              ))
+              (import "fermyon:spin/sqlite@2.0.0" (instance
+                (export "connection" (type (sub resource)))
+                (type $e (variant (case "no-such-database") (case "access-denied")
+                                  (case "invalid-connection") (case "database-full")
+                                  (case "io" string)))
+                (export "error" (type (eq $e)))
+                (export "[static]connection.open"
+                  (func (param "database" string) (result (result (own 0) (error 2)))))
+              ))
+              (import "fermyon:spin/key-value@2.0.0" (instance
+                (export "store" (type (sub resource)))
+                (type $e (variant (case "store-table-full") (case "no-such-store")
+                                  (case "access-denied") (case "other" string)))
+                (export "error" (type (eq $e)))
+                (export "[static]store.open"
+                  (func (param "label" string) (result (result (own 0) (error 2)))))
+              ))
+              (import "fermyon:spin/variables@2.0.0" (instance
+                (type $e (variant (case "invalid-name" string) (case "undefined" string)
+                                  (case "provider" string) (case "other" string)))
+                (export "error" (type (eq $e)))
+                (export "get" (func (param "name" string) (result (result string (error 1)))))
+              ))
+            )
+        "#;
+        let component = wasmtime::component::Component::new(&engine, guest).unwrap();
+        linker.instantiate_pre(&component).unwrap();
+    }
 }

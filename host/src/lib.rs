@@ -33,7 +33,8 @@
 //! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
 //!   [`key_value`]: Spin's key-value stores (SQLite or PostgreSQL);
 //!   [`sqlite`]: Spin's SQLite databases; [`runtime_config`]: which
-//!   backend serves each store and database label;
+//!   backend serves each store and database label; [`stores`]: those
+//!   stores and databases, opened once for the application;
 //!   [`migrate`]: schema migrations; [`cluster`]: the embedded PostgreSQL.
 //! - [`bindings`]: host bindings generated from `wit/`.
 
@@ -74,6 +75,7 @@ mod secret;
 mod server;
 mod sockets;
 mod sqlite;
+mod stores;
 mod variables;
 
 pub use cli::Cli;

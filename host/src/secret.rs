@@ -1,5 +1,6 @@
 //! Secrets the host makes (the admin token, the embedded cluster's role
-//! passwords): random hex, in files only their owner may read.
+//! passwords): random hex, in files only their owner may read; and
+//! database addresses with their password hidden, for logs and errors.
 
 use std::path::Path;
 
@@ -26,4 +27,16 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("failed to write {}", path.display()))?;
     file.write_all(contents)?;
     Ok(())
+}
+
+/// `address` with any password replaced by `***`, for logs and errors.
+pub fn redact(address: &str) -> String {
+    match url::Url::parse(address) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "<unparseable address>".to_owned(),
+    }
 }

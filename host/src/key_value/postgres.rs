@@ -26,7 +26,7 @@ pub struct PgKv {
 impl PgKv {
     /// Connects to `url` and creates the table if it is missing.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let shown = crate::postgres::redact(url);
+        let shown = crate::secret::redact(url);
         let options: PgConnectOptions = url
             .parse()
             .with_context(|| format!("invalid PostgreSQL URL {shown}"))?;

@@ -37,6 +37,8 @@ use crate::bindings::postgres as pg;
 
 pub use host::{HasPg, PgHost};
 
+use crate::secret::redact;
+
 /// How long a guest waits for a pooled connection before getting
 /// `connection-failed` (which services turn into 503 + Retry-After).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -259,18 +261,6 @@ impl Drop for Connection {
 /// A `connection-builder` resource: just the address until `build`.
 pub struct ConnectionBuilder {
     address: String,
-}
-
-/// `address` with any password replaced by `***`, for logs and errors.
-pub fn redact(address: &str) -> String {
-    match url::Url::parse(address) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) => "<unparseable address>".to_owned(),
-    }
 }
 
 /// Whether `statement` opens or closes a transaction block: `Some(true)` for
