@@ -173,7 +173,7 @@ mod tests {
             text,
             Path::new("/etc/app"),
             Path::new("/var/state"),
-            Path::new("/work"),
+            Path::new("/srv/cwd"),
         )
     }
 
@@ -234,7 +234,7 @@ mod tests {
         );
         let shared = format!("{:?}", config.key_value["shared"]);
         assert!(!shared.contains("secret"), "{shared}");
-        assert_eq!(config.sqlite["default"].path, Some("/work/app.db".into()));
+        assert_eq!(config.sqlite["default"].path, Some("/srv/cwd/app.db".into()));
         assert_eq!(
             config.sqlite["analytics"],
             SqliteDatabase {
