@@ -234,7 +234,10 @@ mod tests {
         );
         let shared = format!("{:?}", config.key_value["shared"]);
         assert!(!shared.contains("secret"), "{shared}");
-        assert_eq!(config.sqlite["default"].path, Some("/srv/cwd/app.db".into()));
+        assert_eq!(
+            config.sqlite["default"].path,
+            Some("/srv/cwd/app.db".into())
+        );
         assert_eq!(
             config.sqlite["analytics"],
             SqliteDatabase {
