@@ -76,13 +76,15 @@ fn usable_key(value: &Value) -> Option<Key> {
     // Keys are read one by one: one key of a kind this crate cannot read
     // (a real provider's set may hold encryption keys) must not hide the
     // others.
-    let jwk: Jwk = serde_json::from_value(value.clone()).ok()?;
+    let mut jwk: Jwk = serde_json::from_value(value.clone()).ok()?;
     if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
         return None;
     }
-    let algorithm = match &jwk.algorithm {
+    let algorithm = match &mut jwk.algorithm {
         AlgorithmParameters::RSA(_) => Algorithm::RS256,
         AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+            ec.x = full_width(&ec.x)?;
+            ec.y = full_width(&ec.y)?;
             Algorithm::ES256
         }
         AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
@@ -101,6 +103,23 @@ fn usable_key(value: &Value) -> Option<Key> {
         algorithm,
         key: DecodingKey::from_jwk(&jwk).ok()?,
     })
+}
+
+/// Bytes in a P-256 coordinate.
+const P256_COORDINATE: usize = 32;
+
+/// A P-256 coordinate (base64url) at its full width. RFC 7518 §6.2.1.2
+/// asks for all 32 bytes, but some providers drop leading zero bytes
+/// (glewlwyd 2.7 does, for about one key in 64); such a key is the same
+/// point, so it is read as one rather than refusing every token it signs.
+fn full_width(coordinate: &str) -> Option<String> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let bytes = engine.decode(coordinate).ok()?;
+    let pad = P256_COORDINATE.checked_sub(bytes.len())?;
+    let mut padded = vec![0; pad];
+    padded.extend_from_slice(&bytes);
+    Some(engine.encode(padded))
 }
 
 /// Why a token was refused (the 401's `error_description`; never the
@@ -373,6 +392,29 @@ mod tests {
             ["staff"]
         );
         assert!(roles(&claims, "/missing").is_empty());
+    }
+
+    /// A P-256 key whose `x` starts with a zero byte, published without
+    /// it (as glewlwyd does for about one key in 64), still verifies.
+    #[test]
+    fn a_p256_coordinate_without_its_leading_zero_verifies() {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let pem = include_bytes!("../../testdata/es256-leading-zero.pem");
+        let signer = Signer::from_pem(Alg::ES256, pem).unwrap();
+        let mut jwk = signer.jwk().clone();
+        let x = engine.decode(jwk["x"].as_str().unwrap()).unwrap();
+        assert_eq!((x.len(), x[0]), (32, 0), "the test key's x starts with 0");
+        jwk["x"] = json!(engine.encode(&x[1..]));
+        let jwks = json!({"keys": [jwk]}).to_string();
+        let (mut settings, _) = settings(&[&signer]);
+        settings.jwks = jwks.clone();
+        let keys = KeySet::parse(&jwks).unwrap();
+        assert!(verify(&signer.sign(&claims()), &settings, &keys).is_ok());
+        // Longer than the curve's 32 bytes is not a P-256 point: left out.
+        jwk["x"] = json!(engine.encode([&[1u8][..], &x].concat()));
+        let too_long = json!({"keys": [jwk]}).to_string();
+        assert!(KeySet::parse(&too_long).is_err());
     }
 
     /// Keys the verifier cannot use (HMAC secrets, encryption keys, other
