@@ -1,5 +1,5 @@
 //! Host bindings generated from `wit/` for the Spin interfaces comptoir
-//! implements itself (`spin:postgres`, `spin:variables`, key-value and
+//! implements itself (`spin:postgres` 4.x, 3.0 and 2.0, `spin:variables`, key-value and
 //! SQLite, old and new); the WASI ones come from wasmtime-wasi and
 //! wasmtime-wasi-http.
 
@@ -8,6 +8,8 @@ wasmtime::component::bindgen!({
         package comptoir:host;
         world spin-imports {
             import spin:postgres/postgres@4.2.0;
+            import spin:postgres/postgres@3.0.0;
+            import fermyon:spin/postgres@2.0.0;
             import spin:variables/variables@3.0.0;
             import spin:key-value/key-value@3.0.0;
             import spin:sqlite/sqlite@3.1.0;
@@ -20,6 +22,7 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     with: {
         "spin:postgres/postgres.connection": crate::postgres::Connection,
+        "fermyon:spin/postgres.connection": crate::postgres::Connection,
         "spin:postgres/postgres.connection-builder": crate::postgres::ConnectionBuilder,
         "spin:key-value/key-value.store": crate::key_value::Store,
         "fermyon:spin/key-value.store": crate::key_value::Store,
@@ -28,7 +31,15 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use spin::postgres::postgres;
+pub use spin::postgres4_2_0::postgres;
+
+/// `spin:postgres@3.0.0` and `fermyon:spin/postgres@2.0.0` (with its
+/// `rdbms-types`), served through [`postgres`] (4.x).
+pub mod postgres_older {
+    pub use super::fermyon::spin::postgres as v2;
+    pub use super::fermyon::spin::rdbms_types as v2_types;
+    pub use super::spin::postgres3_0_0::postgres as v3;
+}
 pub use spin::variables::variables;
 
 /// `spin:key-value/key-value@3.0.0` (p3) and `fermyon:spin/key-value@2.0.0`.

@@ -87,10 +87,14 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::postgres::add_to_linker::<_, HasPg>(&mut linker, |s: &mut InstanceState| PgHost {
+    let postgres: fn(&mut InstanceState) -> PgHost<'_> = |s| PgHost {
         table: &mut s.table,
         access: &s.env.database,
-    })?;
+    };
+    bindings::postgres::add_to_linker::<_, HasPg>(&mut linker, postgres)?;
+    bindings::postgres_older::v3::add_to_linker::<_, HasPg>(&mut linker, postgres)?;
+    bindings::postgres_older::v2_types::add_to_linker::<_, HasPg>(&mut linker, postgres)?;
+    bindings::postgres_older::v2::add_to_linker::<_, HasPg>(&mut linker, postgres)?;
     bindings::variables::add_to_linker::<_, HasVariables>(&mut linker, |s: &mut InstanceState| {
         VariablesHost {
             values: &s.env.variables,

@@ -18,6 +18,7 @@ mod convert;
 mod encode;
 mod host;
 mod oid;
+mod older;
 mod params;
 #[cfg(test)]
 mod parity;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::database::TestDb;
 use crate::harness::{App, Launch, module, spawn, temp_dir, wasm, workspace};
 
 /// Where `cargo xtask build` puts the componentize-py app (only when
@@ -89,18 +90,23 @@ enum Runner {
 
 /// `runner` serving the manifest in `dir` with its state there.
 async fn start(runner: Runner, dir: &Path) -> App {
+    start_with(runner, dir, Vec::new()).await
+}
+
+/// [`start`] with `env` added to the runner's environment.
+async fn start_with(runner: Runner, dir: &Path, env: Vec<(String, String)>) -> App {
     let manifest = dir.join("spin.toml");
     match runner {
         Runner::Comptoir => {
             spawn(Launch {
                 manifest: &manifest,
                 state_dir: dir,
-                env: Vec::new(),
+                env,
                 args: Vec::new(),
             })
             .await
         }
-        Runner::Spin => crate::runtime::serve(&manifest, dir, Vec::new()).await,
+        Runner::Spin => crate::runtime::serve(&manifest, dir, env).await,
     }
 }
 
@@ -229,4 +235,162 @@ async fn the_same_checks_pass_under_spin() {
         return;
     }
     check(Runner::Spin).await;
+}
+
+/// The spin-sdk 5 app at `/p2/...` and `/p1/...`, allowed to reach the
+/// PostgreSQL on `port`, its address in the `pg_address` variable.
+fn postgres_manifest(port: u16) -> String {
+    let mut toml = r#"spin_manifest_version = 2
+[application]
+name = "outside-postgres"
+
+[variables]
+pg_address = { required = true, secret = true }
+"#
+    .to_owned();
+    for (route, source) in [
+        ("p2", wasm("testing_sdk5_app")),
+        ("p1", module("testing_sdk5_app")),
+    ] {
+        toml += &format!(
+            r#"
+[[trigger.http]]
+route = "/{route}/..."
+component = "sdk5-{route}"
+[component.sdk5-{route}]
+source = "{source}"
+allowed_outbound_hosts = ["postgres://127.0.0.1:{port}"]
+[component.sdk5-{route}.variables]
+pg_address = "{{{{ pg_address }}}}"
+"#,
+            source = source.display()
+        );
+    }
+    toml
+}
+
+/// What the app reads of one row through each interface: 4.0 carries
+/// every type; 3.0 has no `numeric` or `uuid` (`unsupported`, column type
+/// `other`); 2.0 has no dates or times either (Spin's conversions).
+fn expected_shapes(version: &str) -> Value {
+    let (columns, row) = match version {
+        "v4" => (
+            json!([
+                "label DbDataType::Str",
+                "answer DbDataType::Int32",
+                "at DbDataType::Datetime",
+                "day DbDataType::Date",
+                "price DbDataType::Decimal",
+                "id DbDataType::Uuid",
+                "nothing DbDataType::Int64"
+            ]),
+            json!([
+                "DbValue::Str(\"hello\")",
+                "DbValue::Int32(42)",
+                "DbValue::Datetime((2024, 5, 6, 7, 8, 9, 0))",
+                "DbValue::Date((2024, 5, 6))",
+                "DbValue::Decimal(\"12.50\")",
+                "DbValue::Uuid(\"6a2f41a3-c54c-fce8-32d2-0324e1c32e22\")",
+                "DbValue::DbNull"
+            ]),
+        ),
+        "v3" => (
+            json!([
+                "label DbDataType::Str",
+                "answer DbDataType::Int32",
+                "at DbDataType::Datetime",
+                "day DbDataType::Date",
+                "price DbDataType::Other",
+                "id DbDataType::Other",
+                "nothing DbDataType::Int64"
+            ]),
+            json!([
+                "DbValue::Str(\"hello\")",
+                "DbValue::Int32(42)",
+                "DbValue::Datetime((2024, 5, 6, 7, 8, 9, 0))",
+                "DbValue::Date((2024, 5, 6))",
+                "DbValue::Unsupported",
+                "DbValue::Unsupported",
+                "DbValue::DbNull"
+            ]),
+        ),
+        _ => (
+            json!([
+                "label DbDataType::Str",
+                "answer DbDataType::Int32",
+                "at DbDataType::Other",
+                "day DbDataType::Other",
+                "price DbDataType::Other",
+                "id DbDataType::Other",
+                "nothing DbDataType::Int64"
+            ]),
+            json!([
+                "DbValue::Str(\"hello\")",
+                "DbValue::Int32(42)",
+                "DbValue::Unsupported",
+                "DbValue::Unsupported",
+                "DbValue::Unsupported",
+                "DbValue::Unsupported",
+                "DbValue::DbNull"
+            ]),
+        ),
+    };
+    json!({"columns": columns, "row": row, "inserted": 1})
+}
+
+/// spin-sdk 5's three PostgreSQL interfaces, from a component and from a
+/// module: the same row read as each converts it, a row inserted through
+/// each, a failing statement's error as text (3.0, 2.0) or PostgreSQL's
+/// report (4.0), and 2.0's unsigned parameter refused.
+async fn check_postgres(runner: Runner) {
+    let db = TestDb::start(&["outside"]).await;
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("spin.toml"), postgres_manifest(db.port)).unwrap();
+    let env = vec![(
+        "SPIN_VARIABLE_PG_ADDRESS".into(),
+        db.urls["outside"].clone(),
+    )];
+    let app = start_with(runner, dir.path(), env).await;
+    for kind in ["p2", "p1"] {
+        for version in ["v4", "v3", "v2"] {
+            let mut shapes = get_json(&app, &format!("/{kind}/pg/{version}")).await;
+            let error = shapes["error"].take();
+            let error = error.as_str().unwrap_or_default();
+            assert!(
+                error.contains("QueryFailed") && error.contains("no_such_table"),
+                "{kind} {version}: {error}"
+            );
+            // 4.0 keeps PostgreSQL's report, with its SQLSTATE.
+            assert_eq!(
+                error.contains("42P01"),
+                version == "v4",
+                "{kind} {version}: {error}"
+            );
+            shapes.as_object_mut().unwrap().remove("error");
+            assert_eq!(shapes, expected_shapes(version), "{kind} {version}");
+        }
+        let (status, body) = get(&app, &format!("/{kind}/pg/v2-unsigned")).await;
+        assert_eq!(status, 400, "{kind}: {body}");
+        assert!(
+            body.contains("ValueConversionFailed") && body.contains("unsigned"),
+            "{kind}: {body}"
+        );
+    }
+}
+
+/// spin-sdk 5 apps reach PostgreSQL through `fermyon:spin/postgres@2.0.0`,
+/// `spin:postgres@3.0.0` and 4.0.0, each converting as Spin does.
+#[tokio::test]
+async fn older_postgres_interfaces_convert_as_spin_does() {
+    check_postgres(Runner::Comptoir).await;
+}
+
+/// The same under `spin up`, when `SPIN_BIN` names a Spin.
+#[tokio::test]
+async fn older_postgres_interfaces_under_spin() {
+    if std::env::var_os("SPIN_BIN").is_none() {
+        eprintln!("SPIN_BIN is not set: older postgres interfaces not checked under spin up");
+        return;
+    }
+    check_postgres(Runner::Spin).await;
 }

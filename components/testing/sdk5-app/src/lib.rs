@@ -10,6 +10,13 @@
 //!   (creating its table); `GET /sql` the notes, in order.
 //! - `GET /var/:name` a variable (404 when undefined).
 //! - `GET /hello/:name` greets the route parameter.
+//! - `GET /pg/v2`, `/pg/v3`, `/pg/v4`: one row of assorted PostgreSQL
+//!   types read through `fermyon:spin/postgres@2.0.0`, `spin:postgres@3.0.0`
+//!   or `@4.0.0` (the address in the `pg_address` variable), each column
+//!   type and value as the interface gives it (`{:?}`), with a row
+//!   inserted and a failing statement's error, so that runtimes'
+//!   conversions can be compared; `GET /pg/v2-unsigned` sends 2.0's
+//!   unsigned parameter, which PostgreSQL has no type for (400).
 
 use spin_sdk::http::{IntoResponse, Params, Request, Response, Router};
 use spin_sdk::http_component;
@@ -29,6 +36,8 @@ fn handle(request: Request) -> Response {
     router.get("/sql", notes);
     router.get("/var/:name", variable);
     router.get("/hello/:name", hello);
+    router.get("/pg/v2-unsigned", unsigned);
+    router.get("/pg/:version", postgres);
     router.handle(request)
 }
 
@@ -109,6 +118,71 @@ fn hello(_: Request, params: Params) -> impl IntoResponse {
     Response::new(
         200,
         format!("hello {}\n", params.get("name").unwrap_or("nobody")),
+    )
+}
+
+/// One row of types each PostgreSQL interface converts its own way.
+const SHAPES: &str = "SELECT $1::text AS label, 42::int4 AS answer, \
+    TIMESTAMP '2024-05-06 07:08:09' AS at, DATE '2024-05-06' AS day, \
+    12.50::numeric AS price, '6a2f41a3-c54c-fce8-32d2-0324e1c32e22'::uuid AS id, \
+    NULL::int8 AS nothing";
+
+/// [`SHAPES`], an insert and a failing statement through the interface
+/// module `$pg` of spin-sdk (`pg`, `pg3`, `pg4`), as JSON.
+macro_rules! read_shapes {
+    ($pg:ident, $address:expr, $version:expr) => {{
+        use spin_sdk::$pg as pg;
+        let failed = |e: pg::PgError| anyhow::anyhow!("{e:?}");
+        let db = pg::Connection::open($address).map_err(failed)?;
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS pg_seen (version TEXT NOT NULL)",
+            &[],
+        )
+        .map_err(failed)?;
+        let inserted = db
+            .execute(
+                "INSERT INTO pg_seen (version) VALUES ($1)",
+                &[pg::ParameterValue::Str($version.to_owned())],
+            )
+            .map_err(failed)?;
+        let set = db
+            .query(SHAPES, &[pg::ParameterValue::Str("hello".to_owned())])
+            .map_err(failed)?;
+        let error = db.query("SELECT * FROM no_such_table", &[]).err();
+        serde_json::json!({
+            "columns": set.columns.iter()
+                .map(|c| format!("{} {:?}", c.name, c.data_type))
+                .collect::<Vec<_>>(),
+            "row": set.rows.first().map(|row| {
+                row.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>()
+            }),
+            "inserted": inserted,
+            "error": error.map(|e| format!("{e:?}")),
+        })
+    }};
+}
+
+fn postgres(_: Request, params: Params) -> anyhow::Result<Response> {
+    let address = variables::get("pg_address")?;
+    let version = params.get("version").unwrap_or_default();
+    let shapes = match version {
+        "v2" => read_shapes!(pg, &address, version),
+        "v3" => read_shapes!(pg3, &address, version),
+        "v4" => read_shapes!(pg4, &address, version),
+        _ => return Ok(Response::new(404, format!("no interface {version}\n"))),
+    };
+    Ok(json(200, shapes))
+}
+
+fn unsigned(_: Request, _: Params) -> anyhow::Result<Response> {
+    use spin_sdk::pg;
+    let db = pg::Connection::open(&variables::get("pg_address")?)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(
+        match db.query("SELECT $1", &[pg::ParameterValue::Uint8(7)]) {
+            Ok(_) => Response::new(200, "an unsigned parameter was accepted\n"),
+            Err(e) => Response::new(400, format!("{e:?}\n")),
+        },
     )
 }
 
