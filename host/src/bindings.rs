@@ -10,6 +10,7 @@ wasmtime::component::bindgen!({
             import spin:postgres/postgres@4.2.0;
             import spin:postgres/postgres@3.0.0;
             import fermyon:spin/postgres@2.0.0;
+            import fermyon:spin/redis@2.0.0;
             import spin:variables/variables@3.0.0;
             import spin:key-value/key-value@3.0.0;
             import spin:sqlite/sqlite@3.1.0;
@@ -23,6 +24,7 @@ wasmtime::component::bindgen!({
     with: {
         "spin:postgres/postgres.connection": crate::postgres::Connection,
         "fermyon:spin/postgres.connection": crate::postgres::Connection,
+        "fermyon:spin/redis.connection": crate::outbound_redis::Connection,
         "spin:postgres/postgres.connection-builder": crate::postgres::ConnectionBuilder,
         "spin:key-value/key-value.store": crate::key_value::Store,
         "fermyon:spin/key-value.store": crate::key_value::Store,
@@ -54,6 +56,9 @@ pub mod sqlite {
     pub use super::fermyon::spin::sqlite as v2;
     pub use super::spin::sqlite3_1_0::sqlite as v3;
 }
+
+/// `fermyon:spin/redis@2.0.0`.
+pub use fermyon::spin::redis;
 
 /// `fermyon:spin/variables@2.0.0` (`spin:variables@3.0.0` is [`variables`]).
 pub use fermyon::spin::variables as variables_v2;

@@ -24,6 +24,7 @@ use crate::chaining::{self, OutboundHooks};
 use crate::componentize::{self, Kind};
 use crate::key_value::{HasKeyValue, KeyValueAccess, KeyValueHost};
 use crate::manifest::ComponentSpec;
+use crate::outbound_redis::{HasRedis, RedisHost};
 use crate::platform;
 use crate::postgres::{DatabaseAccess, HasPg, PgHost};
 use crate::sqlite::{HasSqlite, SqliteAccess, SqliteHost};
@@ -106,6 +107,12 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
             values: &s.env.variables,
         },
     )?;
+    bindings::redis::add_to_linker::<_, HasRedis>(&mut linker, |s: &mut InstanceState| {
+        RedisHost {
+            table: &mut s.table,
+            allowed_hosts: &s.env.allowed_hosts,
+        }
+    })?;
     let key_value: fn(&mut InstanceState) -> KeyValueHost<'_> = |s| KeyValueHost {
         table: &mut s.table,
         access: &s.env.key_value,

@@ -31,6 +31,7 @@
 //!   [`chain_cache`]: the shared cache of chained `GET`s marked fresh.
 //! - [`sockets`]: `wasi:sockets` connections under the allow-list.
 //! - [`postgres`]: `spin:postgres` on sqlx, database isolation;
+//!   [`outbound_redis`]: `fermyon:spin/redis` connections;
 //!   [`key_value`]: Spin's key-value stores (SQLite or PostgreSQL);
 //!   [`sqlite`]: Spin's SQLite databases; [`runtime_config`]: which
 //!   backend serves each store and database label; [`stores`]: those
@@ -62,6 +63,7 @@ mod key_value;
 mod manifest;
 mod metrics;
 mod migrate;
+mod outbound_redis;
 mod platform;
 mod pool;
 mod postgres;

@@ -93,15 +93,15 @@ async fn outbound_requests_are_refused() {
 }
 
 /// A component that imports an interface comptoir does not provide
-/// (here Spin's Redis) and nothing else.
-fn redis_component(dir: &std::path::Path) -> std::path::PathBuf {
+/// (here Spin's MQTT) and nothing else.
+fn mqtt_component(dir: &std::path::Path) -> std::path::PathBuf {
     let bytes = wat::parse_str(
         r#"(component
-            (import "fermyon:spin/redis@2.0.0" (instance))
+            (import "fermyon:spin/mqtt@2.0.0" (instance))
         )"#,
     )
     .unwrap();
-    let path = dir.join("redis.wasm");
+    let path = dir.join("mqtt.wasm");
     std::fs::write(&path, bytes).unwrap();
     path
 }
@@ -113,9 +113,9 @@ async fn a_component_outside_the_platform_world_is_rejected_at_load() {
     let db = TestDb::start(&["clients"]).await;
     let dir = temp_dir();
     let outside = Component {
-        id: "redis",
-        wasm: redis_component(dir.path()),
-        routes: &["/redis/..."],
+        id: "mqtt",
+        wasm: mqtt_component(dir.path()),
+        routes: &["/mqtt/..."],
         db: false,
         chains: &[],
     };
@@ -130,7 +130,7 @@ async fn a_component_outside_the_platform_world_is_rejected_at_load() {
         stderr.contains("outside the comptoir platform world"),
         "{stderr}"
     );
-    assert!(stderr.contains("fermyon:spin/redis@2.0.0"), "{stderr}");
+    assert!(stderr.contains("fermyon:spin/mqtt@2.0.0"), "{stderr}");
 }
 
 /// A component may import `wasi:filesystem` (a Spin app's `files`), but
@@ -170,7 +170,7 @@ fn every_service_component_fits_the_platform_world() {
         let component = wasmtime::component::Component::from_file(&engine, wasm(name)).unwrap();
         comptoir::check_platform(&engine, &component).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
-    let redis =
-        wasmtime::component::Component::from_file(&engine, redis_component(dir.path())).unwrap();
-    assert!(comptoir::check_platform(&engine, &redis).is_err());
+    let mqtt =
+        wasmtime::component::Component::from_file(&engine, mqtt_component(dir.path())).unwrap();
+    assert!(comptoir::check_platform(&engine, &mqtt).is_err());
 }

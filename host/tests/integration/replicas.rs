@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Component, comptoir_cli, deploy, problem, stack, variant, version_of, wasm};
+use crate::harness::{
+    Component, comptoir_cli, deploy, eventually, problem, stack, variant, version_of, wasm,
+};
 
 /// With 4 replicas, sequential requests are shared evenly (±1).
 #[tokio::test]
@@ -332,7 +334,7 @@ async fn the_cli_deploys_and_rolls_back() {
 /// (the refusal counted, then that file's sha256 served and reported).
 #[tokio::test]
 async fn watch_deploys_a_rebuilt_component() {
-    use crate::harness::{Launch, TestDb, eventually, spawn, temp_dir, write_manifest};
+    use crate::harness::{Launch, TestDb, spawn, temp_dir, write_manifest};
     use sha2::Digest as _;
 
     let db = TestDb::start(&["clients"]).await;
@@ -447,6 +449,16 @@ async fn with_request_isolation_a_trap_fails_only_its_own_request() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(statuses, [200; 6], "a request beside the trap failed");
-    let inventory = app.inventory().await;
-    assert_eq!(inventory["components"][0]["traps"], 1, "{inventory}");
+    // The trap is counted when its replica's task ends, a moment after the
+    // 500 went out.
+    let traps = eventually(
+        Duration::from_secs(10),
+        "the trap counted",
+        async || match app.inventory().await["components"][0]["traps"].as_u64() {
+            Some(0) | None => Err(0),
+            Some(n) => Ok(n),
+        },
+    )
+    .await;
+    assert_eq!(traps, 1, "{}", app.inventory().await);
 }

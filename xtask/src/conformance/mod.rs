@@ -9,11 +9,13 @@
 //!
 //! - [`check`]: one invocation sent and its answer matched;
 //! - [`runtime`]: `comptoir up` and `spin up` serving a test;
-//! - [`services`]: the preconditions (echo services, PostgreSQL) and the
-//!   `%{port=N}` they stand for; [`postgres`]: the PostgreSQL one.
+//! - [`services`]: the preconditions (echo services, PostgreSQL, Redis)
+//!   and the `%{port=N}` they stand for; [`postgres`], [`redis`]: the
+//!   PostgreSQL and Redis ones.
 
 mod check;
 mod postgres;
+mod redis;
 mod runtime;
 mod services;
 
@@ -59,6 +61,17 @@ const GUESTS: &[(&str, &str, &str)] = &[
         P1,
     ),
     ("postgres", "conformance-postgres", P1),
+    ("outbound-redis", "conformance-outbound-redis", P1),
+    (
+        "outbound-redis-no-permission",
+        "conformance-outbound-redis",
+        P1,
+    ),
+    (
+        "outbound-redis-variable-permission",
+        "conformance-outbound-redis",
+        P1,
+    ),
     ("tcp-sockets", "conformance-tcp-sockets", P1),
     ("tcp-sockets-ip-range", "conformance-tcp-sockets", P1),
     (
@@ -84,9 +97,6 @@ fn missing(test: &str) -> &'static str {
     match test {
         t if t.starts_with("outbound-mqtt") => {
             "needs fermyon:spin/mqtt@2.0.0 (not provided) and an MQTT broker"
-        }
-        t if t.starts_with("outbound-redis") => {
-            "needs fermyon:spin/redis@2.0.0 (not provided) and Redis"
         }
         _ => "no guest written yet",
     }

@@ -1,7 +1,8 @@
 //! The services a conformance test names as its preconditions, started
 //! for one run of it: `http-echo` (answers a request with its body) and
 //! `tcp-echo` (writes back what it reads), both on loopback threads, and
-//! `postgres` ([`super::postgres`]); `key-value-store` and `sqlite` are the
+//! `postgres` ([`super::postgres`]), `redis` ([`super::redis`]);
+//! `key-value-store` and `sqlite` are the
 //! runtime's own. Each service stands for a port the test's files name as
 //! `%{port=N}` ([`Services::substitute`]); all stop when dropped.
 
@@ -16,16 +17,20 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 use super::postgres::Postgres;
+use super::redis::Redis;
 
 /// The port in the suite's files each service stands for.
 const HTTP_ECHO_PORT: u16 = 80;
 const TCP_ECHO_PORT: u16 = 7;
 const POSTGRES_PORT: u16 = 5432;
+const REDIS_PORT: u16 = 6379;
 
 /// Why a test cannot run here, when a precondition is missing.
 pub fn unavailable(preconditions: &[Value]) -> Option<&'static str> {
     preconditions.iter().find_map(|p| match p["kind"].as_str() {
-        Some("redis") => Some("needs Redis (and fermyon:spin/redis, not provided)"),
+        Some("redis") if !Redis::available() => {
+            Some("needs Redis (redis-server on PATH; Debian: redis-server)")
+        }
         Some("mqtt") => Some("needs an MQTT broker (and fermyon:spin/mqtt, not provided)"),
         Some("postgres") if !Postgres::available() => {
             Some("needs PostgreSQL (initdb, pg_ctl and psql on PATH)")
@@ -41,6 +46,7 @@ pub struct Services {
     ports: BTreeMap<u16, u16>,
     echoes: Vec<Echo>,
     _postgres: Option<Postgres>,
+    _redis: Option<Redis>,
 }
 
 impl Services {
@@ -65,6 +71,11 @@ impl Services {
                         .context("starting PostgreSQL")?;
                     services.ports.insert(POSTGRES_PORT, postgres.port());
                     services._postgres = Some(postgres);
+                }
+                "redis" => {
+                    let redis = Redis::start()?;
+                    services.ports.insert(REDIS_PORT, redis.port());
+                    services._redis = Some(redis);
                 }
                 "key-value-store" | "sqlite" => {}
                 other => bail!("unknown precondition {other:?}"),
@@ -262,11 +273,12 @@ mod tests {
         }
     }
 
-    /// Redis and MQTT tests cannot run here; the others' services can.
+    /// MQTT tests cannot run here, Redis ones only with `redis-server`;
+    /// the others' services can.
     #[test]
     fn missing_services_are_named() {
         let kinds = |k: &str| vec![serde_json::json!({ "kind": k })];
-        assert!(unavailable(&kinds("redis")).is_some());
+        assert_eq!(unavailable(&kinds("redis")).is_none(), Redis::available());
         assert!(unavailable(&kinds("mqtt")).is_some());
         assert!(unavailable(&kinds("tcp-echo")).is_none());
         assert!(unavailable(&[]).is_none());
