@@ -270,11 +270,7 @@ pub fn build_wasm_for(target: &str, packages: &[&str]) -> anyhow::Result<()> {
 fn up(release: bool, flags: &[String]) -> anyhow::Result<()> {
     let profile = if release { "release" } else { "quick" };
     build_components(false)?;
-    step(&format!("building the comptoir host ({profile})"), || {
-        let mut c = cargo();
-        c.args(["build", "--profile", profile, "-p", "comptoir"]);
-        run(c)
-    })?;
+    build_profile(profile)?;
     eprintln!("\x1b[1m==> comptoir up {}\x1b[0m", flags.join(" "));
     let mut c = Command::new(format!("target/{profile}/comptoir"));
     c.arg("up").args(flags);
@@ -370,6 +366,16 @@ pub fn root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
+}
+
+/// Builds the host in the cargo `profile` (`quick` or `release`), to
+/// `target/<profile>/comptoir`.
+pub fn build_profile(profile: &str) -> anyhow::Result<()> {
+    step(&format!("building the comptoir host ({profile})"), || {
+        let mut c = cargo();
+        c.args(["build", "--profile", profile, "-p", "comptoir"]);
+        run(c)
+    })
 }
 
 /// Builds what a load run needs: the components and the host, release.

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use dev_issuer::{Issuer, SigningAlgorithm as Alg, test_signer};
 
+use super::spread::Spread;
 use crate::cpu::Meter;
 use crate::load::Run;
 use crate::spin::SpinUp;
@@ -31,6 +32,8 @@ pub struct Args {
     /// either way, and the check runs inside them).
     #[command(flatten)]
     profile: crate::Profile,
+    #[command(flatten)]
+    runs: super::Runs,
 }
 
 /// What the tokens of one run are.
@@ -121,6 +124,90 @@ pub fn bench(root: &Path, args: &Args) -> anyhow::Result<()> {
         });
     }
     let count = (args.rate as u64 * args.duration.as_secs().max(1) * 2) as usize;
+    // CPU-µs per request, by server, row and round.
+    let mut measured = vec![vec![Vec::new(); ROWS.len()]; servers.len()];
+    for (row, tokens) in ROWS.into_iter().enumerate() {
+        for round in 1..=args.runs.runs {
+            // Minted each round: a fresh token must not be one an instance
+            // remembers from the round before.
+            let file = out.join("auth-tokens.json");
+            std::fs::write(&file, mint(tokens, count))?;
+            for (i, server) in servers.iter().enumerate() {
+                let us = measure(root, &out, server, tokens, &file, args)?;
+                eprintln!(
+                    "    {} ({tokens}), run {round}: {us:.0} µs CPU/request",
+                    server.name
+                );
+                measured[i][row].push(us);
+            }
+        }
+    }
+    let table = render(&servers, &measured);
+    drop(spin_up);
+    drop(system);
+    let note = match &spin {
+        Some(spin) => format!("Spin: {}.", crate::spin::version(spin)),
+        None => "Spin column skipped: no SPIN_BIN and no spin on PATH.".to_owned(),
+    };
+    let report = format!(
+        "## Token verification ({} requests/s, {:?} per run, {} run(s) per cell taking turns, \
+         4 replicas, {} host)\n\nMedians (min–max); \"adds\" is the difference to the first \
+         row, run by run.\n\n{table}\n{note}\n",
+        args.rate,
+        args.duration,
+        args.runs.runs,
+        if release { "release" } else { "debug" }
+    );
+    println!("{report}");
+    std::fs::write(out.join("bench-auth.md"), &report)?;
+    Ok(())
+}
+
+/// One k6 run of `tokens` (read from `file`) against `server`: its CPU-µs
+/// per request (NaN when no request was made).
+fn measure(
+    root: &Path,
+    out: &Path,
+    server: &Server,
+    tokens: Tokens,
+    file: &Path,
+    args: &Args,
+) -> anyhow::Result<f64> {
+    let expect = if matches!(tokens, Tokens::NotJwt) {
+        "401"
+    } else {
+        "405"
+    };
+    let run = Run {
+        scenario: "auth",
+        label: format!("auth-{}", server.name),
+        base_url: server.base_url,
+        vus: None,
+        duration: None,
+        env: vec![
+            ("TOKENS_FILE".into(), file.display().to_string()),
+            ("RATE".into(), args.rate.to_string()),
+            ("DURATION".into(), crate::load::k6_duration(args.duration)),
+            ("EXPECT".into(), expect.into()),
+        ],
+        out,
+    };
+    let meter = Meter::start(&server.pids);
+    let (figures, passed) = run.execute(root)?;
+    let ms = meter.stop();
+    if !passed {
+        eprintln!("    {} ({tokens}): k6 thresholds failed", server.name);
+    }
+    Ok(if figures.requests > 0 {
+        ms * 1000.0 / figures.requests as f64
+    } else {
+        f64::NAN
+    })
+}
+
+/// The table: a row per kind of token, a column per server, each cell the
+/// median CPU-µs per request (min–max) and what it adds to the first row.
+fn render(servers: &[Server], measured: &[Vec<Vec<f64>>]) -> String {
     let mut table = format!(
         "| tokens | {} |\n| --- |{}\n",
         servers
@@ -130,62 +217,56 @@ pub fn bench(root: &Path, args: &Args) -> anyhow::Result<()> {
             .join(" | "),
         " ---: |".repeat(servers.len())
     );
-    let mut baseline = vec![None; servers.len()];
-    for tokens in ROWS {
-        let file = out.join("auth-tokens.json");
-        std::fs::write(&file, mint(tokens, count))?;
-        let mut cells = Vec::new();
-        for (i, server) in servers.iter().enumerate() {
-            let run = Run {
-                scenario: "auth",
-                label: format!("auth-{}-{i}", server.name),
-                base_url: server.base_url,
-                vus: None,
-                duration: None,
-                env: vec![
-                    ("TOKENS_FILE".into(), file.display().to_string()),
-                    ("RATE".into(), args.rate.to_string()),
-                    ("DURATION".into(), crate::load::k6_duration(args.duration)),
-                    (
-                        "EXPECT".into(),
-                        if matches!(tokens, Tokens::NotJwt) {
-                            "401"
-                        } else {
-                            "405"
-                        }
-                        .into(),
-                    ),
-                ],
-                out: &out,
-            };
-            let meter = Meter::start(&server.pids);
-            let (figures, passed) = run.execute(root)?;
-            let ms = meter.stop();
-            let per_request = (figures.requests > 0).then(|| ms * 1000.0 / figures.requests as f64);
-            if !passed {
-                eprintln!("    {} ({tokens}): k6 thresholds failed", server.name);
-            }
-            let base = *baseline[i].get_or_insert(per_request.unwrap_or(0.0));
-            cells.push(match per_request {
-                Some(us) => format!("{us:.0} ({:+.0})", us - base),
-                None => "no requests".to_owned(),
-            });
-        }
+    for (row, tokens) in ROWS.iter().enumerate() {
+        let cells: Vec<String> = measured
+            .iter()
+            .map(|rows| {
+                let runs = &rows[row];
+                let adds = Spread::of(runs.iter().zip(&rows[0]).map(|(us, base)| us - base));
+                match (Spread::of(runs.iter().copied()), adds) {
+                    (Some(us), Some(adds)) => format!("{} ({})", us.show(0), signed(&adds)),
+                    _ => "no requests".to_owned(),
+                }
+            })
+            .collect();
         table += &format!("| {tokens} | {} |\n", cells.join(" | "));
     }
-    drop(spin_up);
-    drop(system);
-    let note = match &spin {
-        Some(spin) => format!("Spin: {}.", crate::spin::version(spin)),
-        None => "Spin column skipped: no SPIN_BIN and no spin on PATH.".to_owned(),
-    };
-    let report = format!(
-        "## Token verification ({} requests/s, {:?} per run, 4 replicas, {} host)\n\n{table}\n{note}\n",
-        args.rate,
-        args.duration,
-        if release { "release" } else { "debug" }
-    );
-    println!("{report}");
-    std::fs::write(out.join("bench-auth.md"), &report)?;
-    Ok(())
+    table
+}
+
+/// `+150 (+120–+170)`: a difference with its sign.
+fn signed(s: &Spread) -> String {
+    if format!("{:.0}", s.min) == format!("{:.0}", s.max) {
+        format!("{:+.0}", s.median)
+    } else {
+        format!("{:+.0}, {:+.0}–{:+.0}", s.median, s.min, s.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each cell is the median over runs; "adds" is taken run by run
+    /// against the first row's run of the same round.
+    #[test]
+    fn cells_are_medians_and_differences_run_by_run() {
+        let servers = [Server {
+            name: "comptoir",
+            base_url: "http://127.0.0.1:1",
+            pids: vec![],
+        }];
+        let base = vec![100.0, 110.0, 90.0];
+        let mut rows = vec![base; ROWS.len()];
+        rows[4] = vec![600.0, 590.0, 650.0];
+        let table = render(&servers, &[rows]);
+        assert!(
+            table.contains("| not a JWT (no signature check; 401) | 100 (90–110) (+0) |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| a fresh RS256 token per request | 600 (590–650) (+500, +480–+560) |"),
+            "{table}"
+        );
+    }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
+use super::spread::Spread;
 use super::verdict;
 use crate::load::Run;
 use crate::stack::{Stack, Topology};
@@ -32,11 +33,40 @@ pub struct Args {
     /// Virtual users running the order flow.
     #[arg(long, default_value_t = 10)]
     vus: u32,
+    #[command(flatten)]
+    runs: super::Runs,
+}
+
+/// One round of the scenario: what both canaries did and the public
+/// requests that failed around them.
+struct Round {
+    requests: u64,
+    thresholds_held: bool,
+    faulty: Course,
+    good: Course,
+    /// Failed requests before the faulty canary, during it (deploy to
+    /// decision), after its rollback, during the good one, after its
+    /// promotion.
+    before: usize,
+    during_faulty: usize,
+    after_rollback: usize,
+    during_good: usize,
+    after_promotion: usize,
+}
+
+impl Round {
+    /// Every target of the scenario held in this round.
+    fn met(&self) -> bool {
+        self.thresholds_held
+            && self.faulty.state == "rolled_back"
+            && self.good.state == "promoted"
+            && self.during_faulty as u64 <= self.faulty.canary_requests
+            && self.before + self.after_rollback + self.during_good + self.after_promotion == 0
+    }
 }
 
 pub fn canary(root: &Path, args: &Args) -> anyhow::Result<()> {
     crate::build_release()?;
-    let vus = args.vus;
     let faulty = build_faulty_panier(root)?;
     let out = root.join("target/load");
     let good = out.join("panier-good.wasm");
@@ -45,11 +75,44 @@ pub fn canary(root: &Path, args: &Args) -> anyhow::Result<()> {
     std::fs::write(&good, wasm_variant::variant(&panier, "canary-good"))?;
 
     let system = Stack::start(root, &out.join("work"), Topology::Single { replicas: 4 })?;
-    let console = out.join("canary-console.log");
+    let mut rounds = Vec::new();
+    for round in 1..=args.runs.runs {
+        rounds.push(self::round(
+            root,
+            &out,
+            &system,
+            (&faulty, &good),
+            args.vus,
+            round,
+        )?);
+    }
+    let table = render(&rounds, args.vus);
+    println!("\n{table}");
+    std::fs::write(out.join("bench-canary.md"), &table)?;
+    if !rounds.iter().all(Round::met) {
+        bail!(
+            "the canary scenario missed a target (see above and {})",
+            out.join("canary-console-*.log").display()
+        );
+    }
+    Ok(())
+}
+
+/// Round `round` of the `canary` scenario (60 s): the faulty canary at
+/// 5 s, the good one 10 s after its decision; every failure placed.
+fn round(
+    root: &Path,
+    out: &Path,
+    system: &Stack,
+    (faulty, good): (&Path, &Path),
+    vus: u32,
+    round: u32,
+) -> anyhow::Result<Round> {
+    let console = out.join(format!("canary-console-{round}.log"));
     let _ = std::fs::remove_file(&console);
     let run = Run {
         scenario: "canary",
-        label: "canary".into(),
+        label: format!("canary-{round}"),
         base_url: &system.base_url,
         vus: None,
         duration: None,
@@ -65,86 +128,113 @@ pub fn canary(root: &Path, args: &Args) -> anyhow::Result<()> {
             ("DRILL_LOG".into(), "1".into()),
             ("K6_CONSOLE_OUTPUT".into(), console.display().to_string()),
         ],
-        out: &out,
+        out,
     };
     eprintln!(
-        "\x1b[1m==> order flow ({vus} VUs, 60 s): a faulty canary of panier at 5 s, a good one 10 s after its decision\x1b[0m"
+        "\x1b[1m==> round {round}: order flow ({vus} VUs, 60 s): a faulty canary of panier at 5 s, a good one 10 s after its decision\x1b[0m"
     );
-    let (figures, thresholds) = run.execute(root)?;
+    let (figures, thresholds_held) = run.execute(root)?;
     let log = std::fs::read_to_string(&console)
         .with_context(|| format!("k6 wrote no console log at {}", console.display()))?;
-    let (failures, faulty_course, good_course) = parse(&log)?;
+    let (failures, faulty, good) = parse(&log)?;
     let between = |from: u64, to: u64| failures.iter().filter(|t| (from..to).contains(*t)).count();
-    let before = between(0, faulty_course.started_ms);
-    let during_faulty = between(faulty_course.started_ms, faulty_course.decided_ms + 1);
-    let after_rollback = between(faulty_course.decided_ms + 1, good_course.started_ms);
-    let during_good = between(good_course.started_ms, good_course.decided_ms + 1);
-    let after_promotion = between(good_course.decided_ms + 1, u64::MAX);
+    Ok(Round {
+        requests: figures.requests,
+        thresholds_held,
+        before: between(0, faulty.started_ms),
+        during_faulty: between(faulty.started_ms, faulty.decided_ms + 1),
+        after_rollback: between(faulty.decided_ms + 1, good.started_ms),
+        during_good: between(good.started_ms, good.decided_ms + 1),
+        after_promotion: between(good.decided_ms + 1, u64::MAX),
+        faulty,
+        good,
+    })
+}
 
-    let table = format!(
+/// A row per round and canary, then the targets: the timings as medians
+/// (min–max) over the rounds, the decisions as how many rounds held.
+fn render(rounds: &[Round], vus: u32) -> String {
+    let mut t = format!(
         "Canary deploys of panier ({SHARE} % of its requests) under the order flow ({vus} VUs, \
-         4 replicas, release build), {} requests in 60 s.\n\n\
-         | canary | decision | time to decide | canary requests | canary 5xx | failed requests during | failed after |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: |\n\
-         | faulty build (1 request in 5 answers 500) | {} | {:.2} s | {} | {} | {during_faulty} | {after_rollback} |\n\
-         | good build | {} | {:.2} s | {} | {} | {during_good} | {after_promotion} |\n\n\
-         Failed requests before any canary: {before}. Reasons logged by comptoir:\n\
-         - faulty: {}\n- good: {}\n\n{}{}{}{}",
-        figures.requests,
-        faulty_course.state,
-        faulty_course.seconds_to_decide,
-        faulty_course.canary_requests,
-        faulty_course.canary_5xx,
-        good_course.state,
-        good_course.seconds_to_decide,
-        good_course.canary_requests,
-        good_course.canary_5xx,
-        faulty_course.reason,
-        good_course.reason,
-        verdict(
-            "the faulty canary is rolled back automatically",
-            faulty_course.state == "rolled_back",
-            format!(
-                "{} after {:.2} s",
-                faulty_course.state, faulty_course.seconds_to_decide
-            )
-        ),
-        verdict(
-            "failed requests ≤ what the canary took, none after the rollback",
-            during_faulty as u64 <= faulty_course.canary_requests && after_rollback == 0,
-            format!(
-                "{during_faulty} failed of {} canary requests; {after_rollback} after",
-                faulty_course.canary_requests
-            )
-        ),
-        verdict(
-            "the good canary is promoted automatically",
-            good_course.state == "promoted",
-            format!(
-                "{} after {:.2} s",
-                good_course.state, good_course.seconds_to_decide
-            )
-        ),
-        verdict(
-            "0 failed requests during and after the promotion",
-            before + during_good + after_promotion == 0,
-            format!("{} failed", before + during_good + after_promotion)
-        ),
+         4 replicas, release build), {} round(s) of 60 s.\n\n\
+         | round | canary | decision | time to decide | canary requests | canary 5xx | failed requests during | failed after |\n\
+         | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |\n",
+        rounds.len()
     );
-    println!("\n{table}");
-    std::fs::write(out.join("bench-canary.md"), &table)?;
-    let met = thresholds
-        && faulty_course.state == "rolled_back"
-        && good_course.state == "promoted"
-        && during_faulty as u64 <= faulty_course.canary_requests
-        && before + after_rollback + during_good + after_promotion == 0;
-    if !met {
-        bail!(
-            "the canary scenario missed a target (see above and {})",
-            console.display()
+    for (i, r) in rounds.iter().enumerate() {
+        for (name, c, during, after) in [
+            (
+                "faulty build (1 request in 5 answers 500)",
+                &r.faulty,
+                r.during_faulty,
+                r.after_rollback,
+            ),
+            ("good build", &r.good, r.during_good, r.after_promotion),
+        ] {
+            t += &format!(
+                "| {} | {name} | {} | {:.2} s | {} | {} | {during} | {after} |\n",
+                i + 1,
+                c.state,
+                c.seconds_to_decide,
+                c.canary_requests,
+                c.canary_5xx
+            );
+        }
+    }
+    let requests: u64 = rounds.iter().map(|r| r.requests).sum();
+    let before: usize = rounds.iter().map(|r| r.before).sum();
+    t += &format!("\n{requests} requests in all; failed before any canary: {before}.\n");
+    if let Some(r) = rounds.first() {
+        t += &format!(
+            "Reasons comptoir logged (round 1):\n- faulty: {}\n- good: {}\n",
+            r.faulty.reason, r.good.reason
         );
     }
-    Ok(())
+    let seconds = |c: fn(&Round) -> &Course| {
+        Spread::of(rounds.iter().map(|r| c(r).seconds_to_decide))
+            .map_or(String::new(), |s| format!("{} s", s.show(2)))
+    };
+    let count = |held: fn(&Round) -> bool| rounds.iter().filter(|r| held(r)).count();
+    let all = rounds.len();
+    let in_rounds = |n: usize| format!("in {n} of {all} round(s)");
+    t += "\n";
+    let rolled_back = count(|r| r.faulty.state == "rolled_back");
+    t += &verdict(
+        "the faulty canary is rolled back automatically",
+        rolled_back == all,
+        format!(
+            "{}, after {}",
+            in_rounds(rolled_back),
+            seconds(|r| &r.faulty)
+        ),
+    );
+    let contained =
+        count(|r| r.during_faulty as u64 <= r.faulty.canary_requests && r.after_rollback == 0);
+    let failed = Spread::of(rounds.iter().map(|r| r.during_faulty as f64))
+        .map_or(String::new(), |s| s.show(0));
+    t += &verdict(
+        "failed requests ≤ what the canary took, none after the rollback",
+        contained == all,
+        format!(
+            "{}; {failed} failed during the faulty canary",
+            in_rounds(contained)
+        ),
+    );
+    let promoted = count(|r| r.good.state == "promoted");
+    t += &verdict(
+        "the good canary is promoted automatically",
+        promoted == all,
+        format!("{}, after {}", in_rounds(promoted), seconds(|r| &r.good)),
+    );
+    let clean = count(|r| r.before + r.during_good + r.after_promotion == 0);
+    t += &verdict(
+        "0 failed requests during and after the promotion",
+        clean == all,
+        in_rounds(clean),
+    );
+    let held = count(|r| r.thresholds_held);
+    t += &format!("- k6's own thresholds held {}\n", in_rounds(held));
+    t
 }
 
 /// panier built with `fault-injection` (one request in five answers 500),
@@ -242,5 +332,49 @@ DECISION 12000 good promoted 200 0 3.00 no worse than stable
             ("promoted", 3.0)
         );
         assert!(parse("CANARY 1 faulty v\n").is_err());
+    }
+
+    /// The timings are medians over the rounds; a decision holds only if
+    /// it held in every round.
+    #[test]
+    fn rounds_are_summed_up() {
+        let course = |state: &str, seconds, requests| Course {
+            state: state.to_owned(),
+            seconds_to_decide: seconds,
+            canary_requests: requests,
+            ..Course::default()
+        };
+        let round = |faulty_seconds, good_state: &str| Round {
+            requests: 1000,
+            thresholds_held: true,
+            faulty: course("rolled_back", faulty_seconds, 40),
+            good: course(good_state, 3.0, 200),
+            before: 0,
+            during_faulty: 5,
+            after_rollback: 0,
+            during_good: 0,
+            after_promotion: 0,
+        };
+        let rounds = [
+            round(0.7, "promoted"),
+            round(0.9, "promoted"),
+            round(0.6, "aborted"),
+        ];
+        let text = render(&rounds, 10);
+        assert!(
+            text.contains(
+                "rolled back automatically: **met** — in 3 of 3 round(s), after 0.70 (0.60–0.90) s"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("promoted automatically: **missed** — in 2 of 3 round(s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 3 | good build | aborted | 3.00 s | 200 | 0 | 0 | 0 |"),
+            "{text}"
+        );
+        assert!(rounds[0].met() && !rounds[2].met());
     }
 }

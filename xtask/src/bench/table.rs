@@ -285,6 +285,7 @@ fn targets(rows: &[Row], floor: &[FloorRow], replicas: u32) -> String {
         |s| s.show(2),
     );
     t += &one_thread(rows);
+    t += &quick_build(rows);
     t += &at_rate(rows);
     t += &judge(
         &format!("RSS < 150 MB with 3 components × {replicas} replicas after load"),
@@ -332,6 +333,33 @@ fn one_thread(rows: &[Row]) -> String {
             cpu.median / CPU_MS_PER_FLOW
         )
     })
+}
+
+/// (bq) beside (b) at 10 VUs: what the `quick` profile's host (no
+/// whole-program optimisation; what `cargo xtask up` runs) costs per flow,
+/// run by run. A figure, not a verdict.
+fn quick_build(rows: &[Row]) -> String {
+    let at = Load::Vus(TARGET_VUS);
+    let row = |tag| rows.iter().find(|r| r.load == at && r.tag == tag);
+    let (Some(quick), Some(b)) = (row("bq"), row("b")) else {
+        return String::new();
+    };
+    let cpu = quick.spread(|s| s.server_ms);
+    let ratio = Spread::of_ratios(
+        quick
+            .runs
+            .iter()
+            .zip(&b.runs)
+            .filter_map(|(q, b)| Some((q.server_ms?, b.server_ms?))),
+    );
+    match (cpu, ratio) {
+        (Some(cpu), Some(ratio)) => format!(
+            "- (bq), the `quick` build, {at}: {} CPU-ms per order flow, {} × (b)'s run by run\n",
+            cpu.show(2),
+            ratio.show(2)
+        ),
+        _ => String::new(),
+    }
 }
 
 /// The fixed rate's targets: p50, p99, no failed request.
@@ -492,6 +520,43 @@ mod tests {
         assert!(text.contains("RSS < 150 MB"));
         assert!(text.contains("**failed** in 1 of 3: http_req_duration: p(99)<50"));
         assert!(text.contains("k6's own thresholds held in 5 of 6 runs"));
+    }
+
+    /// (bq)'s CPU per flow is set beside (b)'s run by run (the rounds
+    /// alternate, so run i of each shared the machine's hour).
+    #[test]
+    fn the_quick_build_beside_round_robin() {
+        let at = Load::Vus(10);
+        let b = row(
+            "b",
+            at,
+            vec![
+                sample(230.0, 2.0, 0, true),
+                sample(230.0, 3.0, 0, true),
+                sample(230.0, 2.5, 0, true),
+            ],
+        );
+        let bq = row(
+            "bq",
+            at,
+            vec![
+                sample(200.0, 2.4, 0, true),
+                sample(200.0, 3.3, 0, true),
+                sample(200.0, 3.5, 0, true),
+            ],
+        );
+        let text = render(&[b, bq], &[], 4, "no Spin");
+        assert!(
+            text.contains("- (bq), the `quick` build, 10 VUs: 3.30 (2.40–3.50) CPU-ms per order flow, 1.20 (1.10–1.40) × (b)'s run by run"),
+            "{text}"
+        );
+        let alone = render(
+            &[row("b", at, vec![sample(230.0, 2.0, 0, true)])],
+            &[],
+            4,
+            "",
+        );
+        assert!(!alone.contains("(bq)"));
     }
 
     /// One run: figures, no verdict; a target without its figure says so.
