@@ -189,7 +189,32 @@ pub fn step<T>(title: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Re
 }
 
 pub fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            c.env_remove(name);
+        }
+    }
+    c
+}
+
+/// The variables `cargo run` sets for xtask itself (its package's name,
+/// version, manifest). Passed on to a cargo xtask runs, they would change
+/// the fingerprint of every build script that watches them (ring's does),
+/// so what `cargo build` built would be built again under xtask, and
+/// again the other way round: the whole chain up to the host, up to half
+/// an hour with whole-program optimisation.
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_MANIFEST_LINKS",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ]
+        .contains(&name)
 }
 
 /// Runs `command`, failing with its stderr if it fails; returns its stdout.
@@ -493,6 +518,40 @@ mod tests {
     }
 
     /// A flag a command does not take is an error, not ignored.
+    /// What `cargo run` sets for xtask is not passed on to cargo; what the
+    /// user set for cargo (profiles, target directory) is.
+    #[test]
+    fn cargo_runs_without_xtask_own_package_variables() {
+        for name in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_CRATE_NAME",
+        ] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_RELEASE_LTO",
+            "CARGO_INCREMENTAL",
+        ] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
+        let removed: Vec<_> = cargo()
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        // The tests run under cargo, which sets them as `cargo run` does.
+        assert!(
+            removed.contains(&"CARGO_PKG_NAME".to_owned()),
+            "{removed:?}"
+        );
+        assert!(!removed.contains(&"CARGO".to_owned()));
+    }
+
     #[test]
     fn unknown_flags_are_refused() {
         assert!(Cli::try_parse_from(["cargo xtask", "drill", "--nginx"]).is_err());

@@ -42,7 +42,7 @@ pub fn render(rows: &[Row], floor: &[FloorRow], replicas: u32, spin_note: &str) 
     let mut t = format!(
         "Order flow (7 requests: create client, 3 × add item, read cart, place order, read order), k6 on the same machine ({}). \
          Each figure is the median of {runs} run{}, its min–max in parentheses when they differ; \
-         at each load the setups up together ((b), (b′), (b1), (d)) took turns, run by run.\n\n\
+         at each load the setups up together ((b), (b′), (b1), (bq), (d)) took turns, run by run.\n\n\
          | setup | load | flows/s | req/s | avg ms | p50 ms | p95 ms | p99 ms | 5xx | failed requests | failed flows | server CPU-ms/flow | PostgreSQL CPU-ms/flow | k6 CPU-ms/flow | invocations/flow | statements/flow | ÷ PostgreSQL floor | k6 thresholds |\n\
          | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
         machine(),
@@ -556,7 +556,7 @@ mod tests {
             4,
             "",
         );
-        assert!(!alone.contains("(bq)"));
+        assert!(!alone.contains("- (bq)"), "{alone}");
     }
 
     /// One run: figures, no verdict; a target without its figure says so.
