@@ -19,7 +19,9 @@ export const flowsCompleted = new Counter('flows_completed');
 export const flowsFailed = new Counter('flows_failed');
 
 /// With DRILL_LOG set, failed requests and acknowledged orders are logged
-/// (to K6_CONSOLE_OUTPUT): `FAIL <epoch ms> <method> <url> <status>` and
+/// (to K6_CONSOLE_OUTPUT): `FAIL <epoch ms> <method> <url> <status>
+/// <problem type>` (the `type` of comptoir's problem+json, `-` for any
+/// other answer: NGINX's pages, no answer at all) and
 /// `ORDER <id> <lines>`, for `cargo xtask drill` to check afterwards; and
 /// each VU's requests and failures per second of the epoch, `TICK <epoch
 /// s> <requests> <failed>`, logged once its second is over (a VU's last
@@ -43,10 +45,21 @@ export function track(res) {
   if (res.status >= 500) serverErrors.add(1);
   if (DRILL_LOG) {
     const failed = res.status === 0 || res.status >= 400;
-    if (failed) console.log(`FAIL ${Date.now()} ${res.request.method} ${res.url} ${res.status}`);
+    if (failed) {
+      console.log(`FAIL ${Date.now()} ${res.request.method} ${res.url} ${res.status} ${problemType(res)}`);
+    }
     count(failed);
   }
   return res;
+}
+
+/// The `type` of a problem+json answer, or `-`.
+function problemType(res) {
+  try {
+    return res.json('type') || '-';
+  } catch (_) {
+    return '-';
+  }
 }
 
 export const BASE = __ENV.BASE_URL || 'http://127.0.0.1:8080';
