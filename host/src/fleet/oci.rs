@@ -84,6 +84,9 @@ impl Registries {
             }
             None => None,
         };
+        // reqwest is built without a crypto provider of its own: ring is
+        // the process's (the first install wins; a second is a no-op).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::try_from(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain),
             use_monolithic_push: true,
