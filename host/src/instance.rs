@@ -348,6 +348,8 @@ mod tests {
               ))
             )
         "#;
+        // The host's wasmtime reads binaries only (no `wat` feature).
+        let guest = wat::parse_str(guest).unwrap();
         let component = wasmtime::component::Component::new(&engine, guest).unwrap();
         linker.instantiate_pre(&component).unwrap();
     }
