@@ -84,6 +84,7 @@ pub use cli::Cli;
 pub use cluster::{Cluster, free_port};
 pub use command::run;
 pub use engine::{EngineSettings, build as build_engine};
+pub use fleet::oci::install_crypto_provider;
 pub use key_value::Stores as KeyValueStores;
 pub use manifest::{File as ManifestFile, Manifest};
 pub use platform::check as check_platform;

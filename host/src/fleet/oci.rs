@@ -22,6 +22,14 @@ pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 /// How a deploy names an artifact: `oci://REGISTRY/REPOSITORY@sha256:…`.
 pub const SCHEME: &str = "oci://";
 
+/// Makes ring the process's rustls crypto provider. oci-client's reqwest
+/// is built without one of its own (no aws-lc-sys, no CMake in the
+/// build), so whoever makes a client calls this first; the first install
+/// wins and later calls do nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The registries a gateway reaches: where it pushes (`--registry`), and
 /// which ones it may reach over plain HTTP.
 pub struct Registries {
@@ -84,9 +92,7 @@ impl Registries {
             }
             None => None,
         };
-        // reqwest is built without a crypto provider of its own: ring is
-        // the process's (the first install wins; a second is a no-op).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let client = Client::try_from(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain),
             use_monolithic_push: true,

@@ -98,9 +98,7 @@ impl Registry {
     /// `application/wasm` layer), not through comptoir; returns the
     /// `oci://…@sha256:…` reference and the layer's digest.
     pub async fn push(&self, repository: &str, wasm: &[u8]) -> (String, String) {
-        // oci-client's reqwest has no crypto provider of its own: ring, as
-        // in comptoir (a second install is a no-op).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        comptoir::install_crypto_provider();
         let client = Client::new(ClientConfig {
             protocol: ClientProtocol::Http,
             ..Default::default()
