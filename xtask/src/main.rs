@@ -276,24 +276,6 @@ pub fn build_wasm(packages: &[&str]) -> anyhow::Result<()> {
     build_wasm_for(WASM_TARGET, packages)
 }
 
-/// Builds `packages` for wasm32-wasip2, release, with cargo's output
-/// kept back (another build is showing its own) and shown if it fails.
-fn build_wasm_quietly(packages: &[&str]) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut c = cargo();
-    c.args(["build", "--release", "--target", WASM_TARGET]);
-    for p in packages {
-        c.args(["-p", p]);
-    }
-    output(c).context("building the components")?;
-    eprintln!(
-        "\x1b[1m==> components built ({}) in {:.1?}\x1b[0m",
-        packages.join(", "),
-        started.elapsed()
-    );
-    Ok(())
-}
-
 /// Builds `packages` for `target`, release.
 pub fn build_wasm_for(target: &str, packages: &[&str]) -> anyhow::Result<()> {
     ensure_target(target)?;
@@ -312,16 +294,8 @@ pub fn build_wasm_for(target: &str, packages: &[&str]) -> anyhow::Result<()> {
 
 fn up(release: bool, flags: &[String]) -> anyhow::Result<()> {
     let profile = if release { "release" } else { "quick" };
-    // The components build beside the host: cargo locks each profile's
-    // folder, not all of target/, and on a small machine each build fills
-    // the other's single-threaded stretches (the host crate, the
-    // components' link-time optimisation).
-    ensure_target(WASM_TARGET)?;
-    let components = std::thread::spawn(|| build_wasm_quietly(SERVICES));
+    build_components(false)?;
     build_profile(profile)?;
-    components
-        .join()
-        .map_err(|_| anyhow::anyhow!("the components' build panicked"))??;
     eprintln!("\x1b[1m==> comptoir up {}\x1b[0m", flags.join(" "));
     let mut c = Command::new(format!("target/{profile}/comptoir"));
     c.arg("up").args(flags);
