@@ -7,9 +7,9 @@
 //!   same concurrency on (b)'s PostgreSQL; then (b) at a fixed 40 flows/s;
 //!   and, when a Spin binary is found, (b′) `spin up` serving the same
 //!   `.wasm` files and `spin.toml` against (b)'s databases, at the same
-//!   loads; (b1) is (b) on one worker thread (`--threads 1`) and (bq) (b)
-//!   run by the host of the `quick` profile (what `cargo xtask up`
-//!   builds), both at 10 VUs and the fixed rate. (b), (b′), (b1), (bq) and
+//!   loads; (b1) is (b) on one worker thread (`--threads 1`) and (bd) (b)
+//!   run by the debug host (what `cargo xtask up` builds unless told
+//!   `--release`), both at 10 VUs and the fixed rate. (b), (b′), (b1), (bd) and
 //!   (d) are up together and take turns at each load, `--runs` rounds (A, B, A, B, …). Each row has the CPU per
 //!   completed flow of the serving processes, of PostgreSQL and of k6
 //!   (pgbench for the floor) and, for comptoir, the component invocations
@@ -190,7 +190,7 @@ struct Sample {
 
 /// Every run of one target at one load.
 struct Row {
-    /// The target's tag: `a`, `b`, `b1`, `bq`, `c` or `spin`.
+    /// The target's tag: `a`, `b`, `b1`, `bd`, `c` or `spin`.
     tag: &'static str,
     setup: String,
     load: Load,
@@ -281,7 +281,7 @@ struct Target<'a> {
     /// Names the rows: "(b) round-robin (1 process, 4 replicas)".
     setup: String,
     /// Names k6's output files (`bench-<tag>-10vu-<round>-summary.json`)
-    /// and finds the rows again: `a`, `b`, `b1`, `bq`, `c` or `spin`.
+    /// and finds the rows again: `a`, `b`, `b1`, `bd`, `c` or `spin`.
     tag: &'static str,
     base_url: &'a str,
     /// Roots of the process trees that serve (comptoir, NGINX, `spin up`).
@@ -409,7 +409,7 @@ impl<'a> Target<'a> {
 
 fn flows(root: &Path, args: &Flows) -> anyhow::Result<()> {
     crate::build_release()?;
-    crate::build_profile("quick")?;
+    crate::build_gateway(false)?;
     let replicas = args.replicas.replicas;
     let spin = crate::tools::spin_binary();
     let out = root.join("target/load");
@@ -460,7 +460,7 @@ fn flows(root: &Path, args: &Flows) -> anyhow::Result<()> {
 
 /// (b), and beside it, up at the same time and taking turns at each load:
 /// (b′) `spin up` on (b)'s databases (when `spin` is given), (b1) on one
-/// worker thread and (bq) the `quick` host (both at 10 VUs and the fixed
+/// worker thread and (bd) the debug host (both at 10 VUs and the fixed
 /// rate), and (d) the floor's pgbench on (b)'s PostgreSQL (at each VU
 /// level). Spin is stopped, process group and all, on every path.
 fn round_robin(
@@ -473,7 +473,7 @@ fn round_robin(
         replicas: args.replicas.replicas,
     };
     eprintln!(
-        "\x1b[1m==> (b) round-robin: {topology}; beside it (b1) `--threads 1`, (bq) the `quick` build, (d) the PostgreSQL floor{}\x1b[0m",
+        "\x1b[1m==> (b) round-robin: {topology}; beside it (b1) `--threads 1`, (bd) the debug build, (d) the PostgreSQL floor{}\x1b[0m",
         if spin.is_some() {
             ", (b′) spin up"
         } else {
@@ -486,10 +486,10 @@ fn round_robin(
     let one = Stack::start_flags(session.root, &work.join("b1"), topology, &threads)?;
     let setup = format!("(b1) round-robin, `--threads 1` ({topology})");
     let b1 = Target::comptoir(&one, setup, "b1");
-    let quick_host = session.root.join("target/quick/comptoir");
-    let quick = Stack::start_with(session.root, &quick_host, &work.join("bq"), topology, None)?;
-    let setup = format!("(bq) round-robin, the `quick` build ({topology})");
-    let bq = Target::comptoir(&quick, setup, "bq");
+    let debug_host = crate::host_binary(false);
+    let debug = Stack::start_with(session.root, &debug_host, &work.join("bd"), topology, None)?;
+    let setup = format!("(bd) round-robin, the debug build ({topology})");
+    let bd = Target::comptoir(&debug, setup, "bd");
     let spin_up = spin
         .map(|spin| start_spin(session, spin, &system))
         .transpose()?;
@@ -509,7 +509,7 @@ fn round_robin(
     let mut entries = vec![(&b, loads.clone())];
     entries.extend(spin_target.as_ref().map(|spin| (spin, loads.clone())));
     entries.push((&b1, beside_loads.clone()));
-    entries.push((&bq, beside_loads));
+    entries.push((&bd, beside_loads));
     session.alternate(&entries, Some(&pgbench))
 }
 

@@ -3,9 +3,9 @@
 //!
 //! - `cargo xtask build`: the components (wasm32-wasip2, release).
 //! - `cargo xtask up [--release] [-- <comptoir up flags>]`: build everything
-//!   (the host in the `quick` profile, or `release` with whole-program
-//!   optimisation) and run `comptoir up`, loading the sample catalogue into
-//!   an empty one.
+//!   (the host as a debug build, which compiles in minutes, or `release`
+//!   with whole-program optimisation) and run `comptoir up`, loading the
+//!   sample catalogue into an empty one.
 //! - `cargo xtask test [-- <cargo test args>]`: build the components, then
 //!   run every test of the workspace.
 //! - `cargo xtask load <scenario> [--vus N] [--duration D] [--replicas R] [--nginx] [--debug]`:
@@ -86,7 +86,8 @@ enum Task {
     #[command(disable_help_flag = true)]
     Up {
         /// Build the host with whole-program optimisation (the `release`
-        /// profile benchmarks use) instead of the faster-building `quick`.
+        /// profile benchmarks use) instead of the debug build, which
+        /// compiles in half the time and spends more CPU per request.
         #[arg(long)]
         release: bool,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -293,11 +294,10 @@ pub fn build_wasm_for(target: &str, packages: &[&str]) -> anyhow::Result<()> {
 }
 
 fn up(release: bool, flags: &[String]) -> anyhow::Result<()> {
-    let profile = if release { "release" } else { "quick" };
     build_components(false)?;
-    build_profile(profile)?;
+    build_gateway(release)?;
     eprintln!("\x1b[1m==> comptoir up {}\x1b[0m", flags.join(" "));
-    let mut c = Command::new(format!("target/{profile}/comptoir"));
+    let mut c = Command::new(host_binary(release));
     c.arg("up").args(flags);
     // Something to sell: the sample catalogue, once comptoir answers.
     catalogue::seed_when_up(flags);
@@ -393,12 +393,16 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the host in the cargo `profile` (`quick` or `release`), to
-/// `target/<profile>/comptoir`.
-pub fn build_profile(profile: &str) -> anyhow::Result<()> {
+/// Builds the host alone (`release`, or the `dev` profile's debug build),
+/// to [`host_binary`].
+pub fn build_gateway(release: bool) -> anyhow::Result<()> {
+    let profile = if release { "release" } else { "debug" };
     step(&format!("building the comptoir host ({profile})"), || {
         let mut c = cargo();
-        c.args(["build", "--profile", profile, "-p", "comptoir"]);
+        c.args(["build", "-p", "comptoir"]);
+        if release {
+            c.arg("--release");
+        }
         run(c)
     })
 }
@@ -415,17 +419,17 @@ pub fn build_release() -> anyhow::Result<()> {
 /// test` nothing is rebuilt.
 pub fn build_host(release: bool) -> anyhow::Result<()> {
     build_components(false)?;
-    let profile = if release { "release" } else { "debug" };
-    step(&format!("building the comptoir host ({profile})"), || {
-        let mut c = cargo();
-        if release {
-            c.args(["build", "--release", "-p", "comptoir"]);
-        } else {
-            c = cargo_test();
+    if release {
+        return build_gateway(true);
+    }
+    step(
+        "building the comptoir host (debug, as the tests build it)",
+        || {
+            let mut c = cargo_test();
             c.arg("--no-run");
-        }
-        run(c)
-    })
+            run(c)
+        },
+    )
 }
 
 /// The host binary of a profile.

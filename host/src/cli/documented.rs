@@ -28,7 +28,7 @@ fn documents() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-/// Every `comptoir <subcommand> …` in `text` (also as `target/quick/comptoir`
+/// Every `comptoir <subcommand> …` in `text` (also as `target/debug/comptoir`
 /// or `/usr/local/bin/comptoir`), as its arguments, up to whatever ends a
 /// command in prose or shell. Synopses with placeholders are skipped, and
 /// so is a bare subcommand in prose ("`comptoir deploy` acts on one

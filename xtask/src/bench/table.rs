@@ -42,7 +42,7 @@ pub fn render(rows: &[Row], floor: &[FloorRow], replicas: u32, spin_note: &str) 
     let mut t = format!(
         "Order flow (7 requests: create client, 3 × add item, read cart, place order, read order), k6 on the same machine ({}). \
          Each figure is the median of {runs} run{}, its min–max in parentheses when they differ; \
-         at each load the setups up together ((b), (b′), (b1), (bq), (d)) took turns, run by run.\n\n\
+         at each load the setups up together ((b), (b′), (b1), (bd), (d)) took turns, run by run.\n\n\
          | setup | load | flows/s | req/s | avg ms | p50 ms | p95 ms | p99 ms | 5xx | failed requests | failed flows | server CPU-ms/flow | PostgreSQL CPU-ms/flow | k6 CPU-ms/flow | invocations/flow | statements/flow | ÷ PostgreSQL floor | k6 thresholds |\n\
          | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
         machine(),
@@ -285,7 +285,7 @@ fn targets(rows: &[Row], floor: &[FloorRow], replicas: u32) -> String {
         |s| s.show(2),
     );
     t += &one_thread(rows);
-    t += &quick_build(rows);
+    t += &debug_build(rows);
     t += &at_rate(rows);
     t += &judge(
         &format!("RSS < 150 MB with 3 components × {replicas} replicas after load"),
@@ -335,18 +335,18 @@ fn one_thread(rows: &[Row]) -> String {
     })
 }
 
-/// (bq) beside (b) at 10 VUs: what the `quick` profile's host (no
-/// whole-program optimisation; what `cargo xtask up` runs) costs per flow,
-/// run by run. A figure, not a verdict.
-fn quick_build(rows: &[Row]) -> String {
+/// (bd) beside (b) at 10 VUs: what the debug host (what `cargo xtask up`
+/// runs unless told `--release`) costs per flow, run by run. A figure,
+/// not a verdict.
+fn debug_build(rows: &[Row]) -> String {
     let at = Load::Vus(TARGET_VUS);
     let row = |tag| rows.iter().find(|r| r.load == at && r.tag == tag);
-    let (Some(quick), Some(b)) = (row("bq"), row("b")) else {
+    let (Some(debug), Some(b)) = (row("bd"), row("b")) else {
         return String::new();
     };
-    let cpu = quick.spread(|s| s.server_ms);
+    let cpu = debug.spread(|s| s.server_ms);
     let ratio = Spread::of_ratios(
-        quick
+        debug
             .runs
             .iter()
             .zip(&b.runs)
@@ -354,7 +354,7 @@ fn quick_build(rows: &[Row]) -> String {
     );
     match (cpu, ratio) {
         (Some(cpu), Some(ratio)) => format!(
-            "- (bq), the `quick` build, {at}: {} CPU-ms per order flow, {} × (b)'s run by run\n",
+            "- (bd), the debug build, {at}: {} CPU-ms per order flow, {} × (b)'s run by run\n",
             cpu.show(2),
             ratio.show(2)
         ),
@@ -522,10 +522,10 @@ mod tests {
         assert!(text.contains("k6's own thresholds held in 5 of 6 runs"));
     }
 
-    /// (bq)'s CPU per flow is set beside (b)'s run by run (the rounds
+    /// (bd)'s CPU per flow is set beside (b)'s run by run (the rounds
     /// alternate, so run i of each shared the machine's hour).
     #[test]
-    fn the_quick_build_beside_round_robin() {
+    fn the_debug_build_beside_round_robin() {
         let at = Load::Vus(10);
         let b = row(
             "b",
@@ -536,8 +536,8 @@ mod tests {
                 sample(230.0, 2.5, 0, true),
             ],
         );
-        let bq = row(
-            "bq",
+        let bd = row(
+            "bd",
             at,
             vec![
                 sample(200.0, 2.4, 0, true),
@@ -545,9 +545,9 @@ mod tests {
                 sample(200.0, 3.5, 0, true),
             ],
         );
-        let text = render(&[b, bq], &[], 4, "no Spin");
+        let text = render(&[b, bd], &[], 4, "no Spin");
         assert!(
-            text.contains("- (bq), the `quick` build, 10 VUs: 3.30 (2.40–3.50) CPU-ms per order flow, 1.20 (1.10–1.40) × (b)'s run by run"),
+            text.contains("- (bd), the debug build, 10 VUs: 3.30 (2.40–3.50) CPU-ms per order flow, 1.20 (1.10–1.40) × (b)'s run by run"),
             "{text}"
         );
         let alone = render(
@@ -556,7 +556,7 @@ mod tests {
             4,
             "",
         );
-        assert!(!alone.contains("- (bq)"), "{alone}");
+        assert!(!alone.contains("- (bd)"), "{alone}");
     }
 
     /// One run: figures, no verdict; a target without its figure says so.
